@@ -1,0 +1,1 @@
+//! Infra config: model and parser.

@@ -1,0 +1,1 @@
+//! Strata providers for aws: implemented in their own issue.

@@ -1,0 +1,1 @@
+//! Strata providers for azure: implemented in their own issue.

@@ -1,0 +1,1 @@
+//! Strata providers for gcp: implemented in their own issue.

@@ -1,0 +1,10 @@
+//! # strata-providers
+//!
+//! Turns a parsed infra config into live providers ([`Infra`]), and holds the
+//! cloud-neutral providers: the embedded defaults ([`memory`], [`filesystem`],
+//! [`sqlite`]) and, later, self-hosted servers. The cloud providers come in
+//! through the `aws`, `gcp` and `azure` features.
+
+pub mod filesystem;
+pub mod memory;
+pub mod sqlite;

@@ -1,0 +1,8 @@
+//! In-process providers: pub/sub, objects and cache held in memory.
+//!
+//! They are real providers (they pass the whole conformance suite), meant for
+//! development, tests and single-process applications.
+
+pub mod cache;
+pub mod objects;
+pub mod pubsub;
