@@ -1,1 +1,113 @@
-//! Infra config: model and parser.
+//! The infra config: one JSON file, read once at startup, that maps the logical
+//! names code uses (topic `orders`, bucket `uploads`, cache `sessions`, database
+//! `main`) to providers and physical resources.
+//!
+//! Where the file is: an explicit path, else `STRATA_CONFIG`, else
+//! `./infra.config.json`; with none of them Strata runs on the embedded defaults.
+//! Any string may be `{"$env": "NAME"}` so secrets stay out of the file.
+//!
+//! ```
+//! use strata_core::config::{parse_config, ProviderCatalog};
+//! let text = r#"{ "pubsub": { "orders": { "provider": "memory" } } }"#;
+//! let config = parse_config(text, "infra.config.json", &ProviderCatalog::EVERYTHING, &|_| None)?;
+//! assert!(config.pubsub.contains_key("orders"));
+//! # Ok::<(), strata_core::Error>(())
+//! ```
+
+mod catalog;
+mod model;
+mod parse;
+mod validate;
+
+pub use catalog::ProviderCatalog;
+pub use model::*;
+pub use parse::parse_config;
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The environment variable naming the config file.
+pub const CONFIG_ENV: &str = "STRATA_CONFIG";
+/// The file looked for in the working directory.
+pub const DEFAULT_FILE: &str = "infra.config.json";
+
+/// A config and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedConfig {
+    /// The parsed config (empty for the embedded defaults).
+    pub config: InfraConfig,
+    /// Relative paths in the config (folders, SQLite files, migrations) resolve here.
+    pub base_dir: PathBuf,
+    /// The file it was read from; `None` means no file: the embedded defaults.
+    pub file: Option<PathBuf>,
+}
+
+impl LoadedConfig {
+    /// Whether no file was found and any logical name gets an embedded provider.
+    pub fn is_embedded_defaults(&self) -> bool {
+        self.file.is_none()
+    }
+
+    /// Resolves a path from the config against [`LoadedConfig::base_dir`].
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+/// Finds and parses the config: `explicit`, else `STRATA_CONFIG`, else
+/// `./infra.config.json`, else the embedded defaults.
+///
+/// A named file (explicit or by `STRATA_CONFIG`) that does not exist is an
+/// [`ErrorCode::InvalidConfig`](crate::ErrorCode) error, never a silent fallback.
+pub fn load_config(explicit: Option<&Path>, catalog: &ProviderCatalog) -> Result<LoadedConfig> {
+    let env_path = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty());
+    let (path, named_by) = match (explicit, env_path) {
+        (Some(p), _) => (p.to_path_buf(), Some("the path given to Infra::load")),
+        (None, Some(p)) => (PathBuf::from(p), Some(CONFIG_ENV)),
+        (None, None) => (PathBuf::from(DEFAULT_FILE), None),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && named_by.is_none() => {
+            return Ok(LoadedConfig {
+                config: InfraConfig::default(),
+                base_dir: PathBuf::from("."),
+                file: None,
+            });
+        }
+        Err(e) => {
+            let by = named_by.unwrap_or("the default location");
+            return Err(Error::invalid_config(format!(
+                "cannot read config file `{}` (named by {by}): {e}",
+                path.display()
+            ))
+            .with_source(e));
+        }
+    };
+    let origin = path.display().to_string();
+    let config = parse_config(&text, &origin, catalog, &|name| std::env::var(name).ok())?;
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Ok(LoadedConfig {
+        config,
+        base_dir,
+        file: Some(path),
+    })
+}
+
+/// The JSON Schema of the config file, generated from the Rust types. The
+/// committed copy lives in `schema/infra.config.schema.json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::Value::from(schemars::schema_for!(InfraConfig))
+}
+
+#[cfg(test)]
+mod tests;

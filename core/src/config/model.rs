@@ -1,0 +1,268 @@
+//! The typed infra config: logical names mapped to providers and physical resources.
+//!
+//! The JSON Schema in `schema/infra.config.schema.json` is generated from these
+//! types (see [`super::json_schema`]); a test fails when the two drift apart.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The whole infra config file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Strata infra config")]
+pub struct InfraConfig {
+    /// Editors use this to find the schema; Strata ignores it.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Account-level settings per cloud, shared by every resource on that cloud.
+    #[serde(default)]
+    pub providers: ProviderSettings,
+    /// Topics by logical name.
+    #[serde(default)]
+    pub pubsub: BTreeMap<String, TopicConfig>,
+    /// Buckets by logical name.
+    #[serde(default)]
+    pub objects: BTreeMap<String, BucketConfig>,
+    /// Cache keyspaces by logical name.
+    #[serde(default)]
+    pub caches: BTreeMap<String, CacheConfig>,
+    /// SQL databases by logical name.
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseConfig>,
+}
+
+/// Account-level settings of each cloud. Only the clouds a config uses need one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Amazon Web Services (SNS+SQS, S3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<CloudSettings>,
+    /// Google Cloud (Pub/Sub, Cloud Storage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp: Option<CloudSettings>,
+    /// Microsoft Azure (Service Bus, Blob Storage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<CloudSettings>,
+}
+
+/// How to reach one cloud account (or its local emulator).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSettings {
+    /// AWS region, e.g. `us-east-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// GCP project id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Azure storage account or Service Bus namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Override the service endpoint, e.g. `http://127.0.0.1:4566` for an emulator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Per-service endpoint overrides (`s3`, `sqs`, `pubsub`, `storage`, `blob`,
+    /// `servicebus`), for emulators that serve one service each.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<String, String>,
+    /// Explicit credentials; without them the cloud's standard chain is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+    /// Create missing topics, subscriptions, queues and buckets at startup.
+    #[serde(default)]
+    pub provision: bool,
+}
+
+/// Explicit credentials. Put secrets in the environment: `{"$env": "NAME"}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// AWS access key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// AWS secret access key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
+    /// AWS session token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    /// GCP service-account key (the JSON document itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_json: Option<String>,
+    /// Azure storage account key or Service Bus shared access key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_key: Option<String>,
+    /// Azure connection string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<String>,
+    /// Use no credentials (emulators that accept anonymous requests).
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+/// Which provider serves a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PubSubProviderKind {
+    /// In-process (embedded default).
+    Memory,
+    /// SNS topic, one SQS queue per subscription.
+    Aws,
+    /// Cloud Pub/Sub.
+    Gcp,
+    /// Service Bus topic and subscriptions.
+    Azure,
+}
+
+/// A topic and its subscriptions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// The provider.
+    pub provider: PubSubProviderKind,
+    /// Physical topic name; defaults to the logical name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Deliver messages with the same ordering key in order (SQS FIFO, Pub/Sub
+    /// message ordering, Service Bus sessions).
+    #[serde(default)]
+    pub ordering: bool,
+    /// Subscriptions by logical name.
+    #[serde(default)]
+    pub subscriptions: BTreeMap<String, SubscriptionConfig>,
+}
+
+/// A subscription: every subscription of a topic receives every message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionConfig {
+    /// Physical subscription (or queue) name; defaults to `<topic>-<subscription>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Handlers running at once (default 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_concurrency: Option<u32>,
+    /// First retry delay in milliseconds (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_backoff_ms: Option<u64>,
+    /// Longest retry delay in milliseconds (default 60000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backoff_ms: Option<u64>,
+    /// Deliveries before a message is dead-lettered; needs `dead_letter_topic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_attempts: Option<u32>,
+    /// Logical name of the topic that receives dead-lettered messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
+    /// How long a delivery is leased before redelivery, in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub lease_seconds: Option<u32>,
+    /// Longest a handler may run before it counts as failed, in seconds (default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub handler_timeout_seconds: Option<u32>,
+}
+
+/// Which provider serves a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectsProviderKind {
+    /// In-process.
+    Memory,
+    /// A folder on the local disk (embedded default).
+    Filesystem,
+    /// S3.
+    Aws,
+    /// Cloud Storage.
+    Gcp,
+    /// Blob Storage.
+    Azure,
+}
+
+/// A bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// The provider.
+    pub provider: ObjectsProviderKind,
+    /// Physical bucket (or container) name; defaults to the logical name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `filesystem` only: the folder holding the bucket (default `.strata/objects/<name>`),
+    /// relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// Base of public URLs, e.g. a CDN in front of the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_base_url: Option<String>,
+}
+
+/// Which provider serves a cache keyspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheProviderKind {
+    /// In-process, bounded (embedded default).
+    Memory,
+    /// Redis: self-hosted, ElastiCache, Memorystore, Azure Cache for Redis.
+    Redis,
+}
+
+/// A cache keyspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// The provider.
+    pub provider: CacheProviderKind,
+    /// Prefix of every key; defaults to `<logical name>:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// TTL of writes that give none, in milliseconds; none means keys persist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub default_ttl_ms: Option<u64>,
+    /// `memory` only: most entries kept before eviction (default 100000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_entries: Option<u64>,
+    /// `redis` only: `redis://` or `rediss://` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Which provider serves a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseProviderKind {
+    /// An SQLite file (embedded default).
+    Sqlite,
+    /// PostgreSQL: self-hosted, RDS, Cloud SQL, Azure Database.
+    Postgres,
+}
+
+/// A SQL database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// The provider.
+    pub provider: DatabaseProviderKind,
+    /// `sqlite` only: the database file (default `.strata/<name>.db`), relative to
+    /// the config file; `:memory:` keeps it in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `postgres` only: `postgres://` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Folder of `.sql` migrations applied at startup, relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrations: Option<String>,
+    /// Pool size (default 5 for SQLite, 10 for PostgreSQL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_connections: Option<u32>,
+}
