@@ -105,8 +105,54 @@ pub fn load_config(explicit: Option<&Path>, catalog: &ProviderCatalog) -> Result
 
 /// The JSON Schema of the config file, generated from the Rust types. The
 /// committed copy lives in `schema/infra.config.schema.json`.
+///
+/// Every string field also accepts `{"$env": "NAME"}`, so editors do not flag
+/// secrets kept in the environment.
 pub fn json_schema() -> serde_json::Value {
-    serde_json::Value::from(schemars::schema_for!(InfraConfig))
+    let mut schema = serde_json::Value::from(schemars::schema_for!(InfraConfig));
+    allow_env_references(&mut schema);
+    if let Some(defs) = schema.get_mut("$defs").and_then(|d| d.as_object_mut()) {
+        defs.insert(
+            "EnvReference".into(),
+            serde_json::json!({
+                "description": "The value of an environment variable, read at startup.",
+                "type": "object",
+                "properties": { "$env": { "type": "string", "minLength": 1 } },
+                "required": ["$env"],
+                "additionalProperties": false
+            }),
+        );
+    }
+    schema
+}
+
+/// Rewrites each schema whose type is a string into "that, or an `$env` reference".
+fn allow_env_references(node: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let Value::Object(map) = node else {
+        if let Value::Array(items) = node {
+            items.iter_mut().for_each(allow_env_references);
+        }
+        return;
+    };
+    let is_string = match map.get("type") {
+        Some(Value::String(t)) => t == "string",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+        _ => false,
+    };
+    if is_string && !map.contains_key("enum") && !map.contains_key("const") {
+        let description = map.remove("description");
+        let original = Value::Object(std::mem::take(map));
+        map.insert(
+            "anyOf".into(),
+            json!([original, { "$ref": "#/$defs/EnvReference" }]),
+        );
+        if let Some(d) = description {
+            map.insert("description".into(), d);
+        }
+        return;
+    }
+    map.values_mut().for_each(allow_env_references);
 }
 
 #[cfg(test)]
