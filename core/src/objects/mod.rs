@@ -1,7 +1,7 @@
 //! ObjectStore: buckets of objects addressed by validated keys.
 //!
 //! A provider implements [`BucketDriver`], one network (or file) operation per
-//! method. The portable [`Bucket`](crate::objects::Bucket) on top validates keys,
+//! method. The portable [`Bucket`] on top validates keys,
 //! reads whole bodies, answers `exists`, and turns paginated listing into a stream.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,13 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 use crate::Result;
+
+mod bucket;
+mod key;
+pub mod listing;
+
+pub use bucket::{Bucket, ListEntry, MAX_SIGNED_URL_TTL};
+pub use key::{MAX_KEY_BYTES, validate_prefix};
 
 /// A stream of body chunks, as uploaded or downloaded.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
