@@ -10,6 +10,23 @@
 //! linger window ([`Topic`]), and the [`Subscriber`] engine (max concurrency,
 //! retries with backoff, lease extension, dead-lettering, graceful drain).
 
+mod batcher;
+#[cfg(test)]
+mod batcher_tests;
+mod engine;
+mod lease;
+mod retry;
+mod subscriber;
+#[cfg(test)]
+mod subscriber_tests;
+
+pub use batcher::{Topic, TopicOptions};
+pub use retry::RetryPolicy;
+pub use subscriber::{
+    DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE, DeadLetterPolicy, Handler,
+    HandlerError, ORIGINAL_MESSAGE_ID_ATTRIBUTE, Subscriber, SubscriberOptions, SubscriberStats,
+    handler_fn,
+};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
