@@ -6,5 +6,8 @@
 //! through the `aws`, `gcp` and `azure` features.
 
 pub mod filesystem;
+mod infra;
 pub mod memory;
 pub mod sqlite;
+
+pub use infra::{CATALOG, Infra, SubscribeOptions};

@@ -1,0 +1,487 @@
+//! [`Infra`]: the live providers built from an infra config.
+//!
+//! Everything the config declares is built at startup (so a bad endpoint or an
+//! unreadable folder fails fast), then handed out by logical name. With no config
+//! file, any logical name gets an embedded provider on first use.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use strata_core::cache::Keyspace;
+use strata_core::config::{
+    BucketConfig, CacheConfig, CacheProviderKind, DatabaseConfig, DatabaseProviderKind,
+    LoadedConfig, ObjectsProviderKind, ProviderCatalog, PubSubProviderKind, SubscriptionConfig,
+    TopicConfig, load_config,
+};
+use strata_core::objects::Bucket;
+use strata_core::pubsub::{
+    DeadLetterPolicy, Handler, RetryPolicy, Subscriber, SubscriberOptions, Topic, TopicOptions,
+};
+use strata_core::sqldb::Database;
+use strata_core::{Error, Result};
+
+use crate::filesystem::FsBucket;
+use crate::memory::cache::MemoryCache;
+use crate::memory::objects::MemoryBucket;
+use crate::memory::pubsub::{MemoryBroker, MemorySubscriptionOptions};
+use crate::sqlite::{SqliteDatabase, SqliteOptions};
+
+/// The providers compiled into this build, for config errors.
+pub const CATALOG: ProviderCatalog = ProviderCatalog {
+    pubsub: &["memory"],
+    objects: &["memory", "filesystem"],
+    caches: &["memory"],
+    databases: &["sqlite"],
+};
+
+/// Where the embedded defaults keep their files, under the config's base folder.
+const EMBEDDED_DIR: &str = ".strata";
+/// Entries a memory cache keeps when the config gives no bound.
+const DEFAULT_MAX_ENTRIES: u64 = 100_000;
+/// Lease of a memory subscription when the config gives none.
+const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// Options a subscriber gives in code. The config, where it sets the same knob,
+/// wins: operators tune a deployment without a code change.
+#[derive(Default)]
+pub struct SubscribeOptions {
+    /// Handlers running at once.
+    pub max_concurrency: Option<usize>,
+    /// Retry delays.
+    pub retry: Option<RetryPolicy>,
+    /// `(dead-letter topic, max attempts)` when the config names none.
+    pub dead_letter: Option<(String, u32)>,
+    /// Longest a handler may run before it counts as failed.
+    pub handler_timeout: Option<Duration>,
+}
+
+/// The live providers of one application. Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo() -> strata_core::Result<()> {
+/// use strata_providers::Infra;
+/// let infra = Infra::load().await?; // STRATA_CONFIG, ./infra.config.json, or embedded defaults
+/// let orders = infra.topic("orders")?;
+/// orders.publish(strata_core::pubsub::OutgoingMessage::new("hello")).await?;
+/// infra.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Infra {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    loaded: LoadedConfig,
+    broker: MemoryBroker,
+    topics: Mutex<HashMap<String, Topic>>,
+    subscribers: Mutex<Vec<Subscriber>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    caches: Mutex<HashMap<String, Keyspace>>,
+    databases: tokio::sync::Mutex<HashMap<String, Database>>,
+    closed: AtomicBool,
+}
+
+/// Locks a registry map; a poisoned lock only means another thread panicked while
+/// inserting, and the map itself is still consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Infra {
+    /// Loads `STRATA_CONFIG`, else `./infra.config.json`, else the embedded defaults.
+    pub async fn load() -> Result<Infra> {
+        Self::load_from(None).await
+    }
+
+    /// Loads the config at `path` (or as [`Infra::load`] when `None`).
+    pub async fn load_from(path: Option<&Path>) -> Result<Infra> {
+        let loaded = load_config(path, &CATALOG)?;
+        Self::from_config(loaded).await
+    }
+
+    /// Builds every provider the config declares. Must run inside a tokio runtime.
+    pub async fn from_config(loaded: LoadedConfig) -> Result<Infra> {
+        let infra = Infra {
+            inner: Arc::new(Inner {
+                loaded,
+                broker: MemoryBroker::new(),
+                topics: Mutex::default(),
+                subscribers: Mutex::default(),
+                buckets: Mutex::default(),
+                caches: Mutex::default(),
+                databases: tokio::sync::Mutex::default(),
+                closed: AtomicBool::new(false),
+            }),
+        };
+        let config = infra.inner.loaded.config.clone();
+        for (name, topic) in &config.pubsub {
+            infra.build_topic(name, Some(topic))?;
+            for (sub_name, sub) in &topic.subscriptions {
+                infra.ensure_subscription(name, topic, sub_name, sub)?;
+            }
+        }
+        for (name, bucket) in &config.objects {
+            infra.build_bucket(name, Some(bucket))?;
+        }
+        for (name, cache) in &config.caches {
+            infra.build_cache(name, Some(cache))?;
+        }
+        for (name, db) in &config.databases {
+            infra.build_database(name, Some(db)).await?;
+        }
+        Ok(infra)
+    }
+
+    /// The config this was built from.
+    pub fn config(&self) -> &LoadedConfig {
+        &self.inner.loaded
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            Err(Error::closed("this Infra has been closed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Errors for a logical name the config file does not declare.
+    fn undeclared(&self, block: &str, name: &str, declared: Vec<&String>) -> Error {
+        let file = self
+            .inner
+            .loaded
+            .file
+            .as_deref()
+            .map_or_else(|| "the config".to_owned(), |p| p.display().to_string());
+        let list = if declared.is_empty() {
+            "none".to_owned()
+        } else {
+            declared
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Error::not_found(format!(
+            "{block} `{name}` is not declared in {file} (it declares: {list})"
+        ))
+    }
+
+    /// The topic with this logical name.
+    pub fn topic(&self, name: &str) -> Result<Topic> {
+        self.check_open()?;
+        if let Some(topic) = lock(&self.inner.topics).get(name) {
+            return Ok(topic.clone());
+        }
+        let config = &self.inner.loaded.config;
+        if !self.inner.loaded.is_embedded_defaults() {
+            return Err(self.undeclared("topic", name, config.pubsub.keys().collect()));
+        }
+        self.build_topic(name, None)
+    }
+
+    fn build_topic(&self, name: &str, config: Option<&TopicConfig>) -> Result<Topic> {
+        let provider = config.map_or(PubSubProviderKind::Memory, |c| c.provider);
+        let physical = config
+            .and_then(|c| c.name.clone())
+            .unwrap_or_else(|| name.to_owned());
+        let topic = match provider {
+            PubSubProviderKind::Memory => Topic::new(
+                name,
+                self.inner.broker.topic(&physical),
+                TopicOptions::default(),
+            ),
+            other => return Err(not_compiled("pubsub", name, &format!("{other:?}"))),
+        };
+        let mut topics = lock(&self.inner.topics);
+        Ok(topics.entry(name.to_owned()).or_insert(topic).clone())
+    }
+
+    fn ensure_subscription(
+        &self,
+        topic_name: &str,
+        topic: &TopicConfig,
+        sub_name: &str,
+        sub: &SubscriptionConfig,
+    ) -> Result<()> {
+        match topic.provider {
+            PubSubProviderKind::Memory => {
+                let physical_topic = topic.name.as_deref().unwrap_or(topic_name);
+                let physical = subscription_name(topic_name, sub_name, sub);
+                self.inner.broker.subscription(
+                    physical_topic,
+                    &physical,
+                    MemorySubscriptionOptions {
+                        lease: lease_of(sub),
+                    },
+                );
+                Ok(())
+            }
+            other => Err(not_compiled("pubsub", topic_name, &format!("{other:?}"))),
+        }
+    }
+
+    /// Runs `handler` for every message of `subscription` on `topic` until
+    /// [`Infra::close`]. A handler error or panic means retry (with backoff),
+    /// then dead-letter after the configured attempts.
+    pub fn subscribe(
+        &self,
+        topic: &str,
+        subscription: &str,
+        handler: Handler,
+        options: SubscribeOptions,
+    ) -> Result<()> {
+        self.check_open()?;
+        let config = &self.inner.loaded.config;
+        let (topic_config, sub_config) = match config.pubsub.get(topic) {
+            Some(t) => (t.clone(), t.subscriptions.get(subscription).cloned()),
+            None if self.inner.loaded.is_embedded_defaults() => (
+                TopicConfig {
+                    provider: PubSubProviderKind::Memory,
+                    name: None,
+                    ordering: true,
+                    subscriptions: Default::default(),
+                },
+                None,
+            ),
+            None => return Err(self.undeclared("topic", topic, config.pubsub.keys().collect())),
+        };
+        let sub_config = match sub_config {
+            Some(s) => s,
+            None if self.inner.loaded.is_embedded_defaults() => SubscriptionConfig::default(),
+            None => {
+                return Err(self.undeclared(
+                    &format!("subscription of topic `{topic}`"),
+                    subscription,
+                    topic_config.subscriptions.keys().collect(),
+                ));
+            }
+        };
+
+        let mut opts = SubscriberOptions::default();
+        if let Some(n) = options.max_concurrency {
+            opts.max_concurrency = n;
+        }
+        if let Some(n) = sub_config.max_concurrency {
+            opts.max_concurrency = n as usize;
+        }
+        if let Some(retry) = options.retry {
+            opts.retry = retry;
+        }
+        if let Some(ms) = sub_config.min_backoff_ms {
+            opts.retry.min_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = sub_config.max_backoff_ms {
+            opts.retry.max_backoff = Duration::from_millis(ms);
+        }
+        if let Some(t) = options.handler_timeout {
+            opts.handler_timeout = t;
+        }
+        if let Some(s) = sub_config.handler_timeout_seconds {
+            opts.handler_timeout = Duration::from_secs(u64::from(s));
+        }
+        let dead_letter = match (&sub_config.dead_letter_topic, sub_config.max_attempts) {
+            (Some(dlt), Some(max)) => Some((dlt.clone(), max)),
+            _ => options.dead_letter,
+        };
+        if let Some((dlt, max_attempts)) = dead_letter {
+            opts.dead_letter = Some(DeadLetterPolicy {
+                max_attempts,
+                topic: Some(self.topic(&dlt)?),
+            });
+        }
+
+        let driver = match topic_config.provider {
+            PubSubProviderKind::Memory => {
+                let physical_topic = topic_config.name.as_deref().unwrap_or(topic);
+                let physical = subscription_name(topic, subscription, &sub_config);
+                self.inner.broker.subscription(
+                    physical_topic,
+                    &physical,
+                    MemorySubscriptionOptions {
+                        lease: lease_of(&sub_config),
+                    },
+                )
+            }
+            other => return Err(not_compiled("pubsub", topic, &format!("{other:?}"))),
+        };
+        let subscriber =
+            Subscriber::start(format!("{topic}/{subscription}"), driver, handler, opts);
+        lock(&self.inner.subscribers).push(subscriber);
+        Ok(())
+    }
+
+    /// The bucket with this logical name.
+    pub fn bucket(&self, name: &str) -> Result<Bucket> {
+        self.check_open()?;
+        if let Some(bucket) = lock(&self.inner.buckets).get(name) {
+            return Ok(bucket.clone());
+        }
+        let config = &self.inner.loaded.config;
+        if !self.inner.loaded.is_embedded_defaults() {
+            return Err(self.undeclared("bucket", name, config.objects.keys().collect()));
+        }
+        self.build_bucket(name, None)
+    }
+
+    fn build_bucket(&self, name: &str, config: Option<&BucketConfig>) -> Result<Bucket> {
+        let provider = config.map_or(ObjectsProviderKind::Filesystem, |c| c.provider);
+        let physical = config
+            .and_then(|c| c.name.clone())
+            .unwrap_or_else(|| name.to_owned());
+        let bucket = match provider {
+            ObjectsProviderKind::Memory => Bucket::new(name, Arc::new(MemoryBucket::new())),
+            ObjectsProviderKind::Filesystem => {
+                let root = match config.and_then(|c| c.root.as_deref()) {
+                    Some(root) => self.inner.loaded.resolve(root),
+                    None => self.embedded_path(&["objects", &physical]),
+                };
+                Bucket::new(name, Arc::new(FsBucket::open(root)?))
+            }
+            other => return Err(not_compiled("objects", name, &format!("{other:?}"))),
+        };
+        let mut buckets = lock(&self.inner.buckets);
+        Ok(buckets.entry(name.to_owned()).or_insert(bucket).clone())
+    }
+
+    /// The cache keyspace with this logical name.
+    pub fn cache(&self, name: &str) -> Result<Keyspace> {
+        self.check_open()?;
+        if let Some(cache) = lock(&self.inner.caches).get(name) {
+            return Ok(cache.clone());
+        }
+        let config = &self.inner.loaded.config;
+        if !self.inner.loaded.is_embedded_defaults() {
+            return Err(self.undeclared("cache", name, config.caches.keys().collect()));
+        }
+        self.build_cache(name, None)
+    }
+
+    fn build_cache(&self, name: &str, config: Option<&CacheConfig>) -> Result<Keyspace> {
+        let provider = config.map_or(CacheProviderKind::Memory, |c| c.provider);
+        let prefix = config
+            .and_then(|c| c.prefix.clone())
+            .unwrap_or_else(|| format!("{name}:"));
+        let default_ttl = config
+            .and_then(|c| c.default_ttl_ms)
+            .map(Duration::from_millis);
+        let keyspace = match provider {
+            CacheProviderKind::Memory => {
+                let max = config
+                    .and_then(|c| c.max_entries)
+                    .unwrap_or(DEFAULT_MAX_ENTRIES);
+                let max = usize::try_from(max).unwrap_or(usize::MAX);
+                Keyspace::new(name, Arc::new(MemoryCache::new(max)), prefix, default_ttl)
+            }
+            other => return Err(not_compiled("caches", name, &format!("{other:?}"))),
+        };
+        let mut caches = lock(&self.inner.caches);
+        Ok(caches.entry(name.to_owned()).or_insert(keyspace).clone())
+    }
+
+    /// The database with this logical name (opened, and migrated if the config
+    /// names a migrations folder).
+    pub async fn database(&self, name: &str) -> Result<Database> {
+        self.check_open()?;
+        if let Some(db) = self.inner.databases.lock().await.get(name) {
+            return Ok(db.clone());
+        }
+        let config = &self.inner.loaded.config;
+        if !self.inner.loaded.is_embedded_defaults() {
+            return Err(self.undeclared("database", name, config.databases.keys().collect()));
+        }
+        self.build_database(name, None).await
+    }
+
+    async fn build_database(
+        &self,
+        name: &str,
+        config: Option<&DatabaseConfig>,
+    ) -> Result<Database> {
+        let mut databases = self.inner.databases.lock().await;
+        if let Some(db) = databases.get(name) {
+            return Ok(db.clone());
+        }
+        let provider = config.map_or(DatabaseProviderKind::Sqlite, |c| c.provider);
+        let db = match provider {
+            DatabaseProviderKind::Sqlite => {
+                let mut opts = match config.and_then(|c| c.path.as_deref()) {
+                    Some(":memory:") => SqliteOptions::in_memory(),
+                    Some(p) => SqliteOptions::file(self.inner.loaded.resolve(p)),
+                    None => SqliteOptions::file(self.embedded_path(&[&format!("{name}.db")])),
+                };
+                if let Some(n) = config.and_then(|c| c.max_connections) {
+                    opts.max_connections = n;
+                }
+                Database::new(name, Arc::new(SqliteDatabase::open(opts).await?))
+            }
+            other => return Err(not_compiled("databases", name, &format!("{other:?}"))),
+        };
+        if let Some(dir) = config.and_then(|c| c.migrations.as_deref()) {
+            db.migrate(&self.inner.loaded.resolve(dir)).await?;
+        }
+        databases.insert(name.to_owned(), db.clone());
+        Ok(db)
+    }
+
+    fn embedded_path(&self, parts: &[&str]) -> PathBuf {
+        let mut path = self.inner.loaded.base_dir.join(EMBEDDED_DIR);
+        path.extend(parts);
+        path
+    }
+
+    /// Stops every subscriber after its in-flight handlers finish, flushes queued
+    /// publishes, and closes database pools. Later calls fail with `Closed`.
+    pub async fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let subscribers = std::mem::take(&mut *lock(&self.inner.subscribers));
+        let mut first_error = None;
+        for subscriber in subscribers {
+            if let Err(e) = subscriber.shutdown().await {
+                first_error.get_or_insert(e);
+            }
+        }
+        let topics: Vec<Topic> = lock(&self.inner.topics).values().cloned().collect();
+        for topic in topics {
+            topic.close().await;
+        }
+        let databases: Vec<Database> = self
+            .inner
+            .databases
+            .lock()
+            .await
+            .values()
+            .cloned()
+            .collect();
+        for db in databases {
+            db.close().await;
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn subscription_name(topic: &str, subscription: &str, config: &SubscriptionConfig) -> String {
+    config
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{topic}-{subscription}"))
+}
+
+fn lease_of(config: &SubscriptionConfig) -> Duration {
+    config
+        .lease_seconds
+        .map_or(DEFAULT_LEASE, |s| Duration::from_secs(u64::from(s)))
+}
+
+fn not_compiled(block: &str, name: &str, provider: &str) -> Error {
+    Error::invalid_config(format!(
+        "{block}.{name}: provider `{}` is not compiled into this build",
+        provider.to_lowercase()
+    ))
+}

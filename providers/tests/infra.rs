@@ -1,0 +1,294 @@
+//! `Infra`: config in, live providers out, everything closed in order.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::FutureExt;
+use strata_core::ErrorCode;
+use strata_core::config::{LoadedConfig, parse_config};
+use strata_core::pubsub::{Handler, HandlerError, Message, OutgoingMessage, RetryPolicy};
+use strata_core::sqldb::SqlValue;
+use strata_providers::{CATALOG, Infra, SubscribeOptions};
+use tokio::sync::mpsc;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn config_in(dir: &Path, text: &str) -> LoadedConfig {
+    let path = dir.join("infra.config.json");
+    std::fs::write(&path, text).unwrap();
+    LoadedConfig {
+        config: parse_config(text, "infra.config.json", &CATALOG, &|_| None).unwrap(),
+        base_dir: dir.to_path_buf(),
+        file: Some(path),
+    }
+}
+
+fn counting_handler(tx: mpsc::UnboundedSender<Message>, fail_first: bool) -> Handler {
+    Arc::new(move |msg: Message| {
+        let tx = tx.clone();
+        async move {
+            if fail_first && msg.delivery_attempt == 1 {
+                return Err::<(), HandlerError>("first attempt fails".into());
+            }
+            let _ = tx.send(msg);
+            Ok(())
+        }
+        .boxed()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_defaults_serve_any_logical_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::from_config(LoadedConfig {
+        config: Default::default(),
+        base_dir: dir.path().to_path_buf(),
+        file: None,
+    })
+    .await
+    .unwrap();
+    assert!(infra.config().is_embedded_defaults());
+
+    let bucket = infra.bucket("anything").unwrap();
+    bucket.upload("k", "v", Default::default()).await.unwrap();
+    assert!(dir.path().join(".strata/objects/anything").is_dir());
+
+    let cache = infra.cache("c").unwrap();
+    cache.set_int("n", 7).await.unwrap();
+    assert_eq!(cache.get_int("n").await.unwrap(), Some(7));
+
+    let db = infra.database("main").await.unwrap();
+    db.execute("CREATE TABLE t (x INTEGER)", &[]).await.unwrap();
+    assert!(dir.path().join(".strata/main.db").is_file());
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    infra
+        .subscribe(
+            "events",
+            "s",
+            counting_handler(tx, false),
+            SubscribeOptions::default(),
+        )
+        .unwrap();
+    infra
+        .topic("events")
+        .unwrap()
+        .publish(OutgoingMessage::new("hi"))
+        .await
+        .unwrap();
+    let msg = tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&msg.data[..], b"hi");
+    infra.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_resources_are_built_at_startup_and_undeclared_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("migrations")).unwrap();
+    std::fs::write(
+        dir.path().join("migrations/0001_t.sql"),
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+    )
+    .unwrap();
+    let loaded = config_in(
+        dir.path(),
+        r#"{
+            "objects": { "uploads": { "provider": "filesystem", "root": "data/up" } },
+            "caches": { "sessions": { "provider": "memory", "prefix": "s:", "max_entries": 10 } },
+            "databases": { "main": { "provider": "sqlite", "path": "data/main.db", "migrations": "migrations" } }
+        }"#,
+    );
+    let infra = Infra::from_config(loaded).await.unwrap();
+    // Built eagerly: the folder and the migrated database exist before first use.
+    assert!(dir.path().join("data/up").is_dir());
+    let db = infra.database("main").await.unwrap();
+    db.execute(
+        "INSERT INTO items (name) VALUES ($1)",
+        &[SqlValue::Text("a".into())],
+    )
+    .await
+    .unwrap();
+
+    for err in [
+        infra.bucket("other").err().unwrap(),
+        infra.cache("other").err().unwrap(),
+        infra.topic("other").err().unwrap(),
+        infra.database("other").await.err().unwrap(),
+    ] {
+        assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+        assert!(err.to_string().contains("is not declared in"), "{err}");
+    }
+    let err = infra.bucket("other").err().unwrap();
+    assert!(err.to_string().contains("it declares: uploads"), "{err}");
+    infra.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_dead_letter_topic_receives_exhausted_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = config_in(
+        dir.path(),
+        r#"{ "pubsub": {
+            "orders": { "provider": "memory", "subscriptions": {
+                "fails": { "max_attempts": 3, "dead_letter_topic": "orders-dlq", "min_backoff_ms": 1, "max_backoff_ms": 5 }
+            } },
+            "orders-dlq": { "provider": "memory", "subscriptions": { "audit": {} } }
+        } }"#,
+    );
+    let infra = Infra::from_config(loaded).await.unwrap();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let always_fails: Handler = {
+        let attempts = attempts.clone();
+        Arc::new(move |_msg: Message| {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), HandlerError>("boom".into()) }.boxed()
+        })
+    };
+    infra
+        .subscribe("orders", "fails", always_fails, SubscribeOptions::default())
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    infra
+        .subscribe(
+            "orders-dlq",
+            "audit",
+            counting_handler(tx, false),
+            SubscribeOptions::default(),
+        )
+        .unwrap();
+
+    let orders = infra.topic("orders").unwrap();
+    for i in 0..5 {
+        orders
+            .publish(OutgoingMessage::new(format!("order-{i}")))
+            .await
+            .unwrap();
+    }
+    let mut dead = Vec::new();
+    while dead.len() < 5 {
+        let msg = tokio::time::timeout(PATIENCE, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        dead.push(String::from_utf8(msg.data.to_vec()).unwrap());
+    }
+    dead.sort();
+    assert_eq!(
+        dead,
+        (0..5).map(|i| format!("order-{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        15,
+        "5 messages × 3 attempts"
+    );
+    infra.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_published_before_subscribe_wait_for_a_declared_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = config_in(
+        dir.path(),
+        r#"{ "pubsub": { "jobs": { "provider": "memory", "subscriptions": { "worker": {} } } } }"#,
+    );
+    let infra = Infra::from_config(loaded).await.unwrap();
+    let jobs = infra.topic("jobs").unwrap();
+    for i in 0..100 {
+        jobs.publish(OutgoingMessage::new(i.to_string()))
+            .await
+            .unwrap();
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    infra
+        .subscribe(
+            "jobs",
+            "worker",
+            counting_handler(tx, true),
+            SubscribeOptions {
+                retry: Some(RetryPolicy {
+                    min_backoff: Duration::from_millis(1),
+                    max_backoff: Duration::from_millis(5),
+                }),
+                ..SubscribeOptions::default()
+            },
+        )
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 100 {
+        let msg = tokio::time::timeout(PATIENCE, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(msg.delivery_attempt, 2, "each message failed once first");
+        seen.insert(String::from_utf8(msg.data.to_vec()).unwrap());
+    }
+    assert_eq!(seen.len(), 100);
+    infra.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_after_close_fails_with_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::from_config(LoadedConfig {
+        config: Default::default(),
+        base_dir: dir.path().to_path_buf(),
+        file: None,
+    })
+    .await
+    .unwrap();
+    let topic = infra.topic("t").unwrap();
+    infra.close().await.unwrap();
+    infra.close().await.unwrap(); // idempotent
+
+    let err = topic
+        .publish(OutgoingMessage::new("late"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Closed, "{err}");
+    assert_eq!(infra.topic("t").err().unwrap().code(), ErrorCode::Closed);
+    assert_eq!(infra.bucket("b").err().unwrap().code(), ErrorCode::Closed);
+    assert_eq!(infra.cache("c").err().unwrap().code(), ErrorCode::Closed);
+    assert_eq!(
+        infra.database("d").await.err().unwrap().code(),
+        ErrorCode::Closed
+    );
+    let handler = counting_handler(mpsc::unbounded_channel().0, false);
+    let err = infra
+        .subscribe("t", "s", handler, SubscribeOptions::default())
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Closed);
+}
+
+#[tokio::test]
+async fn a_named_config_file_that_is_missing_is_an_error() {
+    let err = Infra::load_from(Some(Path::new("/no/such/infra.config.json")))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), ErrorCode::InvalidConfig);
+    assert!(
+        err.to_string().contains("/no/such/infra.config.json"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn config_with_a_compiled_out_provider_fails_to_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("infra.config.json");
+    std::fs::write(&path, r#"{ "objects": { "u": { "provider": "gcp" } } }"#).unwrap();
+    let err = Infra::load_from(Some(&path)).await.err().unwrap();
+    assert_eq!(err.code(), ErrorCode::InvalidConfig);
+    assert!(err.to_string().contains("cargo feature `gcp`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("this build has: memory, filesystem"),
+        "{err}"
+    );
+}
