@@ -1,4 +1,5 @@
 //! `Infra`: config in, live providers out, everything closed in order.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::Arc;

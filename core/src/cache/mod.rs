@@ -133,3 +133,7 @@ pub trait CacheDriver: Send + Sync + 'static {
     /// The set's size (0 when missing).
     async fn set_len(&self, key: &str) -> Result<u64>;
 }
+
+mod keyspace;
+
+pub use keyspace::{Keyspace, MAX_KEY_BYTES};

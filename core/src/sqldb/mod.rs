@@ -119,3 +119,11 @@ pub trait DatabaseDriver: Send + Sync + 'static {
     /// Closes the pool; later calls fail with [`ErrorCode::Closed`](crate::ErrorCode).
     async fn close(&self);
 }
+
+mod checksum;
+mod database;
+mod migrations;
+pub mod timestamp;
+
+pub use database::{Database, Transaction, TransactionScope};
+pub use migrations::{MIGRATIONS_TABLE, MigrationReport};
