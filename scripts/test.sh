@@ -9,6 +9,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
 
+step "servers the tests need (PostgreSQL, Redis)"
+bash scripts/services.sh up
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -17,5 +20,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test (conformance suite on the embedded providers, config, engine)"
 cargo test --workspace --locked
+
+if [ -f bindings-node/scripts/ci.sh ]; then
+  step "Node binding: build, typecheck, node --test"
+  bash bindings-node/scripts/ci.sh
+fi
 
 step "all tests passed"

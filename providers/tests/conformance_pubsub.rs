@@ -106,58 +106,6 @@ async fn memory_claims_its_documented_capabilities() {
     assert_eq!(caps.default_linger, Duration::ZERO);
 }
 
-/// Not a check: prints end-to-end throughput (publish through `Topic`, handle
-/// through `Subscriber`). `cargo test -p strata-providers --test
-/// conformance_pubsub -- --ignored --nocapture memory_throughput`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement, not a behaviour"]
-async fn memory_throughput() {
-    use strata_core::pubsub::{
-        OutgoingMessage, Subscriber, SubscriberOptions, Topic, TopicOptions, handler_fn,
-    };
-    let broker = MemoryBroker::new();
-    let sub = broker.subscription("bench", "bench-sub", MemorySubscriptionOptions::default());
-    let topic = Topic::new("bench", broker.topic("bench"), TopicOptions::default());
-    let sent = 200_000;
-    let started = std::time::Instant::now();
-    let results = topic
-        .publish_many(
-            (0..sent)
-                .map(|i| OutgoingMessage::new(format!("m{i}")))
-                .collect(),
-        )
-        .await;
-    let published = started.elapsed();
-    assert!(results.iter().all(Result::is_ok));
-    let handled = Arc::new(AtomicU64::new(0));
-    let counter = handled.clone();
-    let handler = handler_fn(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        async { Ok(()) }
-    });
-    let opts = SubscriberOptions {
-        max_concurrency: 1000,
-        ..SubscriberOptions::default()
-    };
-    let started_sub = std::time::Instant::now();
-    let subscriber = Subscriber::start("bench-sub", sub, handler, opts);
-    tokio::time::timeout(Duration::from_secs(120), async {
-        while handled.load(Ordering::Relaxed) < sent as u64 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    })
-    .await
-    .expect("all handled");
-    let consumed = started_sub.elapsed();
-    subscriber.shutdown().await.expect("shutdown");
-    let rate = |d: Duration| sent as f64 / d.as_secs_f64();
-    println!(
-        "publish: {sent} in {published:?} ({:.0}/s); consume: {consumed:?} ({:.0}/s)",
-        rate(published),
-        rate(consumed)
-    );
-}
-
 // Memory-specific behaviour, beyond the portable suite.
 
 use strata_core::ErrorCode;

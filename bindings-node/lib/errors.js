@@ -1,0 +1,150 @@
+'use strict';
+
+/**
+ * The stable error codes, equal to the Rust core's `ErrorCode` strings.
+ * @type {readonly string[]}
+ */
+const ERROR_CODES = Object.freeze([
+  'NotFound',
+  'AlreadyExists',
+  'PreconditionFailed',
+  'InvalidArgument',
+  'Unavailable',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'Unsupported',
+  'Timeout',
+  'Closed',
+  'InvalidConfig',
+  'Conflict',
+  'Internal',
+]);
+
+const KNOWN = new Set(ERROR_CODES);
+
+/** Every failure of a Strata call: `code` is one of `ERROR_CODES`. */
+class StrataError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} message
+   * @param {unknown} [cause]
+   */
+  constructor(code, message, cause) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'StrataError';
+    this.code = KNOWN.has(code) ? code : 'Internal';
+  }
+
+  /** Whether retrying the same call later may succeed. */
+  get retryable() {
+    return this.code === 'Unavailable' || this.code === 'Timeout';
+  }
+}
+
+/**
+ * An error thrown by a synchronous native call as a StrataError: napi's own
+ * argument-conversion codes (`StringExpected`, …) mean a wrong argument type.
+ * @param {any} err
+ * @returns {StrataError}
+ */
+function fromNative(err) {
+  if (err instanceof StrataError) return err;
+  const code = err && typeof err.code === 'string' ? err.code : '';
+  const message = err && typeof err.message === 'string' ? err.message : String(err);
+  if (KNOWN.has(code)) return new StrataError(code, message);
+  return new StrataError('InvalidArgument', message, err);
+}
+
+/** @param {string} message */
+function invalid(message) {
+  return new StrataError('InvalidArgument', message);
+}
+
+/** A short description of a value's type, for messages. */
+function typeOf(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (Buffer.isBuffer(value)) return 'a Buffer';
+  const t = typeof value;
+  return t === 'object' ? `an object (${value.constructor?.name ?? 'no prototype'})` : `a ${t}`;
+}
+
+/** Throws InvalidArgument unless `value` is a string. */
+function checkString(value, what) {
+  if (typeof value !== 'string') throw invalid(`${what} must be a string, got ${typeOf(value)}`);
+}
+
+/** Throws InvalidArgument unless `value` is a string or undefined. */
+function checkOptString(value, what) {
+  if (value !== undefined && value !== null && typeof value !== 'string') {
+    throw invalid(`${what} must be a string, got ${typeOf(value)}`);
+  }
+}
+
+/** Throws InvalidArgument unless `value` is an options object or undefined. */
+function checkOptions(value, what) {
+  if (value !== undefined && value !== null && (typeof value !== 'object' || Array.isArray(value))) {
+    throw invalid(`${what} must be an object, got ${typeOf(value)}`);
+  }
+  return value ?? {};
+}
+
+/** Throws InvalidArgument unless `value` is a finite number (or undefined when optional). */
+function checkNumber(value, what, { optional = false, integer = false, min } = {}) {
+  if (value === undefined || value === null) {
+    if (optional) return undefined;
+    throw invalid(`${what} is required`);
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw invalid(`${what} must be a finite number, got ${typeOf(value)}`);
+  }
+  if (integer && !Number.isSafeInteger(value)) throw invalid(`${what} must be an integer, got ${value}`);
+  if (min !== undefined && value < min) throw invalid(`${what} must be at least ${min}, got ${value}`);
+  return value;
+}
+
+/** Throws InvalidArgument unless `value` is a boolean or undefined. */
+function checkOptBool(value, what) {
+  if (value !== undefined && value !== null && typeof value !== 'boolean') {
+    throw invalid(`${what} must be a boolean, got ${typeOf(value)}`);
+  }
+}
+
+/** Throws InvalidArgument unless `value` is a `Record<string, string>` or undefined. */
+function checkStringMap(value, what) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) {
+    throw invalid(`${what} must be an object of strings, got ${typeOf(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (typeof value[key] !== 'string') {
+      throw invalid(`${what}.${key} must be a string, got ${typeOf(value[key])}`);
+    }
+  }
+  return value;
+}
+
+/** The reason of a failed handler, for the engine's logs and dead letters. */
+function reasonOf(err) {
+  if (err instanceof Error) return err.stack || `${err.name}: ${err.message}`;
+  try {
+    return `non-Error thrown: ${typeof err === 'string' ? err : JSON.stringify(err)}`;
+  } catch {
+    return `non-Error thrown: ${String(err)}`;
+  }
+}
+
+module.exports = {
+  ERROR_CODES,
+  StrataError,
+  fromNative,
+  invalid,
+  typeOf,
+  checkString,
+  checkOptString,
+  checkOptions,
+  checkNumber,
+  checkOptBool,
+  checkStringMap,
+  reasonOf,
+};

@@ -1,0 +1,173 @@
+'use strict';
+
+// The JS end of the completion queue.
+//
+// Every asynchronous native call gets an integer id; its promise's resolve and
+// reject wait in arrays indexed by that id. The native side answers through one
+// shared queue and wakes this thread once for everything queued (`onWake`), so
+// with many calls in flight one wake-up settles many promises. Deliveries of
+// subscriptions arrive in the same wake-ups and are handed to `deliver`.
+
+const path = require('node:path');
+const fs = require('node:fs');
+const { StrataError, fromNative } = require('./errors');
+
+/** The addon file for this platform, or the one `STRATA_NATIVE_PATH` names. */
+function addonPath() {
+  if (process.env.STRATA_NATIVE_PATH) return path.resolve(process.env.STRATA_NATIVE_PATH);
+  const root = path.join(__dirname, '..');
+  const base = `strata.${process.platform}-${process.arch}`;
+  const candidates = process.platform === 'linux'
+    ? [`${base}-gnu.node`, `${base}-musl.node`]
+    : process.platform === 'win32' ? [`${base}-msvc.node`] : [`${base}.node`];
+  for (const file of candidates) {
+    const full = path.join(root, file);
+    if (fs.existsSync(full)) return full;
+  }
+  throw new StrataError(
+    'Internal',
+    `the Strata native addon is not built for ${process.platform}-${process.arch}: ` +
+      `looked for ${candidates.join(', ')} in ${root} (run \`npm run build\` there)`,
+  );
+}
+
+const addon = require(addonPath());
+
+// Pending calls, by id. Ids are reused only after their answer was handled.
+/** @type {Array<((value: any) => void) | undefined>} */
+const resolvers = [];
+/** @type {Array<((err: any) => void) | undefined>} */
+const rejecters = [];
+/** @type {Array<((value: any) => any) | undefined>} */
+const mappers = [];
+/** @type {number[]} */
+const freeIds = [];
+let nextId = 0;
+
+// The wake-up never keeps the process alive by itself; this timer does, and it
+// is ref'd exactly while a call is pending or a subscription is running.
+const keepAlive = setInterval(() => {}, 0x7fffffff);
+keepAlive.unref();
+let holds = 0;
+
+/** Keeps the process alive until the matching `release`. */
+function hold() {
+  if (holds++ === 0) keepAlive.ref();
+}
+
+/** Ends one `hold`. */
+function release(n = 1) {
+  holds -= n;
+  if (holds <= 0) {
+    holds = 0;
+    keepAlive.unref();
+  }
+}
+
+/** @type {(meta: Float64Array, bytes: Buffer) => void} */
+let deliver = () => {};
+
+/** Sets where subscription deliveries go. */
+function setDeliverer(fn) {
+  deliver = fn;
+}
+
+function onWake(done, meta, bytes) {
+  const count = done.length;
+  for (let i = 0; i < count; i += 3) {
+    const id = done[i];
+    const resolve = resolvers[id];
+    const reject = rejecters[id];
+    const map = mappers[id];
+    if (resolve === undefined) continue;
+    resolvers[id] = undefined;
+    rejecters[id] = undefined;
+    mappers[id] = undefined;
+    freeIds.push(id);
+    const value = done[i + 2];
+    if (done[i + 1] !== 0) {
+      reject(new StrataError(value[0], value[1]));
+    } else if (map === undefined) {
+      resolve(value);
+    } else {
+      try {
+        resolve(map(value));
+      } catch (err) {
+        reject(err);
+      }
+    }
+  }
+  if (count > 0) release(count / 3);
+  if (meta !== null && meta !== undefined) {
+    try {
+      deliver(meta, bytes);
+    } catch (err) {
+      // `deliver` guards each handler; reaching here is a bug of this module.
+      process.emitWarning(`Strata: delivering messages failed: ${err && err.stack}`);
+    }
+  }
+}
+
+const bridge = new addon.Bridge(onWake);
+
+/**
+ * Starts an asynchronous native call: `start(id)` submits it, and the promise
+ * settles with its answer, passed through `map` when given. A synchronous
+ * throw from `start` (a wrong argument type) rejects the promise.
+ * @template T
+ * @param {(id: number) => void} start
+ * @param {(value: any) => T} [map]
+ * @returns {Promise<T>}
+ */
+function call(start, map) {
+  const id = freeIds.length > 0 ? freeIds.pop() : nextId++;
+  const promise = new Promise((resolve, reject) => {
+    resolvers[id] = resolve;
+    rejecters[id] = reject;
+  });
+  mappers[id] = map;
+  try {
+    start(id);
+  } catch (err) {
+    const reject = rejecters[id];
+    resolvers[id] = undefined;
+    rejecters[id] = undefined;
+    mappers[id] = undefined;
+    freeIds.push(id);
+    reject(fromNative(err));
+    return promise;
+  }
+  hold();
+  return promise;
+}
+
+/**
+ * Runs a synchronous native call, turning what it throws into a StrataError.
+ * @template T
+ * @param {() => T} fn
+ * @returns {T}
+ */
+function sync(fn) {
+  try {
+    return fn();
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+/**
+ * Runs `fn` (validation then a `call`) and turns a synchronous throw into a
+ * rejected promise, so async methods never throw.
+ * @template T
+ * @param {() => Promise<T>} fn
+ * @returns {Promise<T>}
+ */
+function rejecting(fn) {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(fromNative(err));
+  }
+}
+
+module.exports = { addon, bridge, call, sync, rejecting, hold, release, setDeliverer };

@@ -1,0 +1,248 @@
+'use strict';
+
+const { bridge, call, rejecting, setDeliverer } = require('./native');
+const {
+  invalid,
+  typeOf,
+  checkOptString,
+  checkOptions,
+  checkStringMap,
+  reasonOf,
+} = require('./errors');
+
+/** The attribute that records how a payload was encoded (hidden from `attributes`). */
+const CONTENT_TYPE_ATTRIBUTE = 'strata.content_type';
+const KIND_BYTES = 0;
+const KIND_TEXT = 1;
+const KIND_JSON = 2;
+
+/** Numbers per message in the native delivery table (see src/pubsub.rs). */
+const STRIDE = 9;
+
+/** A topic to publish to. Payloads: objects (JSON), strings, Buffers. */
+class Topic {
+  /** @param {any} native */
+  constructor(native, name) {
+    this._n = native;
+    /** The topic's logical name. */
+    this.name = name;
+  }
+
+  /**
+   * Publishes one message; resolves with the id the provider assigned.
+   * @param {unknown} payload
+   * @param {{ attributes?: Record<string, string>, orderingKey?: string }} [options]
+   * @returns {Promise<string>}
+   */
+  publish(payload, options) {
+    return rejecting(() => {
+      let text;
+      let bytes;
+      let kind;
+      if (typeof payload === 'string') {
+        text = payload;
+        kind = KIND_TEXT;
+      } else if (payload instanceof Uint8Array) {
+        bytes = payload;
+        kind = KIND_BYTES;
+      } else if (payload === undefined || typeof payload === 'function' || typeof payload === 'symbol') {
+        throw invalid(`a message payload must be a JSON value, a string or a Buffer, got ${typeOf(payload)}`);
+      } else {
+        text = JSON.stringify(payload);
+        kind = KIND_JSON;
+      }
+      let attributes;
+      let orderingKey;
+      if (options !== undefined) {
+        const opts = checkOptions(options, 'publish options');
+        attributes = checkStringMap(opts.attributes, 'attributes');
+        checkOptString(opts.orderingKey, 'orderingKey');
+        orderingKey = opts.orderingKey;
+      }
+      const n = this._n;
+      return call((id) => n.publish(id, text, bytes, kind, attributes, orderingKey));
+    });
+  }
+}
+
+/** A delivered message. Fields are decoded from the shared batch on first use. */
+class Message {
+  constructor(bytes, meta, i) {
+    this._b = bytes;
+    this._o = meta[i + 4];
+    this._idLen = meta[i + 5];
+    this._keyLen = meta[i + 6];
+    this._attrsLen = meta[i + 7];
+    this._dataLen = meta[i + 8];
+    this._pt = meta[i + 3];
+    /** 1 on first delivery, 2 on the first redelivery, and so on. */
+    this.deliveryAttempt = meta[i + 2];
+    this._id = undefined;
+    this._attrs = undefined;
+    this._data = undefined;
+  }
+
+  /** The id the provider assigned at publish. */
+  get id() {
+    if (this._id === undefined) this._id = this._b.toString('utf8', this._o, this._o + this._idLen);
+    return this._id;
+  }
+
+  /** The ordering key it was published with, if any. */
+  get orderingKey() {
+    if (this._keyLen < 0) return undefined;
+    const start = this._o + this._idLen;
+    return this._b.toString('utf8', start, start + this._keyLen);
+  }
+
+  get _attrsStart() {
+    return this._o + this._idLen + Math.max(this._keyLen, 0);
+  }
+
+  get _dataStart() {
+    return this._attrsStart + this._attrsLen;
+  }
+
+  /** @returns {Record<string, string>} every attribute, Strata's own included */
+  _allAttributes() {
+    if (this._attrsLen === 0) return {};
+    const start = this._attrsStart;
+    return JSON.parse(this._b.toString('utf8', start, start + this._attrsLen));
+  }
+
+  /** The attributes it was published with. */
+  get attributes() {
+    if (this._attrs === undefined) {
+      const all = this._allAttributes();
+      delete all[CONTENT_TYPE_ATTRIBUTE];
+      this._attrs = all;
+    }
+    return this._attrs;
+  }
+
+  /** How the publisher encoded the payload: `application/json`, `text/plain; …`, or undefined for raw bytes. */
+  get contentType() {
+    if (this._attrsLen === 0) return undefined;
+    return this._allAttributes()[CONTENT_TYPE_ATTRIBUTE];
+  }
+
+  /** The payload bytes. */
+  get data() {
+    if (this._data === undefined) {
+      const start = this._dataStart;
+      this._data = this._b.subarray(start, start + this._dataLen);
+    }
+    return this._data;
+  }
+
+  /** The payload as UTF-8 text. */
+  text() {
+    const start = this._dataStart;
+    return this._b.toString('utf8', start, start + this._dataLen);
+  }
+
+  /** The payload parsed as JSON (throws on invalid JSON, which retries the message). */
+  json() {
+    return JSON.parse(this.text());
+  }
+
+  /** When the provider accepted it. */
+  get publishTime() {
+    return new Date(this._pt);
+  }
+
+  toJSON() {
+    return {
+      id: this.id,
+      attributes: this.attributes,
+      orderingKey: this.orderingKey,
+      publishTime: this.publishTime,
+      deliveryAttempt: this.deliveryAttempt,
+      data: this.text(),
+    };
+  }
+}
+
+// Subscriptions of this process, by id. A subscription's handler runs for each
+// of its deliveries; outcomes are collected and sent back in one native call.
+/** @type {Array<((msg: Message) => unknown) | undefined>} */
+const handlers = [];
+let nextSubscription = 0;
+/** @type {number[]} */
+let acked = [];
+/** @type {number[]} */
+let failed = [];
+/** @type {string[]} */
+let reasons = [];
+let flushScheduled = false;
+
+function flush() {
+  flushScheduled = false;
+  const ok = Float64Array.from(acked);
+  const bad = Float64Array.from(failed);
+  const why = reasons;
+  acked = [];
+  failed = [];
+  reasons = [];
+  bridge.settle(ok, bad, why);
+}
+
+function scheduleFlush() {
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flush);
+  }
+}
+
+function ack(token) {
+  acked.push(token);
+  scheduleFlush();
+}
+
+function fail(token, err) {
+  failed.push(token);
+  reasons.push(reasonOf(err));
+  scheduleFlush();
+}
+
+function deliver(meta, bytes) {
+  for (let i = 0; i < meta.length; i += STRIDE) {
+    const token = meta[i + 1];
+    const handler = handlers[meta[i]];
+    if (handler === undefined) {
+      fail(token, new Error('the subscription is gone'));
+      continue;
+    }
+    let result;
+    try {
+      result = handler(new Message(bytes, meta, i));
+    } catch (err) {
+      fail(token, err);
+      continue;
+    }
+    if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+      result.then(
+        () => ack(token),
+        (err) => fail(token, err),
+      );
+    } else {
+      ack(token);
+    }
+  }
+}
+
+setDeliverer(deliver);
+
+/** Registers a handler; returns its subscription id. */
+function addHandler(handler) {
+  const id = nextSubscription++;
+  handlers[id] = handler;
+  return id;
+}
+
+/** Forgets a handler (its deliveries, if any still come, are retried). */
+function removeHandler(id) {
+  handlers[id] = undefined;
+}
+
+module.exports = { Topic, Message, addHandler, removeHandler, CONTENT_TYPE_ATTRIBUTE };

@@ -1,0 +1,29 @@
+//! # strata-node
+//!
+//! The native half of the Node.js binding (`@strata/runtime`). The JS layer in
+//! `index.js` wraps it into the public TypeScript API; nothing here is meant to
+//! be called directly.
+//!
+//! Design: every I/O call runs on one tokio runtime ([`runtime`]); the JS
+//! thread only converts arguments and results. Asynchronous calls carry an id
+//! from JS and are answered through one shared completion queue that wakes JS
+//! once for many results ([`bridge`]); subscription messages travel the same
+//! way, many per wake-up, and handlers' outcomes come back in batches.
+
+mod bridge;
+mod cache;
+mod errors;
+mod infra;
+mod objects;
+mod out;
+mod pubsub;
+mod runtime;
+mod sqldb;
+
+pub use bridge::Bridge;
+pub use cache::NativeKeyspace;
+pub use errors::Code;
+pub use infra::{NativeInfra, NativeSubscribeOptions};
+pub use objects::{NativeBucket, NativeDownload, NativeListing, NativePutOptions, NativeUpload};
+pub use pubsub::{CONTENT_TYPE_ATTRIBUTE, NativeTopic};
+pub use sqldb::{NativeDatabase, NativeTransaction};

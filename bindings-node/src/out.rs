@@ -1,0 +1,139 @@
+//! [`Out`]: a result computed on the runtime, turned into a JS value on the JS
+//! thread when its completion is drained.
+//!
+//! Struct-like results (object metadata, rows) go out as arrays that the JS
+//! layer turns into objects: building objects in JS is much cheaper than setting
+//! properties one napi call at a time.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use napi::bindgen_prelude::{Buffer, JsValue, Null, ToNapiValue, Undefined, i64n};
+use napi::{Env, sys};
+use strata_core::Error;
+use strata_core::objects::ObjectMeta;
+use strata_core::pubsub::Attributes;
+
+/// Builds a JS value on the JS thread (a native class instance).
+type Build = Box<dyn FnOnce(sys::napi_env) -> napi::Result<sys::napi_value> + Send>;
+
+/// A value on its way to JS.
+pub(crate) enum Out {
+    /// `undefined`.
+    Undefined,
+    /// `null`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Num(f64),
+    /// A `bigint` (integers beyond 2^53).
+    BigInt(i64),
+    /// A string.
+    Str(String),
+    /// A `Buffer`, handed over without a copy.
+    Bytes(Bytes),
+    /// A `Date`, in milliseconds since the epoch.
+    Date(f64),
+    /// A parsed JSON value.
+    Json(serde_json::Value),
+    /// An array.
+    List(Vec<Out>),
+    /// A native class instance.
+    Class(Build),
+}
+
+impl Out {
+    /// An error as `[code, message]`.
+    pub(crate) fn error(err: &Error) -> Out {
+        Out::List(vec![
+            Out::Str(err.code().as_str().to_owned()),
+            Out::Str(err.message().to_owned()),
+        ])
+    }
+
+    /// A native class instance (any `#[napi]` struct).
+    pub(crate) fn class<T: ToNapiValue + Send + 'static>(value: T) -> Out {
+        // SAFETY: called by `to_napi_value` below with the env it was given, on
+        // the JS thread.
+        Out::Class(Box::new(move |env| unsafe { T::to_napi_value(env, value) }))
+    }
+
+    /// A `u64` count, as a number (exact up to 2^53, which no count reaches).
+    pub(crate) fn count(n: u64) -> Out {
+        Out::Num(n as f64)
+    }
+
+    /// An integer: a number when exact, else a `bigint`.
+    pub(crate) fn int(n: i64) -> Out {
+        const MAX_SAFE: i64 = (1 << 53) - 1;
+        if (-MAX_SAFE..=MAX_SAFE).contains(&n) {
+            Out::Num(n as f64)
+        } else {
+            Out::BigInt(n)
+        }
+    }
+
+    /// An optional string.
+    pub(crate) fn opt_str(s: Option<String>) -> Out {
+        s.map_or(Out::Null, Out::Str)
+    }
+
+    /// A list of strings.
+    pub(crate) fn strs(items: Vec<String>) -> Out {
+        Out::List(items.into_iter().map(Out::Str).collect())
+    }
+
+    /// Object metadata as
+    /// `[key, size, etag, contentType|null, lastModifiedMs, [k, v, k, v, …]]`.
+    pub(crate) fn meta(meta: ObjectMeta) -> Out {
+        Out::List(vec![
+            Out::Str(meta.key),
+            Out::count(meta.size),
+            Out::Str(meta.etag),
+            Out::opt_str(meta.content_type),
+            Out::Num(millis(meta.last_modified)),
+            flat_map(meta.metadata),
+        ])
+    }
+}
+
+/// A string map as `[k, v, k, v, …]`.
+pub(crate) fn flat_map(map: Attributes) -> Out {
+    let mut flat = Vec::with_capacity(map.len() * 2);
+    for (k, v) in map {
+        flat.push(Out::Str(k));
+        flat.push(Out::Str(v));
+    }
+    Out::List(flat)
+}
+
+/// Milliseconds since the epoch (negative before it).
+pub(crate) fn millis(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -(e.duration().as_secs_f64() * 1000.0),
+    }
+}
+
+impl ToNapiValue for Out {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        // SAFETY (every arm): `env` is the live env napi handed to this
+        // conversion, on the JS thread.
+        unsafe {
+            match val {
+                Out::Undefined => Undefined::to_napi_value(env, ()),
+                Out::Null => Null::to_napi_value(env, Null),
+                Out::Bool(b) => bool::to_napi_value(env, b),
+                Out::Num(n) => f64::to_napi_value(env, n),
+                Out::BigInt(n) => i64n::to_napi_value(env, i64n(n)),
+                Out::Str(s) => String::to_napi_value(env, s),
+                Out::Bytes(b) => Buffer::to_napi_value(env, Buffer::from(Vec::<u8>::from(b))),
+                Out::Date(ms) => Ok(Env::from_raw(env).create_date(ms)?.raw()),
+                Out::Json(v) => serde_json::Value::to_napi_value(env, v),
+                Out::List(items) => Vec::<Out>::to_napi_value(env, items),
+                Out::Class(build) => build(env),
+            }
+        }
+    }
+}

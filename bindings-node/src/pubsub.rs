@@ -1,0 +1,302 @@
+//! Topics and subscriptions across the boundary.
+//!
+//! Publishing: each `publish` call only converts its arguments and appends to
+//! the topic's native queue; one task per topic drains that queue into
+//! `Topic::publish_many` batch after batch (in call order, so ordering keys keep
+//! their order), and the ids come back through the hub, many per wake-up.
+//!
+//! Delivering: the subscriber engine calls the handler made by [`js_handler`] on
+//! the runtime. It appends the message to the hub's delivery table and waits for
+//! the JS handler's settlement, which comes back in batches through
+//! `Bridge.settle`. A handler future dropped by the engine (timeout, shutdown)
+//! forgets its token, so a late settlement is ignored.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::FutureExt;
+use napi_derive::napi;
+use strata_core::Error;
+use strata_core::pubsub::{Handler, HandlerError, Message, OutgoingMessage, Topic};
+use tokio::sync::oneshot;
+
+use crate::bridge::{Ctx, Hub, Pending, Settlement, closed, lock};
+use crate::out::{Out, millis};
+use crate::runtime::runtime;
+
+/// The attribute that records how the JS layer encoded a payload
+/// (`application/json` for objects, `text/plain; charset=utf-8` for strings).
+pub const CONTENT_TYPE_ATTRIBUTE: &str = "strata.content_type";
+/// The content type of payloads published as JS strings.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+/// The content type of payloads published as JS values (JSON-encoded).
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// Numbers per message in the delivery table: subscription id, token, delivery
+/// attempt, publish time (ms), byte offset, then the byte lengths of the id, the
+/// ordering key (-1 when none), the attributes (JSON) and the payload, which
+/// follow each other in the bytes from the offset on.
+pub(crate) const DELIVERY_STRIDE: usize = 9;
+
+/// One topic's publisher.
+#[napi]
+pub struct NativeTopic {
+    inner: Arc<TopicQueue>,
+    ctx: Ctx,
+}
+
+struct TopicQueue {
+    topic: Topic,
+    queue: Mutex<PublishQueue>,
+}
+
+#[derive(Default)]
+struct PublishQueue {
+    items: Vec<(u32, OutgoingMessage)>,
+    /// A drain task is running and will see anything appended.
+    draining: bool,
+}
+
+impl NativeTopic {
+    pub(crate) fn new(topic: Topic, ctx: Ctx) -> Self {
+        Self {
+            inner: Arc::new(TopicQueue {
+                topic,
+                queue: Mutex::default(),
+            }),
+            ctx,
+        }
+    }
+}
+
+#[napi]
+impl NativeTopic {
+    /// Publishes `text` (or `bytes` when `text` is absent); answers `id` with
+    /// the message id. `kind` says how JS encoded the payload: 0 raw bytes,
+    /// 1 text, 2 JSON (recorded in [`CONTENT_TYPE_ATTRIBUTE`]).
+    #[napi]
+    pub fn publish(
+        &self,
+        id: u32,
+        text: Option<String>,
+        bytes: Option<&[u8]>,
+        kind: u32,
+        attributes: Option<HashMap<String, String>>,
+        ordering_key: Option<String>,
+    ) {
+        if self.ctx.is_closed() {
+            self.ctx.hub.complete(id, Err(closed()));
+            return;
+        }
+        let data = match (text, bytes) {
+            (Some(text), _) => Bytes::from(text),
+            (None, Some(bytes)) => Bytes::copy_from_slice(bytes),
+            (None, None) => Bytes::new(),
+        };
+        let mut message = OutgoingMessage::new(data);
+        if let Some(attributes) = attributes {
+            message.attributes.extend(attributes);
+        }
+        let content_type = match kind {
+            1 => Some(TEXT_CONTENT_TYPE),
+            2 => Some(JSON_CONTENT_TYPE),
+            _ => None,
+        };
+        if let Some(content_type) = content_type {
+            message
+                .attributes
+                .insert(CONTENT_TYPE_ATTRIBUTE.to_owned(), content_type.to_owned());
+        }
+        message.ordering_key = ordering_key;
+        let start = {
+            let mut queue = lock(&self.inner.queue);
+            queue.items.push((id, message));
+            !std::mem::replace(&mut queue.draining, true)
+        };
+        if start {
+            match runtime() {
+                Ok(rt) => {
+                    rt.spawn(drain(self.inner.clone(), self.ctx.hub.clone()));
+                }
+                Err(err) => {
+                    let items = {
+                        let mut queue = lock(&self.inner.queue);
+                        queue.draining = false;
+                        std::mem::take(&mut queue.items)
+                    };
+                    self.ctx.hub.complete_many(
+                        items
+                            .into_iter()
+                            .map(|(id, _)| (id, Err(Error::new(err.code(), err.message())))),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The topic's logical name.
+    #[napi(getter)]
+    pub fn name(&self) -> String {
+        self.inner.topic.name().to_owned()
+    }
+}
+
+/// Publishes everything queued, batch after batch, until the queue is empty.
+async fn drain(inner: Arc<TopicQueue>, hub: Arc<Hub>) {
+    loop {
+        let items = {
+            let mut queue = lock(&inner.queue);
+            if queue.items.is_empty() {
+                queue.draining = false;
+                return;
+            }
+            std::mem::take(&mut queue.items)
+        };
+        let (ids, messages): (Vec<u32>, Vec<OutgoingMessage>) = items.into_iter().unzip();
+        let count = ids.len();
+        let results = AssertUnwindSafe(inner.topic.publish_many(messages))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                (0..count)
+                    .map(|_| Err(Error::internal("publishing panicked")))
+                    .collect()
+            });
+        hub.complete_many(
+            ids.into_iter()
+                .zip(results)
+                .map(|(id, r)| (id, r.map(Out::Str))),
+        );
+    }
+}
+
+/// The core handler that hands each message to JS subscription `sub_id`.
+pub(crate) fn js_handler(hub: Arc<Hub>, sub_id: u32) -> Handler {
+    Arc::new(move |message: Message| {
+        let (reply, settled) = oneshot::channel::<Settlement>();
+        let token = hub.register(reply);
+        hub.push(|pending| encode_delivery(pending, sub_id, token, &message));
+        let forget = ForgetOnDrop {
+            hub: hub.clone(),
+            token,
+        };
+        Box::pin(async move {
+            let outcome = settled.await;
+            drop(forget);
+            match outcome {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(reason)) => Err(HandlerError::from(reason)),
+                Err(_) => Err(HandlerError::from(
+                    "the JS side went away before the handler settled",
+                )),
+            }
+        })
+    })
+}
+
+/// Drops the token's entry when the handler future goes away unsettled.
+struct ForgetOnDrop {
+    hub: Arc<Hub>,
+    token: u64,
+}
+
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        self.hub.forget(self.token);
+    }
+}
+
+fn encode_delivery(pending: &mut Pending, sub_id: u32, token: u64, message: &Message) {
+    let offset = pending.bytes.len();
+    let bytes = &mut pending.bytes;
+    bytes.extend_from_slice(message.id.as_bytes());
+    let key_len = match &message.ordering_key {
+        Some(key) => {
+            bytes.extend_from_slice(key.as_bytes());
+            key.len() as f64
+        }
+        None => -1.0,
+    };
+    let attrs_len = if message.attributes.is_empty() {
+        0
+    } else {
+        let before = bytes.len();
+        // A map of strings always serializes; on the impossible failure the
+        // message goes out without attributes rather than not at all.
+        if serde_json::to_writer(&mut *bytes, &message.attributes).is_err() {
+            bytes.truncate(before);
+        }
+        bytes.len() - before
+    };
+    bytes.extend_from_slice(&message.data);
+    pending.meta.extend_from_slice(&[
+        f64::from(sub_id),
+        token as f64,
+        f64::from(message.delivery_attempt),
+        millis(message.publish_time),
+        offset as f64,
+        message.id.len() as f64,
+        key_len,
+        attrs_len as f64,
+        message.data.len() as f64,
+    ]);
+    debug_assert!(pending.meta.len().is_multiple_of(DELIVERY_STRIDE));
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    fn message(id: &str, key: Option<&str>, attrs: &[(&str, &str)], data: &[u8]) -> Message {
+        Message {
+            id: id.to_owned(),
+            data: Bytes::copy_from_slice(data),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ordering_key: key.map(str::to_owned),
+            publish_time: UNIX_EPOCH + Duration::from_millis(1_234),
+            delivery_attempt: 3,
+        }
+    }
+
+    /// Reads field `n` (a byte length) of delivery `i` and returns its bytes.
+    fn field(p: &Pending, i: usize, n: usize) -> &[u8] {
+        let row = &p.meta[i * DELIVERY_STRIDE..(i + 1) * DELIVERY_STRIDE];
+        let mut start = row[4] as usize;
+        for len in &row[5..5 + n] {
+            start += len.max(0.0) as usize;
+        }
+        let len = row[5 + n].max(0.0) as usize;
+        &p.bytes[start..start + len]
+    }
+
+    #[test]
+    fn deliveries_encode_into_one_table_and_one_buffer() {
+        let mut pending = Pending::default();
+        let first = message("m-1", Some("key"), &[("a", "1")], b"payload");
+        let second = message("m-2", None, &[], b"");
+        encode_delivery(&mut pending, 7, 11, &first);
+        encode_delivery(&mut pending, 8, 12, &second);
+        assert_eq!(pending.meta.len(), 2 * DELIVERY_STRIDE);
+        assert_eq!(&pending.meta[..4], &[7.0, 11.0, 3.0, 1_234.0]);
+        assert_eq!(field(&pending, 0, 0), b"m-1");
+        assert_eq!(field(&pending, 0, 1), b"key");
+        assert_eq!(field(&pending, 0, 2), br#"{"a":"1"}"#);
+        assert_eq!(field(&pending, 0, 3), b"payload");
+        assert_eq!(field(&pending, 1, 0), b"m-2");
+        assert_eq!(pending.meta[DELIVERY_STRIDE + 6], -1.0, "no ordering key");
+        assert_eq!(pending.meta[DELIVERY_STRIDE + 7], 0.0, "no attributes");
+        assert_eq!(field(&pending, 1, 3), b"");
+        assert_eq!(
+            pending.bytes.len(),
+            pending.meta[DELIVERY_STRIDE + 4] as usize + 3
+        );
+    }
+}
