@@ -1,0 +1,43 @@
+'use strict';
+// The demo application, run end to end as a user runs it: a fresh working
+// directory, no config file, the embedded defaults.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFile } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const demo = path.join(__dirname, '..', '..', 'examples', 'node', 'upload-pipeline.mjs');
+
+function runDemo(cwd) {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env.STRATA_CONFIG;
+    execFile(process.execPath, [demo], { cwd, env, timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`demo failed (${err.message}):\n${stdout}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+test('the demo runs on the embedded defaults and gives its account', async () => {
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-demo-'));
+  try {
+    const first = await runDemo(cwd);
+    assert.match(first, /on the embedded defaults/);
+    assert.match(first, /1 migration\(s\) applied, 0 already applied/);
+    assert.match(first, /uploads stored: 3; events processed: 3; failed attempts retried: 1/);
+    assert.match(first, /img\/broken\.png: 512 B, attempts 2/);
+    assert.match(first, /cache sizes: img\/cat\.png → 2048/);
+    assert.ok(fs.existsSync(path.join(cwd, '.strata', 'main.db')), 'SQLite file under .strata/');
+
+    // A second run finds the migration applied and the same three rows.
+    const second = await runDemo(cwd);
+    assert.match(second, /0 migration\(s\) applied, 1 already applied/);
+    assert.match(second, /database main: 3 row\(s\) in processed_uploads/);
+  } finally {
+    fs.rmSync(cwd, { recursive: true, force: true });
+  }
+});
