@@ -23,7 +23,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let results = topic
-        .publish_many((0..sent).map(|i| OutgoingMessage::new(format!("m{i}"))).collect())
+        .publish_many(
+            (0..sent)
+                .map(|i| OutgoingMessage::new(format!("m{i}")))
+                .collect(),
+        )
         .await;
     let published = started.elapsed();
     let failed = results.iter().filter(|r| r.is_err()).count();
