@@ -20,21 +20,24 @@ use strata_core::objects::Bucket;
 use strata_core::pubsub::{
     DeadLetterPolicy, Handler, RetryPolicy, Subscriber, SubscriberOptions, Topic, TopicOptions,
 };
-use strata_core::sqldb::Database;
+use strata_core::sqldb::{Database, DatabaseDriver};
 use strata_core::{Error, Result};
 
 use crate::filesystem::FsBucket;
 use crate::memory::cache::MemoryCache;
 use crate::memory::objects::MemoryBucket;
 use crate::memory::pubsub::{MemoryBroker, MemorySubscriptionOptions};
+use crate::postgres::{
+    LocalPostgresDatabase, LocalPostgresOptions, PostgresDatabase, PostgresOptions,
+};
 use crate::sqlite::{SqliteDatabase, SqliteOptions};
 
 /// The providers compiled into this build, for config errors.
 pub const CATALOG: ProviderCatalog = ProviderCatalog {
     pubsub: &["memory"],
     objects: &["memory", "filesystem"],
-    caches: &["memory"],
-    databases: &["sqlite"],
+    caches: &["memory", "redis"],
+    databases: &["sqlite", "postgres"],
 };
 
 /// Where the embedded defaults keep their files, under the config's base folder.
@@ -105,6 +108,7 @@ impl Infra {
 
     /// Builds every provider the config declares. Must run inside a tokio runtime.
     pub async fn from_config(loaded: LoadedConfig) -> Result<Infra> {
+        crate::tls::install_crypto_provider();
         let infra = Infra {
             inner: Arc::new(Inner {
                 loaded,
@@ -128,7 +132,7 @@ impl Infra {
             infra.build_bucket(name, Some(bucket))?;
         }
         for (name, cache) in &config.caches {
-            infra.build_cache(name, Some(cache))?;
+            infra.build_cache(name, cache).await?;
         }
         for (name, db) in &config.databases {
             infra.build_database(name, Some(db)).await?;
@@ -358,27 +362,31 @@ impl Infra {
         if !self.inner.loaded.is_embedded_defaults() {
             return Err(self.undeclared("cache", name, config.caches.keys().collect()));
         }
-        self.build_cache(name, None)
+        self.build_memory_cache(name, None)
     }
 
-    fn build_cache(&self, name: &str, config: Option<&CacheConfig>) -> Result<Keyspace> {
-        let provider = config.map_or(CacheProviderKind::Memory, |c| c.provider);
-        let prefix = config
-            .and_then(|c| c.prefix.clone())
-            .unwrap_or_else(|| format!("{name}:"));
-        let default_ttl = config
-            .and_then(|c| c.default_ttl_ms)
-            .map(Duration::from_millis);
-        let keyspace = match provider {
-            CacheProviderKind::Memory => {
-                let max = config
-                    .and_then(|c| c.max_entries)
-                    .unwrap_or(DEFAULT_MAX_ENTRIES);
-                let max = usize::try_from(max).unwrap_or(usize::MAX);
-                Keyspace::new(name, Arc::new(MemoryCache::new(max)), prefix, default_ttl)
+    async fn build_cache(&self, name: &str, config: &CacheConfig) -> Result<Keyspace> {
+        let keyspace = match config.provider {
+            CacheProviderKind::Memory => return self.build_memory_cache(name, Some(config)),
+            CacheProviderKind::Redis => {
+                let options =
+                    crate::redis::RedisOptions::from_config(config, &self.inner.loaded.base_dir)?;
+                let driver = crate::redis::RedisCache::connect(options).await?;
+                let (prefix, default_ttl) = keyspace_settings(name, Some(config));
+                Keyspace::new(name, Arc::new(driver), prefix, default_ttl)
             }
-            other => return Err(not_compiled("caches", name, &format!("{other:?}"))),
         };
+        let mut caches = lock(&self.inner.caches);
+        Ok(caches.entry(name.to_owned()).or_insert(keyspace).clone())
+    }
+
+    fn build_memory_cache(&self, name: &str, config: Option<&CacheConfig>) -> Result<Keyspace> {
+        let max = config
+            .and_then(|c| c.max_entries)
+            .unwrap_or(DEFAULT_MAX_ENTRIES);
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        let (prefix, default_ttl) = keyspace_settings(name, config);
+        let keyspace = Keyspace::new(name, Arc::new(MemoryCache::new(max)), prefix, default_ttl);
         let mut caches = lock(&self.inner.caches);
         Ok(caches.entry(name.to_owned()).or_insert(keyspace).clone())
     }
@@ -419,7 +427,22 @@ impl Infra {
                 }
                 Database::new(name, Arc::new(SqliteDatabase::open(opts).await?))
             }
-            other => return Err(not_compiled("databases", name, &format!("{other:?}"))),
+            DatabaseProviderKind::Postgres => {
+                let Some(config) = config else {
+                    return Err(Error::invalid_config(format!(
+                        "database `{name}`: the postgres provider needs its config"
+                    )));
+                };
+                let base_dir = &self.inner.loaded.base_dir;
+                let opts = PostgresOptions::from_config(config, base_dir)?;
+                let driver: Arc<dyn DatabaseDriver> = if config.local == Some(true) {
+                    let local = LocalPostgresOptions::for_database(base_dir, name);
+                    Arc::new(LocalPostgresDatabase::start(local, opts).await?)
+                } else {
+                    Arc::new(PostgresDatabase::connect(opts).await?)
+                };
+                Database::new(name, driver)
+            }
         };
         if let Some(dir) = config.and_then(|c| c.migrations.as_deref()) {
             db.migrate(&self.inner.loaded.resolve(dir)).await?;
@@ -471,6 +494,17 @@ fn subscription_name(topic: &str, subscription: &str, config: &SubscriptionConfi
         .name
         .clone()
         .unwrap_or_else(|| format!("{topic}-{subscription}"))
+}
+
+/// A keyspace's prefix (default `<name>:`) and default TTL.
+fn keyspace_settings(name: &str, config: Option<&CacheConfig>) -> (String, Option<Duration>) {
+    let prefix = config
+        .and_then(|c| c.prefix.clone())
+        .unwrap_or_else(|| format!("{name}:"));
+    let default_ttl = config
+        .and_then(|c| c.default_ttl_ms)
+        .map(Duration::from_millis);
+    (prefix, default_ttl)
 }
 
 fn lease_of(config: &SubscriptionConfig) -> Duration {

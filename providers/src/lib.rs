@@ -8,6 +8,9 @@
 pub mod filesystem;
 mod infra;
 pub mod memory;
+pub mod postgres;
+pub mod redis;
 pub mod sqlite;
+pub mod tls;
 
 pub use infra::{CATALOG, Infra, SubscribeOptions};

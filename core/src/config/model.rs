@@ -214,7 +214,9 @@ pub enum CacheProviderKind {
 }
 
 /// A cache keyspace.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+///
+/// `Debug` hides the password and any credentials in the URL.
+#[derive(Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
     /// The provider.
@@ -230,9 +232,69 @@ pub struct CacheConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_entries: Option<u64>,
-    /// `redis` only: `redis://` or `rediss://` URL.
+    /// `redis` only: `redis://` or `rediss://` (TLS) URL,
+    /// `redis[s]://[user[:password]@]host[:port][/db]`. Keep credentials out of
+    /// it with `username`/`password` or write the whole URL as `{"$env": "NAME"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `redis` only: ACL user name (Redis 6+); overrides a user in the URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `redis` only: the ACL user's password, or without `username` the
+    /// server's auth string (`requirepass`); overrides one in the URL. Use
+    /// `{"$env": "NAME"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// `redis` only: database index; overrides the URL's path (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<u32>,
+    /// `redis` with `rediss://` only: PEM file of the CA certificates to trust
+    /// instead of the system's (e.g. Memorystore's server CA), relative to the
+    /// config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
+    /// `redis` only: how long one connection attempt may take, in milliseconds
+    /// (default 5000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub connect_timeout_ms: Option<u64>,
+    /// `redis` only: how long a command may wait for its reply, in milliseconds
+    /// (default 5000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub response_timeout_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for CacheConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Configs get logged; a password must never reach a log line.
+        let url = self.url.as_deref().map(redact_url_credentials);
+        f.debug_struct("CacheConfig")
+            .field("provider", &self.provider)
+            .field("prefix", &self.prefix)
+            .field("default_ttl_ms", &self.default_ttl_ms)
+            .field("max_entries", &self.max_entries)
+            .field("url", &url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("db", &self.db)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("response_timeout_ms", &self.response_timeout_ms)
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host/…` → `scheme://<redacted>@host/…`.
+fn redact_url_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 /// Which provider serves a database.
@@ -258,6 +320,11 @@ pub struct DatabaseConfig {
     /// `postgres` only: `postgres://` URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `postgres` only, instead of `url`: Strata runs a private PostgreSQL
+    /// server for this database under `.strata/postgres/<name>/` (with the
+    /// `initdb` / `pg_ctl` found on this machine) and stops it on close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<bool>,
     /// Folder of `.sql` migrations applied at startup, relative to the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrations: Option<String>,
@@ -265,4 +332,29 @@ pub struct DatabaseConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_connections: Option<u32>,
+    /// `postgres` only: how long a call waits for a pooled connection before
+    /// failing with `Unavailable`, in milliseconds (default 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub acquire_timeout_ms: Option<u64>,
+    /// `postgres` only: how long startup waits for the first connection, in
+    /// milliseconds (default 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub connect_timeout_ms: Option<u64>,
+    /// `postgres` only: the server cancels a statement running longer, in
+    /// milliseconds (default: the server's `statement_timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub statement_timeout_ms: Option<u64>,
+    /// `postgres` only: TLS mode, as libpq's `sslmode` (default: the URL's
+    /// `sslmode`, else `prefer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]))]
+    pub ssl_mode: Option<String>,
+    /// `postgres` only: PEM file of the CA certificates that sign the
+    /// server's certificate (for `verify-ca` / `verify-full`), relative to the
+    /// config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_root_cert: Option<String>,
 }

@@ -1,8 +1,20 @@
 //! Checks that span fields: names, cross references and per-provider options.
 
-use super::model::{CacheProviderKind, DatabaseProviderKind, InfraConfig, ObjectsProviderKind};
+use super::model::{
+    CacheConfig, CacheProviderKind, DatabaseProviderKind, InfraConfig, ObjectsProviderKind,
+};
 
 type PathError = (String, String);
+
+/// libpq's `sslmode` values, accepted by `databases.*.ssl_mode`.
+const SSL_MODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
 
 /// Logical names are used in code and in physical names: keep them portable.
 fn check_name(block: &str, name: &str) -> Result<(), PathError> {
@@ -32,6 +44,42 @@ fn only_for(path: String, field: &str, provider: &str, present: bool) -> Result<
     } else {
         Ok(())
     }
+}
+
+/// The `redis` cache fields that can be checked without connecting.
+fn check_redis_cache(path: &str, cache: &CacheConfig) -> Result<(), PathError> {
+    let Some(url) = &cache.url else {
+        return Err((
+            format!("{path}.url"),
+            "the `redis` provider needs a `url` (redis:// or rediss://)".into(),
+        ));
+    };
+    // Never echo the URL: it may carry a password.
+    let tls = if url.starts_with("rediss://") {
+        true
+    } else if url.starts_with("redis://") {
+        false
+    } else {
+        return Err((
+            format!("{path}.url"),
+            "expected a URL starting with `redis://` or `rediss://` (TLS)".into(),
+        ));
+    };
+    if cache.tls_ca_file.is_some() && !tls {
+        return Err((
+            format!("{path}.tls_ca_file"),
+            "`tls_ca_file` needs a `rediss://` (TLS) url".into(),
+        ));
+    }
+    for (field, value) in [
+        ("connect_timeout_ms", cache.connect_timeout_ms),
+        ("response_timeout_ms", cache.response_timeout_ms),
+    ] {
+        if value == Some(0) {
+            return Err((format!("{path}.{field}"), "expected at least 1".into()));
+        }
+    }
+    Ok(())
 }
 
 /// Runs every cross-field check; the first failure wins.
@@ -113,11 +161,24 @@ pub(super) fn validate(config: &InfraConfig) -> Result<(), PathError> {
             "redis",
             is_memory && cache.url.is_some(),
         )?;
-        if cache.provider == CacheProviderKind::Redis && cache.url.is_none() {
-            return Err((
-                format!("{path}.url"),
-                "the `redis` provider needs a `url` (redis:// or rediss://)".into(),
-            ));
+        let redis_only = [
+            ("username", cache.username.is_some()),
+            ("password", cache.password.is_some()),
+            ("db", cache.db.is_some()),
+            ("tls_ca_file", cache.tls_ca_file.is_some()),
+            ("connect_timeout_ms", cache.connect_timeout_ms.is_some()),
+            ("response_timeout_ms", cache.response_timeout_ms.is_some()),
+        ];
+        for (field, present) in redis_only {
+            only_for(
+                format!("{path}.{field}"),
+                field,
+                "redis",
+                is_memory && present,
+            )?;
+        }
+        if cache.provider == CacheProviderKind::Redis {
+            check_redis_cache(&path, cache)?;
         }
     }
     for (name, db) in &config.databases {
@@ -136,10 +197,54 @@ pub(super) fn validate(config: &InfraConfig) -> Result<(), PathError> {
             "postgres",
             is_sqlite && db.url.is_some(),
         )?;
-        if db.provider == DatabaseProviderKind::Postgres && db.url.is_none() {
+        let local = db.local == Some(true);
+        if db.provider == DatabaseProviderKind::Postgres && db.url.is_none() && !local {
             return Err((
                 format!("{path}.url"),
-                "the `postgres` provider needs a `url` (postgres://…)".into(),
+                "the `postgres` provider needs a `url` (postgres://…), or `\"local\": true` \
+                 for a private server run by Strata"
+                    .into(),
+            ));
+        }
+        if local && db.url.is_some() {
+            return Err((
+                format!("{path}.local"),
+                "`local` runs a private server; it cannot go with a `url`".into(),
+            ));
+        }
+        for (field, present) in [
+            ("acquire_timeout_ms", db.acquire_timeout_ms.is_some()),
+            ("connect_timeout_ms", db.connect_timeout_ms.is_some()),
+            ("statement_timeout_ms", db.statement_timeout_ms.is_some()),
+            ("ssl_mode", db.ssl_mode.is_some()),
+            ("ssl_root_cert", db.ssl_root_cert.is_some()),
+            ("local", db.local.is_some()),
+        ] {
+            only_for(
+                format!("{path}.{field}"),
+                field,
+                "postgres",
+                is_sqlite && present,
+            )?;
+        }
+        for (field, value) in [
+            ("acquire_timeout_ms", db.acquire_timeout_ms),
+            ("connect_timeout_ms", db.connect_timeout_ms),
+            ("statement_timeout_ms", db.statement_timeout_ms),
+        ] {
+            if value == Some(0) {
+                return Err((format!("{path}.{field}"), "expected at least 1".into()));
+            }
+        }
+        if let Some(mode) = &db.ssl_mode
+            && !SSL_MODES.contains(&mode.as_str())
+        {
+            return Err((
+                format!("{path}.ssl_mode"),
+                format!(
+                    "unknown ssl_mode `{mode}`; expected one of {}",
+                    SSL_MODES.join(", ")
+                ),
             ));
         }
     }

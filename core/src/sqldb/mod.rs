@@ -122,6 +122,7 @@ pub trait DatabaseDriver: Send + Sync + 'static {
 
 mod checksum;
 mod database;
+pub mod literals;
 mod migrations;
 pub mod timestamp;
 

@@ -5,6 +5,7 @@
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 use sqlx::{Row as _, TypeInfo as _, ValueRef as _};
 use strata_core::sqldb::SqlValue;
+use strata_core::sqldb::literals::{canonical_uuid, is_decimal, uuid_from_bytes};
 use strata_core::sqldb::timestamp::{timestamp_from_rfc3339, timestamp_to_rfc3339};
 use strata_core::{Error, Result};
 
@@ -103,9 +104,10 @@ pub(crate) fn decode(row: &SqliteRow, index: usize, kind: ColumnKind) -> Result<
             Some(uuid) => SqlValue::Uuid(uuid),
             None => SqlValue::Text(text),
         },
-        (ColumnKind::Uuid, SqlValue::Bytes(bytes)) if bytes.len() == 16 => {
-            SqlValue::Uuid(uuid_from_bytes(&bytes))
-        }
+        (ColumnKind::Uuid, SqlValue::Bytes(bytes)) => match <[u8; 16]>::try_from(bytes) {
+            Ok(uuid) => SqlValue::Uuid(uuid_from_bytes(&uuid)),
+            Err(bytes) => SqlValue::Bytes(bytes),
+        },
         (ColumnKind::Numeric, SqlValue::Int(i)) => SqlValue::Numeric(i.to_string()),
         (ColumnKind::Numeric, SqlValue::Float(f)) if f.is_finite() => {
             SqlValue::Numeric(f.to_string())
@@ -135,50 +137,6 @@ fn decode_storage(row: &SqliteRow, index: usize) -> Result<SqlValue> {
             Err(_) => SqlValue::Bytes(row.try_get_unchecked(index).map_err(decode_err)?),
         },
     })
-}
-
-/// `8-4-4-4-12` hex digits, lower-cased; `None` for anything else.
-fn canonical_uuid(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let well_formed = bytes.len() == 36
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => *b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        });
-    well_formed.then(|| text.to_ascii_lowercase())
-}
-
-fn uuid_from_bytes(bytes: &[u8]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
-/// A decimal literal as PostgreSQL `numeric` accepts it: optional sign,
-/// digits with an optional fraction, optional exponent; or NaN / Infinity.
-fn is_decimal(text: &str) -> bool {
-    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if matches!(unsigned, "NaN" | "Infinity") {
-        return true;
-    }
-    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
-        Some((m, e)) => (m, Some(e)),
-        None => (unsigned, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = (!int.is_empty() || !frac.is_empty()) && digits(int) && digits(frac);
-    let exponent_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-        !e.is_empty() && digits(e)
-    });
-    mantissa_ok && exponent_ok
 }
 
 #[cfg(test)]
@@ -217,44 +175,5 @@ mod tests {
             timestamp_from_rfc3339(&timestamp_text(micros)),
             Some(micros)
         );
-    }
-
-    #[test]
-    fn uuids_are_validated_and_lowercased() {
-        assert_eq!(
-            canonical_uuid("6F9619FF-8B86-D011-B42D-00C04FC964FF").as_deref(),
-            Some("6f9619ff-8b86-d011-b42d-00c04fc964ff")
-        );
-        for bad in [
-            "",
-            "6f9619ff8b86d011b42d00c04fc964ff",
-            "6f9619ff-8b86-d011-b42d-00c04fc964fg",
-        ] {
-            assert_eq!(canonical_uuid(bad), None, "{bad}");
-        }
-        assert_eq!(
-            uuid_from_bytes(&[0xab; 16]),
-            "abababab-abab-abab-abab-abababababab"
-        );
-    }
-
-    #[test]
-    fn decimals_are_recognised() {
-        for ok in [
-            "0",
-            "-12.50",
-            "+3",
-            ".5",
-            "5.",
-            "1e10",
-            "1.5E-3",
-            "NaN",
-            "-Infinity",
-        ] {
-            assert!(is_decimal(ok), "{ok}");
-        }
-        for bad in ["", ".", "-", "1e", "abc", "1.2.3", "1 ", "0x10", "1e+"] {
-            assert!(!is_decimal(bad), "{bad}");
-        }
     }
 }

@@ -1,0 +1,78 @@
+//! The PostgreSQL provider against real servers: the database conformance
+//! suite on the shared server (127.0.0.1:5432, or `STRATA_TEST_POSTGRES_URL`),
+//! typed values both ways, typed errors, and faults on private clusters
+//! (restart under load, password authentication, TLS).
+//!
+//! A test that cannot reach its server fails and says how to start it; none
+//! is skipped. Each test works in databases of its own, so they run in
+//! parallel.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use strata_core::testkit::sqldb as suite;
+
+#[path = "support/pg_config.rs"]
+mod config;
+#[path = "support/pg_errors.rs"]
+mod errors;
+#[path = "support/pg_faults.rs"]
+mod faults;
+#[path = "support/pg_private.rs"]
+mod private;
+#[path = "support/pg_shared.rs"]
+mod shared;
+#[path = "support/pg_values.rs"]
+mod values;
+
+/// Every wait gets a limit, so a hang fails instead of blocking CI.
+pub async fn run<F: Future<Output = ()>>(limit_secs: u64, case: F) {
+    tokio::time::timeout(Duration::from_secs(limit_secs), case)
+        .await
+        .expect("test timed out");
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod conformance {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    run(120, async {
+                        let harness = shared::FreshDatabases::new().await;
+                        suite::$name(&harness).await;
+                    })
+                    .await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    types_round_trip,
+    parameters_are_bound_not_interpolated,
+    execute_reports_rows_affected,
+    transaction_commit_is_visible,
+    transaction_rolls_back_on_error,
+    explicit_rollback_discards_and_commit_keeps,
+    migrations_apply_once_then_are_idempotent,
+    changed_migration_is_rejected,
+    failing_migration_rolls_back_and_names_the_file,
+    dialect_matches_the_engine,
+    syntax_error_is_invalid_argument,
+    constraint_violations_map_to_conflict_or_invalid,
+    query_after_close_is_closed,
+    concurrent_queries_share_the_pool,
+);
+
+#[tokio::test]
+async fn run_all_passes() {
+    run(300, async {
+        let harness = shared::FreshDatabases::new().await;
+        suite::run_all(&harness).await;
+    })
+    .await;
+}

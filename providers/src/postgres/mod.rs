@@ -1,0 +1,456 @@
+//! PostgreSQL databases (self-hosted, RDS/Aurora, Cloud SQL, Azure Database)
+//! on a sqlx connection pool, and a private local server ([`LocalPostgres`]).
+//!
+//! * The portable `$1, $2, …` placeholders are PostgreSQL's own.
+//! * Every statement is prepared (and cached per connection), and each value
+//!   is bound in binary for the type PostgreSQL inferred for its placeholder:
+//!   a `Text` bound to a `uuid` column is sent as a UUID, an `Int` bound to a
+//!   `numeric` as a numeric, an integral `Float` to a `bigint` as an integer.
+//!   A value that does not fit its placeholder's type (lossy or ambiguous)
+//!   fails with `InvalidArgument` naming the parameter, its type and the
+//!   value. A placeholder with no context is `text`; cast it in SQL
+//!   (`$1::int8`) to choose.
+//! * Errors carry the SQLSTATE and its name (`PostgreSQL 23505
+//!   unique_violation: …`). Unique violations, serialization failures and
+//!   deadlocks are `Conflict`; other constraint violations, data exceptions
+//!   (value too long, out of range) and SQL errors (syntax, unknown table or
+//!   column) are `InvalidArgument`; authentication is `PermissionDenied`; a
+//!   missing database is `NotFound`; an unreachable server, a shutdown or a
+//!   pool timeout is `Unavailable`; `statement_timeout` is `Timeout`; TLS
+//!   failures are `InvalidConfig`. No message or log line contains the URL's
+//!   password.
+//! * A statement whose cached plan went stale after a schema change
+//!   (`cached plan must not change result type`) is prepared again once.
+//! * Connections idle for more than a second are checked before use, so a
+//!   pool heals after a server restart: calls in flight fail with
+//!   `Unavailable`, later ones reconnect.
+//!
+//! ## Types
+//!
+//! | PostgreSQL | read as | also bound from |
+//! | --- | --- | --- |
+//! | `smallint`, `integer`, `bigint`, `oid` | `Int` | integral `Float`, `Numeric`, `Text` |
+//! | `real`, `double precision` | `Float` | `Int`, `Numeric`, `Text` |
+//! | `numeric` | `Numeric` (exact text, every digit) | `Int`, `Float`, `Text` |
+//! | `text`, `varchar`, `char(n)`, `name`, enums, `citext`, `xml` | `Text` | any scalar, in PostgreSQL's text form |
+//! | `bytea` | `Bytes` | |
+//! | `boolean` | `Bool` | `Text` (`true`, `f`, `yes`, …) |
+//! | `timestamptz`, `timestamp` (as UTC) | `Timestamp` (`±infinity` → `i64::MAX` / `i64::MIN`) | RFC 3339 `Text` |
+//! | `date` | `Text` `YYYY-MM-DD` | `Timestamp` at midnight UTC |
+//! | `time` | `Text` `HH:MM:SS[.ffffff]` | |
+//! | `uuid` | `Uuid` | `Text` |
+//! | `json`, `jsonb` | `Json` | JSON `Text`, `Int`, `Float`, `Bool` |
+//! | arrays of these | `Array` (nested for more dimensions) | |
+//!
+//! Domains count as their base type. Other types (`inet`, `interval`,
+//! geometric, ranges, …) fail with `InvalidArgument` and the cast to use
+//! (`col::text`, `$1::text::inet`).
+
+mod decode;
+mod encode;
+mod errors;
+mod local;
+mod numeric;
+mod options;
+mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{
+    PgArgumentBuffer, PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions,
+    PgStatement, PgTypeInfo, Postgres,
+};
+use sqlx::{
+    Arguments as _, AssertSqlSafe, Column as _, ConnectOptions as _, Connection as _, Either,
+    Executor as _, Row as _, SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _,
+};
+use strata_core::sqldb::{
+    DatabaseCapabilities, DatabaseDriver, Row, SqlDialect, SqlExecutor, SqlValue, TransactionDriver,
+};
+use strata_core::{Error, ErrorCode, Result};
+
+use self::decode::decode_value;
+use self::encode::encode_param;
+use self::errors::map_sqlx_error;
+use self::types::PgKind;
+
+pub use self::local::{
+    LocalPostgres, LocalPostgresDatabase, LocalPostgresOptions, find_postgres_bin_dir,
+};
+pub use self::options::{DEFAULT_MAX_CONNECTIONS, PostgresOptions, PostgresSslMode, redact_url};
+
+/// How long `close` waits for open transactions to end.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Connections idle longer than this are pinged before use.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// A pooled PostgreSQL database implementing [`DatabaseDriver`].
+///
+/// ```no_run
+/// # async fn demo() -> strata_core::Result<()> {
+/// use std::sync::Arc;
+/// use strata_core::sqldb::{Database, SqlValue};
+/// use strata_providers::postgres::{PostgresDatabase, PostgresOptions, PostgresSslMode};
+///
+/// let mut options = PostgresOptions::new("postgres://app@db.internal:5432/main");
+/// options.ssl_mode = Some(PostgresSslMode::VerifyFull);
+/// options.ssl_root_cert = Some("certs/ca.pem".into());
+/// let db = Database::new("main", Arc::new(PostgresDatabase::connect(options).await?));
+/// let rows = db.query("SELECT id FROM users WHERE id = $1", &[SqlValue::Int(1)]).await?;
+/// # let _ = rows; Ok(()) }
+/// ```
+pub struct PostgresDatabase {
+    pool: PgPool,
+    /// The URL without its password, for messages.
+    redacted_url: String,
+    capabilities: DatabaseCapabilities,
+}
+
+impl std::fmt::Debug for PostgresDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresDatabase")
+            .field("url", &self.redacted_url)
+            .field("closed", &self.pool.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresDatabase {
+    /// Builds the pool and opens one connection to check the server, the
+    /// credentials and TLS, within `connect_timeout`.
+    ///
+    /// Errors (never containing the password): `InvalidConfig` for a
+    /// malformed URL, a missing CA file or a TLS failure; `PermissionDenied`
+    /// for wrong credentials; `NotFound` for a database that does not exist;
+    /// `Unavailable` when the server cannot be reached in time.
+    pub async fn connect(options: PostgresOptions) -> Result<PostgresDatabase> {
+        let redacted_url = redact_url(&options.url);
+        let secrets = options::url_secrets(&options.url);
+        let failed = |err: sqlx::Error| connect_error(&redacted_url, &secrets, err);
+
+        let mut connect = options.url.parse::<PgConnectOptions>().map_err(&failed)?;
+        if let Some(mode) = options.ssl_mode {
+            connect = connect.ssl_mode(mode.to_sqlx());
+        }
+        if let Some(ca) = &options.ssl_root_cert {
+            if !tokio::fs::try_exists(ca).await.unwrap_or(false) {
+                return Err(Error::invalid_config(format!(
+                    "the CA file {} for PostgreSQL at {redacted_url} does not exist",
+                    ca.display()
+                )));
+            }
+            connect = connect.ssl_root_cert(ca);
+        }
+        if let Some(limit) = options.statement_timeout {
+            connect = connect.options([("statement_timeout", format!("{}ms", limit.as_millis()))]);
+        }
+
+        // One connection up front: its error says what is wrong (refused,
+        // password, TLS), where the pool would only time out.
+        match tokio::time::timeout(options.connect_timeout, connect.connect()).await {
+            Ok(Ok(conn)) => {
+                if let Err(err) = conn.close().await {
+                    tracing::debug!(error = %err, "closing the first PostgreSQL connection failed");
+                }
+            }
+            Ok(Err(err)) => return Err(failed(err)),
+            Err(_) => {
+                return Err(Error::unavailable(format!(
+                    "cannot connect to PostgreSQL at {redacted_url}: no answer within {:?}",
+                    options.connect_timeout
+                )));
+            }
+        }
+
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection as it returns to the pool, so only
+            // connections idle for a while (maybe across a server restart)
+            // need a check before use.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE_AFTER {
+                        return Ok(conn.ping().await.is_ok());
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_lazy_with(connect);
+        Ok(PostgresDatabase {
+            pool,
+            redacted_url,
+            capabilities: DatabaseCapabilities {
+                dialect: SqlDialect::Postgres,
+                arrays: true,
+                json: true,
+            },
+        })
+    }
+
+    /// The URL connected to, without its password.
+    pub fn redacted_url(&self) -> &str {
+        &self.redacted_url
+    }
+}
+
+/// A connection failure, with the password scrubbed from the message; the
+/// sqlx error stays as the source only when it does not contain a secret.
+fn connect_error(redacted_url: &str, secrets: &[String], err: sqlx::Error) -> Error {
+    let (code, message) = errors::describe(&err);
+    let message = options::scrub(
+        &format!("cannot connect to PostgreSQL at {redacted_url}: {message}"),
+        secrets,
+    );
+    let source_text = format!("{err} {err:?}");
+    let error = Error::new(code, message);
+    if secrets.iter().any(|s| source_text.contains(s.as_str())) {
+        error
+    } else {
+        error.with_source(err)
+    }
+}
+
+#[async_trait]
+impl DatabaseDriver for PostgresDatabase {
+    fn capabilities(&self) -> &DatabaseCapabilities {
+        &self.capabilities
+    }
+
+    async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
+        let mut conn = self.pool.acquire().await.map_err(map_sqlx_error)?;
+        match fetch_rows(&mut conn, sql, params).await {
+            Err(err) if is_stale_plan(&err) => {
+                forget_statements(&mut conn).await?;
+                fetch_rows(&mut conn, sql, params).await
+            }
+            other => other,
+        }
+    }
+
+    async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
+        let mut conn = self.pool.acquire().await.map_err(map_sqlx_error)?;
+        match execute(&mut conn, sql, params).await {
+            Err(err) if is_stale_plan(&err) => {
+                forget_statements(&mut conn).await?;
+                execute(&mut conn, sql, params).await
+            }
+            other => other,
+        }
+    }
+
+    async fn begin(&self) -> Result<Box<dyn TransactionDriver>> {
+        let tx = self.pool.begin().await.map_err(map_sqlx_error)?;
+        Ok(Box::new(PostgresTransaction { tx }))
+    }
+
+    async fn close(&self) {
+        // New work fails with `Closed` at once; connections held by open
+        // transactions close when those end. Waiting is bounded so a
+        // forgotten transaction cannot hang shutdown.
+        if tokio::time::timeout(CLOSE_GRACE, self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                url = %self.redacted_url,
+                "PostgreSQL pool closed with transactions still open; their connections close when they end"
+            );
+        }
+    }
+}
+
+/// A transaction on one pooled connection; dropping it rolls back.
+pub struct PostgresTransaction {
+    tx: sqlx::Transaction<'static, Postgres>,
+}
+
+impl std::fmt::Debug for PostgresTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresTransaction")
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl SqlExecutor for PostgresTransaction {
+    async fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
+        fetch_rows(&mut self.tx, sql, params).await
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64> {
+        execute(&mut self.tx, sql, params).await
+    }
+
+    async fn execute_script(&mut self, sql: &str) -> Result<()> {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TransactionDriver for PostgresTransaction {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await.map_err(map_sqlx_error)
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        self.tx.rollback().await.map_err(map_sqlx_error)
+    }
+}
+
+/// Forgets a connection's prepared statements, after PostgreSQL reported
+/// that one's result type changed (a table altered since it was prepared), so
+/// the statement is prepared afresh.
+async fn forget_statements(conn: &mut PgConnection) -> Result<()> {
+    conn.clear_cached_statements().await.map_err(map_sqlx_error)
+}
+
+fn is_stale_plan(err: &Error) -> bool {
+    err.code() == ErrorCode::Unsupported && err.message().contains("cached plan must not change")
+}
+
+/// A parameter bound as bytes already in the binary format of `ty`.
+struct Wire {
+    ty: PgTypeInfo,
+    bytes: Option<Vec<u8>>,
+}
+
+impl sqlx::Type<Postgres> for Wire {
+    fn type_info() -> PgTypeInfo {
+        // Never used: `produces` names each value's own type.
+        PgTypeInfo::with_name("unknown")
+    }
+}
+
+impl<'q> sqlx::Encode<'q, Postgres> for Wire {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        match &self.bytes {
+            Some(bytes) => {
+                buf.extend_from_slice(bytes);
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(self.ty.clone())
+    }
+
+    fn size_hint(&self) -> usize {
+        self.bytes.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// Prepares `sql` (a cache hit after the first time on a connection) and
+/// binds `params` for the parameter types PostgreSQL inferred.
+async fn prepare(
+    conn: &mut PgConnection,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<(PgStatement, PgArguments)> {
+    let statement = conn
+        .prepare_with(AssertSqlSafe(sql.to_owned()).into_sql_str(), &[])
+        .await
+        .map_err(map_sqlx_error)?;
+    let types: &[PgTypeInfo] = match statement.parameters() {
+        Some(Either::Left(types)) => types,
+        _ => &[],
+    };
+    if types.len() != params.len() {
+        let used = types.len();
+        return Err(Error::invalid_argument(format!(
+            "the statement has {used} placeholder(s) ($1..${used}) but {} parameter(s) were given",
+            params.len()
+        )));
+    }
+    let mut arguments = PgArguments::default();
+    for (i, (value, ty)) in params.iter().zip(types).enumerate() {
+        let kind = PgKind::of(ty);
+        let bytes = encode_param(value, &kind, &ty.name().to_ascii_lowercase(), i + 1)?;
+        arguments
+            .add(Wire {
+                ty: ty.clone(),
+                bytes,
+            })
+            .map_err(|e| Error::invalid_argument(format!("parameter ${}: {e}", i + 1)))?;
+    }
+    Ok((statement, arguments))
+}
+
+async fn execute(conn: &mut PgConnection, sql: &str, params: &[SqlValue]) -> Result<u64> {
+    let (statement, arguments) = prepare(conn, sql, params).await?;
+    let done = statement
+        .query_with(arguments)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx_error)?;
+    Ok(done.rows_affected())
+}
+
+async fn fetch_rows(conn: &mut PgConnection, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
+    let (statement, arguments) = prepare(conn, sql, params).await?;
+    let rows = statement
+        .query_with(arguments)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx_error)?;
+    let columns: Arc<[String]> = statement
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    let kinds: Vec<(PgKind, String)> = statement
+        .columns()
+        .iter()
+        .map(|c| {
+            (
+                PgKind::of(c.type_info()),
+                c.type_info().name().to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let values = kinds
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, type_name))| {
+                    let raw = row.try_get_raw(i).map_err(map_sqlx_error)?;
+                    let bytes = if raw.is_null() {
+                        None
+                    } else {
+                        Some(
+                            raw.as_bytes()
+                                .map_err(|e| Error::internal(format!("column {i}: {e}")))?,
+                        )
+                    };
+                    decode_value(bytes, kind).map_err(|why| {
+                        let message = format!(
+                            "column `{}` has type {type_name}: {why}",
+                            columns.get(i).map_or("?", String::as_str)
+                        );
+                        match kind {
+                            PgKind::Unsupported(_) => Error::invalid_argument(message),
+                            _ => Error::internal(message),
+                        }
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Row {
+                columns: columns.clone(),
+                values,
+            })
+        })
+        .collect()
+}
