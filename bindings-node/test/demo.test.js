@@ -41,3 +41,41 @@ test('the demo runs on the embedded defaults and gives its account', async () =>
     fs.rmSync(cwd, { recursive: true, force: true });
   }
 });
+
+// The same program, unchanged, on self-hosted Redis and PostgreSQL: only the
+// config file differs. Uses a fresh PostgreSQL database so runs don't interfere.
+const { execFileSync } = require('node:child_process');
+
+function psql(sql) {
+  execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-qc', sql], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+}
+
+test('the same demo runs unchanged on Redis and PostgreSQL via STRATA_CONFIG', async () => {
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-demo-'));
+  const db = `strata_demo_${process.pid}_${Date.now()}`;
+  psql(`CREATE DATABASE ${db}`);
+  const config = path.join(__dirname, '..', '..', 'examples', 'configs', 'self-hosted.json');
+  try {
+    const out = await new Promise((resolve, reject) => {
+      const env = {
+        ...process.env,
+        STRATA_CONFIG: config,
+        STRATA_REDIS_URL: process.env.STRATA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+        STRATA_POSTGRES_URL: `postgres://postgres@127.0.0.1:5432/${db}`,
+      };
+      execFile(process.execPath, [demo], { cwd, env, timeout: 30_000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`demo failed (${err.message}):\n${stdout}\n${stderr}`));
+        else resolve(stdout);
+      });
+    });
+    assert.match(out, /with config .*self-hosted\.json/);
+    assert.match(out, /1 migration\(s\) applied, 0 already applied/);
+    assert.match(out, /uploads stored: 3; events processed: 3; failed attempts retried: 1/);
+    assert.match(out, /database main: 3 row\(s\) in processed_uploads/);
+  } finally {
+    psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    fs.rmSync(cwd, { recursive: true, force: true });
+  }
+});
