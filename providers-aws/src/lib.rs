@@ -1,1 +1,35 @@
-//! Strata providers for aws: implemented in their own issue.
+//! # strata-aws
+//!
+//! Strata's AWS providers: PubSub on SNS + SQS ([`SnsTopic`],
+//! [`SqsSubscription`]) and ObjectStore on S3 ([`S3Bucket`]).
+//!
+//! Build [`AwsSettings`] from the infra config's `providers.aws`
+//! ([`AwsSettings::from_cloud`]), make one [`AwsClients`] from them, and open
+//! each resource with it:
+//!
+//! ```no_run
+//! # async fn demo(cloud: &strata_core::config::CloudSettings) -> strata_core::Result<()> {
+//! use strata_aws::{AwsClients, AwsSettings, S3Bucket, SnsTopic, SqsSubscription, SqsSubscriptionOptions};
+//! let settings = AwsSettings::from_cloud(cloud)?;
+//! let clients = AwsClients::connect(&settings).await?;
+//! let topic = SnsTopic::open(&clients, "orders", false, settings.provision).await?;
+//! let opts = SqsSubscriptionOptions { provision: settings.provision, ..Default::default() };
+//! let sub = SqsSubscription::open(&clients, &topic, "orders-email", &opts).await?;
+//! let bucket = S3Bucket::open(&clients, "uploads", Default::default()).await?;
+//! # let _ = (sub, bucket); Ok(()) }
+//! ```
+//!
+//! TLS: the HTTPS client is rustls with ring, configured on the client itself,
+//! so this crate neither links aws-lc-rs nor needs the process-wide rustls
+//! provider (installing ring there, as `strata-providers` does, is harmless).
+
+mod clients;
+mod error;
+pub mod objects;
+pub mod pubsub;
+mod settings;
+
+pub use clients::AwsClients;
+pub use objects::{S3Bucket, S3BucketOptions};
+pub use pubsub::{SnsTopic, SqsDeadLetter, SqsSubscription, SqsSubscriptionOptions};
+pub use settings::{AwsCredentials, AwsSettings};

@@ -1,0 +1,319 @@
+//! [`AwsSettings`]: how strata-aws reaches AWS or an emulator, read from the
+//! infra config's `providers.aws` ([`CloudSettings`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use strata_core::config::CloudSettings;
+use strata_core::{Error, Result};
+
+/// The per-service endpoint keys `providers.aws.endpoints` accepts.
+pub const SERVICE_KEYS: [&str; 3] = ["s3", "sqs", "sns"];
+
+/// Where credentials come from.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum AwsCredentials {
+    /// The standard AWS chain: environment, shared profile files, web identity,
+    /// container and instance metadata.
+    #[default]
+    DefaultChain,
+    /// Keys given in the config (usually through `{"$env": NAME}`).
+    Static {
+        /// The access key id.
+        access_key_id: String,
+        /// The secret access key.
+        secret_access_key: String,
+        /// A session token, for temporary credentials.
+        session_token: Option<String>,
+    },
+    /// Unsigned requests, for emulators and public buckets.
+    Anonymous,
+}
+
+impl fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Settings get logged: the secret and the token never reach a log line.
+        match self {
+            AwsCredentials::DefaultChain => f.write_str("DefaultChain"),
+            AwsCredentials::Anonymous => f.write_str("Anonymous"),
+            AwsCredentials::Static {
+                access_key_id,
+                session_token,
+                ..
+            } => f
+                .debug_struct("Static")
+                .field("access_key_id", access_key_id)
+                .field("secret_access_key", &"<redacted>")
+                .field(
+                    "session_token",
+                    &session_token.as_ref().map(|_| "<redacted>"),
+                )
+                .finish(),
+        }
+    }
+}
+
+/// How to reach AWS (or an emulator such as LocalStack or moto).
+///
+/// ```
+/// use strata_aws::{AwsCredentials, AwsSettings};
+/// let settings = AwsSettings {
+///     region: Some("us-east-1".into()),
+///     endpoint: Some("http://127.0.0.1:4566".into()),
+///     credentials: AwsCredentials::Static {
+///         access_key_id: "test".into(),
+///         secret_access_key: "test".into(),
+///         session_token: None,
+///     },
+///     ..AwsSettings::default()
+/// };
+/// assert!(settings.path_style());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// The region; `None` asks the standard chain (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// One endpoint for every service, e.g. `http://127.0.0.1:4566`.
+    pub endpoint: Option<String>,
+    /// The S3 endpoint, overriding `endpoint`.
+    pub s3_endpoint: Option<String>,
+    /// The SQS endpoint, overriding `endpoint`.
+    pub sqs_endpoint: Option<String>,
+    /// The SNS endpoint, overriding `endpoint`.
+    pub sns_endpoint: Option<String>,
+    /// Where credentials come from.
+    pub credentials: AwsCredentials,
+    /// S3 path-style addressing (`endpoint/bucket/key`); `None` means on
+    /// exactly when the S3 endpoint is overridden (emulators and S3-compatible
+    /// stores rarely resolve `bucket.host` names).
+    pub force_path_style: Option<bool>,
+    /// Create missing topics, queues, subscriptions and buckets.
+    pub provision: bool,
+    /// How long opening a connection may take before the attempt fails.
+    pub connect_timeout: Duration,
+    /// Attempts per request (1 = no retries) for throttling, 5xx and
+    /// connection failures.
+    pub max_attempts: u32,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint: None,
+            s3_endpoint: None,
+            sqs_endpoint: None,
+            sns_endpoint: None,
+            credentials: AwsCredentials::DefaultChain,
+            force_path_style: None,
+            provision: false,
+            connect_timeout: Duration::from_secs(3),
+            max_attempts: 3,
+        }
+    }
+}
+
+impl AwsSettings {
+    /// Reads `providers.aws` of the infra config.
+    ///
+    /// # Errors
+    /// `InvalidConfig` for an unknown service under `endpoints`, an endpoint
+    /// that is not an `http(s)://` URL, half a key pair, or credentials of
+    /// another cloud.
+    pub fn from_cloud(cloud: &CloudSettings) -> Result<AwsSettings> {
+        let mut settings = AwsSettings {
+            region: cloud.region.clone().filter(|r| !r.is_empty()),
+            endpoint: cloud.endpoint.clone(),
+            provision: cloud.provision,
+            ..AwsSettings::default()
+        };
+        if let Some(endpoint) = &settings.endpoint {
+            check_endpoint("providers.aws.endpoint", endpoint)?;
+        }
+        for (service, url) in &cloud.endpoints {
+            check_endpoint(&format!("providers.aws.endpoints.{service}"), url)?;
+            let slot = match service.as_str() {
+                "s3" => &mut settings.s3_endpoint,
+                "sqs" => &mut settings.sqs_endpoint,
+                "sns" => &mut settings.sns_endpoint,
+                other => {
+                    return Err(Error::invalid_config(format!(
+                        "providers.aws.endpoints: unknown service `{other}` (expected one of {})",
+                        SERVICE_KEYS.join(", ")
+                    )));
+                }
+            };
+            *slot = Some(url.clone());
+        }
+        if let Some(creds) = &cloud.credentials {
+            settings.credentials = credentials_of(creds)?;
+        }
+        Ok(settings)
+    }
+
+    /// The endpoint S3 requests go to, if overridden.
+    pub fn s3_endpoint(&self) -> Option<&str> {
+        self.s3_endpoint.as_deref().or(self.endpoint.as_deref())
+    }
+
+    /// The endpoint SQS requests go to, if overridden.
+    pub fn sqs_endpoint(&self) -> Option<&str> {
+        self.sqs_endpoint.as_deref().or(self.endpoint.as_deref())
+    }
+
+    /// The endpoint SNS requests go to, if overridden.
+    pub fn sns_endpoint(&self) -> Option<&str> {
+        self.sns_endpoint.as_deref().or(self.endpoint.as_deref())
+    }
+
+    /// Whether S3 uses path-style addressing.
+    pub fn path_style(&self) -> bool {
+        self.force_path_style
+            .unwrap_or_else(|| self.s3_endpoint().is_some())
+    }
+
+    /// Whether any service endpoint is overridden (an emulator, most likely).
+    pub fn has_custom_endpoint(&self) -> bool {
+        self.endpoint.is_some()
+            || self.s3_endpoint.is_some()
+            || self.sqs_endpoint.is_some()
+            || self.sns_endpoint.is_some()
+    }
+}
+
+fn check_endpoint(path: &str, url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() => Ok(()),
+        _ => Err(Error::invalid_config(format!(
+            "{path}: `{url}` is not an endpoint URL (expected http://host:port or https://host)"
+        ))),
+    }
+}
+
+fn credentials_of(creds: &strata_core::config::Credentials) -> Result<AwsCredentials> {
+    let foreign = [
+        ("service_account_json", creds.service_account_json.is_some()),
+        ("account_key", creds.account_key.is_some()),
+        ("connection_string", creds.connection_string.is_some()),
+    ];
+    if let Some((field, _)) = foreign.iter().find(|(_, set)| *set) {
+        return Err(Error::invalid_config(format!(
+            "providers.aws.credentials.{field} is not an AWS credential \
+             (use access_key_id, secret_access_key and session_token, or anonymous)"
+        )));
+    }
+    let keys = (&creds.access_key_id, &creds.secret_access_key);
+    match (creds.anonymous, keys) {
+        (true, (None, None)) => Ok(AwsCredentials::Anonymous),
+        (true, _) => Err(Error::invalid_config(
+            "providers.aws.credentials: `anonymous` and access keys exclude each other",
+        )),
+        (false, (Some(id), Some(secret))) => Ok(AwsCredentials::Static {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+            session_token: creds.session_token.clone(),
+        }),
+        (false, (None, None)) if creds.session_token.is_none() => Ok(AwsCredentials::DefaultChain),
+        (false, _) => Err(Error::invalid_config(
+            "providers.aws.credentials: set both access_key_id and secret_access_key \
+             (a session_token needs them too), or neither to use the standard AWS chain",
+        )),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use strata_core::ErrorCode;
+    use strata_core::config::Credentials;
+
+    fn cloud() -> CloudSettings {
+        CloudSettings {
+            region: Some("eu-west-1".into()),
+            ..CloudSettings::default()
+        }
+    }
+
+    #[test]
+    fn endpoints_per_service_override_the_shared_one() {
+        let mut c = cloud();
+        c.endpoint = Some("http://127.0.0.1:4566".into());
+        c.endpoints
+            .insert("s3".into(), "http://127.0.0.1:9000".into());
+        let s = AwsSettings::from_cloud(&c).unwrap();
+        assert_eq!(s.s3_endpoint(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.sqs_endpoint(), Some("http://127.0.0.1:4566"));
+        assert_eq!(s.sns_endpoint(), Some("http://127.0.0.1:4566"));
+        assert!(s.path_style(), "an overridden S3 endpoint means path style");
+        assert_eq!(s.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn real_aws_uses_virtual_hosted_style() {
+        let s = AwsSettings::from_cloud(&cloud()).unwrap();
+        assert!(!s.path_style() && !s.has_custom_endpoint());
+        assert_eq!(s.credentials, AwsCredentials::DefaultChain);
+    }
+
+    #[test]
+    fn unknown_service_and_bad_urls_are_invalid_config() {
+        let mut c = cloud();
+        c.endpoints.insert("pubsub".into(), "http://x".into());
+        let err = AwsSettings::from_cloud(&c).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidConfig);
+        assert!(err.message().contains("pubsub") && err.message().contains("s3, sqs, sns"));
+        let mut c = cloud();
+        c.endpoint = Some("127.0.0.1:4566".into());
+        let err = AwsSettings::from_cloud(&c).unwrap_err();
+        assert!(err.message().contains("providers.aws.endpoint"), "{err}");
+    }
+
+    #[test]
+    fn credentials_static_anonymous_and_mistakes() {
+        let with = |creds: Credentials| {
+            let mut c = cloud();
+            c.credentials = Some(creds);
+            AwsSettings::from_cloud(&c)
+        };
+        let s = with(Credentials {
+            access_key_id: Some("AKID".into()),
+            secret_access_key: Some("SECRET".into()),
+            ..Credentials::default()
+        })
+        .unwrap();
+        let shown = format!("{:?}", s.credentials);
+        assert!(
+            shown.contains("AKID") && !shown.contains("SECRET"),
+            "{shown}"
+        );
+        let s = with(Credentials {
+            anonymous: true,
+            ..Credentials::default()
+        })
+        .unwrap();
+        assert_eq!(s.credentials, AwsCredentials::Anonymous);
+        for bad in [
+            Credentials {
+                access_key_id: Some("AKID".into()),
+                ..Credentials::default()
+            },
+            Credentials {
+                anonymous: true,
+                access_key_id: Some("AKID".into()),
+                secret_access_key: Some("S".into()),
+                ..Credentials::default()
+            },
+            Credentials {
+                account_key: Some("azure".into()),
+                ..Credentials::default()
+            },
+        ] {
+            let err = with(bad).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
+        }
+    }
+}
