@@ -12,14 +12,29 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup
 step "servers the tests need (PostgreSQL, Redis)"
 bash scripts/services.sh up
 
+step "emulators (LocalStack, moto): install into localstack/.emulators and start"
+EMULATORS=(localstack moto)
+started=()
+for name in "${EMULATORS[@]}"; do
+  localstack/emulators status "$name" >/dev/null 2>&1 || started+=("$name")
+done
+# Stop on exit only what this run started; emulators already running stay up.
+stop_started() { [ ${#started[@]} -eq 0 ] || localstack/emulators down "${started[@]}" >/dev/null 2>&1 || true; }
+trap stop_started EXIT
+localstack/emulators up "${EMULATORS[@]}"
+eval "$(localstack/emulators env --running)"
+
+# Cloud providers are cargo features; the tests build them all in one go.
+FEATURES=(--features strata-providers/aws,strata-integration-tests/aws,strata-examples/aws)
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
 
-step "cargo test (conformance suite on the embedded providers, config, engine)"
-cargo test --workspace --locked
+step "cargo test (conformance suite on every provider, servers and emulators; config; engine)"
+cargo test --workspace --locked "${FEATURES[@]}"
 
 if [ -f bindings-node/scripts/ci.sh ]; then
   step "Node binding: build, typecheck, node --test"

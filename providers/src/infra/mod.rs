@@ -18,7 +18,8 @@ use strata_core::config::{
 };
 use strata_core::objects::Bucket;
 use strata_core::pubsub::{
-    DeadLetterPolicy, Handler, RetryPolicy, Subscriber, SubscriberOptions, Topic, TopicOptions,
+    DeadLetterPolicy, Handler, RetryPolicy, Subscriber, SubscriberOptions, SubscriptionDriver,
+    Topic, TopicDriver, TopicOptions,
 };
 use strata_core::sqldb::{Database, DatabaseDriver};
 use strata_core::{Error, Result};
@@ -32,10 +33,21 @@ use crate::postgres::{
 };
 use crate::sqlite::{SqliteDatabase, SqliteOptions};
 
+#[cfg(feature = "aws")]
+mod aws;
+
 /// The providers compiled into this build, for config errors.
 pub const CATALOG: ProviderCatalog = ProviderCatalog {
-    pubsub: &["memory"],
-    objects: &["memory", "filesystem"],
+    pubsub: if cfg!(feature = "aws") {
+        &["memory", "aws"]
+    } else {
+        &["memory"]
+    },
+    objects: if cfg!(feature = "aws") {
+        &["memory", "filesystem", "aws"]
+    } else {
+        &["memory", "filesystem"]
+    },
     caches: &["memory", "redis"],
     databases: &["sqlite", "postgres"],
 };
@@ -82,6 +94,10 @@ struct Inner {
     broker: MemoryBroker,
     topics: Mutex<HashMap<String, Topic>>,
     subscribers: Mutex<Vec<Subscriber>>,
+    /// Subscriptions declared by the config, opened at startup, by (topic, subscription).
+    subscriptions: Mutex<HashMap<(String, String), Arc<dyn SubscriptionDriver>>>,
+    #[cfg(feature = "aws")]
+    aws: aws::AwsState,
     buckets: Mutex<HashMap<String, Bucket>>,
     caches: Mutex<HashMap<String, Keyspace>>,
     databases: tokio::sync::Mutex<HashMap<String, Database>>,
@@ -115,6 +131,9 @@ impl Infra {
                 broker: MemoryBroker::new(),
                 topics: Mutex::default(),
                 subscribers: Mutex::default(),
+                subscriptions: Mutex::default(),
+                #[cfg(feature = "aws")]
+                aws: aws::AwsState::default(),
                 buckets: Mutex::default(),
                 caches: Mutex::default(),
                 databases: tokio::sync::Mutex::default(),
@@ -122,14 +141,17 @@ impl Infra {
             }),
         };
         let config = infra.inner.loaded.config.clone();
+        // Topics first: a subscription may name any topic as its dead-letter topic.
         for (name, topic) in &config.pubsub {
-            infra.build_topic(name, Some(topic))?;
+            infra.build_topic(name, topic).await?;
+        }
+        for (name, topic) in &config.pubsub {
             for (sub_name, sub) in &topic.subscriptions {
-                infra.ensure_subscription(name, topic, sub_name, sub)?;
+                infra.open_subscription(name, topic, sub_name, sub).await?;
             }
         }
         for (name, bucket) in &config.objects {
-            infra.build_bucket(name, Some(bucket))?;
+            infra.build_bucket(name, Some(bucket)).await?;
         }
         for (name, cache) in &config.caches {
             infra.build_cache(name, cache).await?;
@@ -185,48 +207,65 @@ impl Infra {
         if !self.inner.loaded.is_embedded_defaults() {
             return Err(self.undeclared("topic", name, config.pubsub.keys().collect()));
         }
-        self.build_topic(name, None)
+        let topic = Topic::new(name, self.inner.broker.topic(name), TopicOptions::default());
+        Ok(self.keep_topic(name, topic))
     }
 
-    fn build_topic(&self, name: &str, config: Option<&TopicConfig>) -> Result<Topic> {
-        let provider = config.map_or(PubSubProviderKind::Memory, |c| c.provider);
-        let physical = config
-            .and_then(|c| c.name.clone())
-            .unwrap_or_else(|| name.to_owned());
-        let topic = match provider {
-            PubSubProviderKind::Memory => Topic::new(
-                name,
-                self.inner.broker.topic(&physical),
-                TopicOptions::default(),
-            ),
+    fn keep_topic(&self, name: &str, topic: Topic) -> Topic {
+        let mut topics = lock(&self.inner.topics);
+        topics.entry(name.to_owned()).or_insert(topic).clone()
+    }
+
+    async fn build_topic(&self, name: &str, config: &TopicConfig) -> Result<Topic> {
+        let physical = config.name.as_deref().unwrap_or(name);
+        let driver: Arc<dyn TopicDriver> = match config.provider {
+            PubSubProviderKind::Memory => self.inner.broker.topic(physical),
+            #[cfg(feature = "aws")]
+            PubSubProviderKind::Aws => {
+                let clients = self.inner.aws.clients(&self.inner.loaded.config).await?;
+                self.inner
+                    .aws
+                    .open_topic(&clients, name, physical, config)
+                    .await?
+            }
+            #[allow(unreachable_patterns)]
             other => return Err(not_compiled("pubsub", name, &format!("{other:?}"))),
         };
-        let mut topics = lock(&self.inner.topics);
-        Ok(topics.entry(name.to_owned()).or_insert(topic).clone())
+        Ok(self.keep_topic(name, Topic::new(name, driver, TopicOptions::default())))
     }
 
-    fn ensure_subscription(
+    async fn open_subscription(
         &self,
         topic_name: &str,
         topic: &TopicConfig,
         sub_name: &str,
         sub: &SubscriptionConfig,
     ) -> Result<()> {
-        match topic.provider {
-            PubSubProviderKind::Memory => {
-                let physical_topic = topic.name.as_deref().unwrap_or(topic_name);
-                let physical = subscription_name(topic_name, sub_name, sub);
-                self.inner.broker.subscription(
-                    physical_topic,
-                    &physical,
-                    MemorySubscriptionOptions {
-                        lease: lease_of(sub),
-                    },
-                );
-                Ok(())
+        let physical_topic = topic.name.as_deref().unwrap_or(topic_name);
+        let physical = subscription_name(topic_name, sub_name, sub);
+        let driver: Arc<dyn SubscriptionDriver> = match topic.provider {
+            PubSubProviderKind::Memory => self.inner.broker.subscription(
+                physical_topic,
+                &physical,
+                MemorySubscriptionOptions {
+                    lease: lease_of(sub),
+                },
+            ),
+            #[cfg(feature = "aws")]
+            PubSubProviderKind::Aws => {
+                let config = &self.inner.loaded.config;
+                let clients = self.inner.aws.clients(config).await?;
+                self.inner
+                    .aws
+                    .open_subscription(&clients, config, topic_name, &physical, sub)
+                    .await?
             }
-            other => Err(not_compiled("pubsub", topic_name, &format!("{other:?}"))),
-        }
+            #[allow(unreachable_patterns)]
+            other => return Err(not_compiled("pubsub", topic_name, &format!("{other:?}"))),
+        };
+        let key = (topic_name.to_owned(), sub_name.to_owned());
+        lock(&self.inner.subscriptions).insert(key, driver);
+        Ok(())
     }
 
     /// Runs `handler` for every message of `subscription` on `topic` until
@@ -299,19 +338,19 @@ impl Infra {
             });
         }
 
-        let driver = match topic_config.provider {
-            PubSubProviderKind::Memory => {
-                let physical_topic = topic_config.name.as_deref().unwrap_or(topic);
-                let physical = subscription_name(topic, subscription, &sub_config);
-                self.inner.broker.subscription(
-                    physical_topic,
-                    &physical,
-                    MemorySubscriptionOptions {
-                        lease: lease_of(&sub_config),
-                    },
-                )
-            }
-            other => return Err(not_compiled("pubsub", topic, &format!("{other:?}"))),
+        let declared = lock(&self.inner.subscriptions)
+            .get(&(topic.to_owned(), subscription.to_owned()))
+            .cloned();
+        let driver = match declared {
+            Some(driver) => driver,
+            // Embedded defaults: an undeclared subscription is a memory one, made now.
+            None => self.inner.broker.subscription(
+                topic,
+                &subscription_name(topic, subscription, &sub_config),
+                MemorySubscriptionOptions {
+                    lease: lease_of(&sub_config),
+                },
+            ),
         };
         let subscriber =
             Subscriber::start(format!("{topic}/{subscription}"), driver, handler, opts);
@@ -329,10 +368,18 @@ impl Infra {
         if !self.inner.loaded.is_embedded_defaults() {
             return Err(self.undeclared("bucket", name, config.objects.keys().collect()));
         }
-        self.build_bucket(name, None)
+        self.build_bucket_now(name)
     }
 
-    fn build_bucket(&self, name: &str, config: Option<&BucketConfig>) -> Result<Bucket> {
+    /// An embedded-defaults bucket: a folder under `.strata/objects/`.
+    fn build_bucket_now(&self, name: &str) -> Result<Bucket> {
+        let root = self.embedded_path(&["objects", name]);
+        let bucket = Bucket::new(name, Arc::new(FsBucket::open(root)?));
+        let mut buckets = lock(&self.inner.buckets);
+        Ok(buckets.entry(name.to_owned()).or_insert(bucket).clone())
+    }
+
+    async fn build_bucket(&self, name: &str, config: Option<&BucketConfig>) -> Result<Bucket> {
         let provider = config.map_or(ObjectsProviderKind::Filesystem, |c| c.provider);
         let physical = config
             .and_then(|c| c.name.clone())
@@ -346,6 +393,17 @@ impl Infra {
                 };
                 Bucket::new(name, Arc::new(FsBucket::open(root)?))
             }
+            #[cfg(feature = "aws")]
+            ObjectsProviderKind::Aws => {
+                let clients = self.inner.aws.clients(&self.inner.loaded.config).await?;
+                let public_base_url = config.and_then(|c| c.public_base_url.clone());
+                let provision = clients.settings().provision;
+                Bucket::new(
+                    name,
+                    aws::open_bucket(&clients, &physical, public_base_url, provision).await?,
+                )
+            }
+            #[allow(unreachable_patterns)]
             other => return Err(not_compiled("objects", name, &format!("{other:?}"))),
         };
         let mut buckets = lock(&self.inner.buckets);
