@@ -79,10 +79,20 @@ async fn infra_on_localstack_provisions_delivers_and_dead_letters() {
     let (failing_tx, mut failing_rx) = mpsc::unbounded_channel();
     let (dead_tx, mut dead_rx) = mpsc::unbounded_channel();
     infra
-        .subscribe("orders", "billing", forward(failing_tx, true), SubscribeOptions::default())
+        .subscribe(
+            "orders",
+            "billing",
+            forward(failing_tx, true),
+            SubscribeOptions::default(),
+        )
         .unwrap();
     infra
-        .subscribe("orders-dlq", "audit", forward(dead_tx, false), SubscribeOptions::default())
+        .subscribe(
+            "orders-dlq",
+            "audit",
+            forward(dead_tx, false),
+            SubscribeOptions::default(),
+        )
         .unwrap();
     let orders = infra.topic("orders").unwrap();
     for i in 0..3 {
@@ -108,6 +118,9 @@ async fn infra_on_localstack_provisions_delivers_and_dead_letters() {
     {
         attempts += 1;
     }
-    assert!(attempts >= 6, "each message tried max_attempts (2) times, saw {attempts}");
+    assert!(
+        attempts >= 6,
+        "each message tried max_attempts (2) times, saw {attempts}"
+    );
     infra.close().await.unwrap();
 }
