@@ -321,3 +321,53 @@ fn backoff_defaults_are_one_second_to_one_minute() {
     let first = policy.backoff(1);
     assert!(first >= Duration::from_millis(800) && first <= Duration::from_millis(1200));
 }
+
+#[tokio::test]
+async fn publish_many_answers_each_message_in_place_across_chunks() {
+    let driver = Arc::new(CountingDriver::new(10));
+    let topic = topic(&driver, TopicOptions::default());
+    // 35 messages span four chunks; one is oversized and one fails in the driver.
+    let mut batch = messages(35);
+    batch[5] = OutgoingMessage::new(vec![b'x'; 2000]);
+    batch[22] = OutgoingMessage::new("bad");
+    let results = tokio::time::timeout(LIMIT, topic.publish_many(batch))
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 35);
+    for (i, result) in results.iter().enumerate() {
+        match i {
+            5 => assert_eq!(
+                result.as_ref().unwrap_err().code(),
+                ErrorCode::InvalidArgument
+            ),
+            22 => assert_eq!(result.as_ref().unwrap_err().message(), "bad payload"),
+            _ => assert!(result.is_ok(), "message {i}: {result:?}"),
+        }
+    }
+    // The driver numbers ids in the order it saw the messages: publish order.
+    let ids: Vec<usize> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|id| id.trim_start_matches("id-").parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let batches = driver.batches();
+    assert!(batches.iter().all(|&n| n <= 10), "{batches:?}");
+    assert_eq!(batches.iter().sum::<usize>(), 34);
+}
+
+#[tokio::test]
+async fn publish_many_after_close_fails_every_message_closed() {
+    let driver = Arc::new(CountingDriver::new(10));
+    let topic = topic(&driver, TopicOptions::default());
+    topic.close().await;
+    let results = tokio::time::timeout(LIMIT, topic.publish_many(messages(15)))
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 15);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().unwrap_err().code() == ErrorCode::Closed)
+    );
+}

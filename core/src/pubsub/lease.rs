@@ -58,9 +58,43 @@ impl LeaseKeeper {
         slot
     }
 
+    /// [`LeaseKeeper::register`] for many deliveries under one lock; the slots
+    /// come back in the order of `handles`.
+    pub(crate) fn register_many<'a>(
+        &self,
+        handles: impl ExactSizeIterator<Item = &'a DeliveryHandle>,
+    ) -> Vec<LeaseSlot> {
+        let count = handles.len() as u64;
+        let first = self.next_slot.fetch_add(count, Ordering::Relaxed);
+        let renew_at = Instant::now() + self.lease / 2;
+        let mut held = self.held();
+        (first..)
+            .zip(handles)
+            .map(|(slot, handle)| {
+                let entry = Held {
+                    handle: handle.clone(),
+                    renew_at,
+                };
+                held.insert(slot, entry);
+                slot
+            })
+            .collect()
+    }
+
     /// Stops keeping a delivery leased (it was settled).
     pub(crate) fn release(&self, slot: LeaseSlot) {
         self.held().remove(&slot);
+    }
+
+    /// [`LeaseKeeper::release`] for many deliveries under one lock.
+    pub(crate) fn release_many(&self, slots: &[LeaseSlot]) {
+        if slots.is_empty() {
+            return;
+        }
+        let mut held = self.held();
+        for slot in slots {
+            held.remove(slot);
+        }
     }
 
     /// Renews due leases until `stop` turns true or its sender is dropped.

@@ -1,6 +1,7 @@
 //! Unit tests of the [`Subscriber`] engine over a scripted driver: the paths the
 //! memory provider cannot take (native and explicit dead-lettering, receive
-//! errors) and the concurrency bound.
+//! errors) and the concurrency bound. The scripted driver is shared with the
+//! engine's own tests.
 
 // Tests unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -19,11 +20,11 @@ use super::{
 };
 use crate::{Error, Result};
 
-const LIMIT: Duration = Duration::from_secs(10);
+pub(super) const LIMIT: Duration = Duration::from_secs(10);
 
 /// What the engine asked of the driver.
 #[derive(Debug, Clone, PartialEq)]
-enum Call {
+pub(super) enum Call {
     Ack(String),
     Nack(String, Duration),
     DeadLetter(String, String),
@@ -31,16 +32,18 @@ enum Call {
 
 /// Serves scripted deliveries (each once), optionally failing the first
 /// receives, and records every settlement.
-struct ScriptedDriver {
-    capabilities: PubSubCapabilities,
-    script: Mutex<VecDeque<Delivery>>,
+pub(super) struct ScriptedDriver {
+    pub(super) capabilities: PubSubCapabilities,
+    pub(super) script: Mutex<VecDeque<Delivery>>,
     receive_errors: AtomicUsize,
     receives: AtomicUsize,
     calls: Mutex<Vec<Call>>,
+    /// Handles per `ack` call.
+    pub(super) ack_sizes: Mutex<Vec<usize>>,
 }
 
 impl ScriptedDriver {
-    fn new(native: bool, explicit: bool, deliveries: Vec<Delivery>) -> Self {
+    pub(super) fn new(native: bool, explicit: bool, deliveries: Vec<Delivery>) -> Self {
         Self {
             capabilities: PubSubCapabilities {
                 ordering: false,
@@ -59,15 +62,16 @@ impl ScriptedDriver {
             receive_errors: AtomicUsize::new(0),
             receives: AtomicUsize::new(0),
             calls: Mutex::new(Vec::new()),
+            ack_sizes: Mutex::new(Vec::new()),
         }
     }
 
-    fn calls(&self) -> Vec<Call> {
+    pub(super) fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
     }
 }
 
-fn delivery(n: usize, attempt: u32) -> Delivery {
+pub(super) fn delivery(n: usize, attempt: u32) -> Delivery {
     Delivery {
         message: Message {
             id: format!("m{n}"),
@@ -112,6 +116,7 @@ impl SubscriptionDriver for ScriptedDriver {
     }
 
     async fn ack(&self, handles: Vec<DeliveryHandle>) -> Result<()> {
+        self.ack_sizes.lock().unwrap().push(handles.len());
         let mut calls = self.calls.lock().unwrap();
         calls.extend(handles.into_iter().map(|h| Call::Ack(h.0)));
         Ok(())
@@ -137,7 +142,7 @@ impl SubscriptionDriver for ScriptedDriver {
     }
 }
 
-fn options(max_attempts: Option<u32>) -> SubscriberOptions {
+pub(super) fn options(max_attempts: Option<u32>) -> SubscriberOptions {
     SubscriberOptions {
         retry: RetryPolicy {
             min_backoff: Duration::from_millis(100),
@@ -156,7 +161,7 @@ fn failing() -> super::Handler {
     handler_fn(|_| async { Err(HandlerError::from("always fails")) })
 }
 
-async fn run_until_settled(
+pub(super) async fn run_until_settled(
     driver: &Arc<ScriptedDriver>,
     handler: super::Handler,
     opts: SubscriberOptions,

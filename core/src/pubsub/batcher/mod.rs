@@ -6,7 +6,16 @@
 //! publish with its own result. Several batches may be in flight at once, except
 //! that batches holding ordering-keyed messages are sent one after the other so
 //! that no message overtakes an earlier one with the same key.
+//!
+//! [`Topic::publish_many`] enters the queue once per batch-sized chunk rather
+//! than once per message, and its messages share one answer channel: for a
+//! caller that already holds many messages (the Node binding publishes what JS
+//! queued in one turn) the per-message cost is one vector slot, not a channel
+//! send and a oneshot each.
 
+mod reply;
+
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
@@ -19,6 +28,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Mutex as AsyncMutex, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
+use self::reply::{Reply, SharedReply};
 use super::{OutgoingMessage, PubSubCapabilities, TopicDriver};
 use crate::{Error, Result};
 
@@ -70,6 +80,8 @@ struct TopicInner {
 /// What the batching task is asked to do, in queue order.
 enum Command {
     Publish(Pending),
+    /// Publishes that entered together, in order (a chunk of `publish_many`).
+    PublishMany(Vec<Pending>),
     /// Flush everything queued before this command, then stop; answered when done.
     Close(oneshot::Sender<()>),
 }
@@ -79,7 +91,7 @@ struct Pending {
     message: OutgoingMessage,
     /// `message.encoded_len()`, computed once at publish.
     len: usize,
-    reply: oneshot::Sender<Result<String>>,
+    reply: Reply,
 }
 
 impl fmt::Debug for Topic {
@@ -113,7 +125,7 @@ impl Topic {
             max_in_flight: u32::try_from(max_in_flight).unwrap_or(1 << 16),
             ordered: Arc::new(AsyncMutex::new(())),
             rx,
-            carry: None,
+            carry: VecDeque::new(),
         };
         tokio::spawn(batcher.run());
         Topic {
@@ -150,20 +162,56 @@ impl Topic {
 
     /// Publishes many messages; one result per message, in order.
     ///
-    /// They share batches with each other and with concurrent publishes.
+    /// They share batches with each other and with concurrent publishes, keep
+    /// their order (ordering keys included), and enter the batching queue once
+    /// per batch-sized chunk.
     pub async fn publish_many(&self, messages: Vec<OutgoingMessage>) -> Vec<Result<String>> {
-        let mut replies = Vec::with_capacity(messages.len());
-        for message in messages {
-            replies.push(self.enqueue(message).await);
+        let chunk_size = self.inner.capabilities.max_batch_messages.max(1);
+        let mut results: Vec<Option<Result<String>>> = Vec::with_capacity(messages.len());
+        // Each queued chunk: the positions of its messages, and its answers.
+        let mut waiting = Vec::new();
+        let mut chunk = Vec::new();
+        let mut positions = Vec::new();
+        for (position, message) in messages.into_iter().enumerate() {
+            match self.check(&message) {
+                Ok(len) => {
+                    results.push(None);
+                    positions.push(position);
+                    chunk.push((message, len));
+                }
+                Err(err) => results.push(Some(Err(err))),
+            }
+            if chunk.len() == chunk_size {
+                let sent = self.enqueue_many(std::mem::take(&mut chunk)).await;
+                waiting.push((std::mem::take(&mut positions), sent));
+            }
         }
-        let mut results = Vec::with_capacity(replies.len());
-        for reply in replies {
-            results.push(match reply {
-                Ok(reply) => self.outcome(reply).await,
+        if !chunk.is_empty() {
+            let sent = self.enqueue_many(chunk).await;
+            waiting.push((positions, sent));
+        }
+        for (positions, sent) in waiting {
+            let answers = match sent {
+                Ok(wait) => wait.await.map_err(|_| self.stopped_error()),
                 Err(err) => Err(err),
-            });
+            };
+            match answers {
+                Ok(answers) => {
+                    for (position, answer) in positions.into_iter().zip(answers) {
+                        results[position] = Some(answer);
+                    }
+                }
+                Err(err) => {
+                    for position in positions {
+                        results[position] = Some(Err(Error::new(err.code(), err.message())));
+                    }
+                }
+            }
         }
         results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(self.stopped_error())))
+            .collect()
     }
 
     /// Sends everything queued so far, waits for the driver's answers, and stops:
@@ -178,7 +226,8 @@ impl Topic {
         }
     }
 
-    async fn enqueue(&self, message: OutgoingMessage) -> Result<oneshot::Receiver<Result<String>>> {
+    /// The message's encoded length, or why it cannot be published.
+    fn check(&self, message: &OutgoingMessage) -> Result<usize> {
         let len = message.encoded_len();
         let limit = self.inner.capabilities.max_message_bytes;
         if len > limit {
@@ -190,11 +239,16 @@ impl Topic {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
+        Ok(len)
+    }
+
+    async fn enqueue(&self, message: OutgoingMessage) -> Result<oneshot::Receiver<Result<String>>> {
+        let len = self.check(&message)?;
         let (reply, wait) = oneshot::channel();
         let pending = Pending {
             message,
             len,
-            reply,
+            reply: Reply::One(reply),
         };
         self.inner
             .queue
@@ -204,13 +258,38 @@ impl Topic {
         Ok(wait)
     }
 
+    /// Queues checked messages as one command sharing one answer channel.
+    async fn enqueue_many(
+        &self,
+        chunk: Vec<(OutgoingMessage, usize)>,
+    ) -> Result<oneshot::Receiver<Vec<Result<String>>>> {
+        let (shared, wait) = SharedReply::new(chunk.len());
+        let pending = chunk
+            .into_iter()
+            .enumerate()
+            .map(|(index, (message, len))| Pending {
+                message,
+                len,
+                reply: Reply::Shared(shared.clone(), index),
+            })
+            .collect();
+        self.inner
+            .queue
+            .send(Command::PublishMany(pending))
+            .await
+            .map_err(|_| self.closed_error())?;
+        Ok(wait)
+    }
+
     async fn outcome(&self, reply: oneshot::Receiver<Result<String>>) -> Result<String> {
-        reply.await.unwrap_or_else(|_| {
-            Err(Error::internal(format!(
-                "the publisher of topic `{}` stopped before answering",
-                self.inner.name
-            )))
-        })
+        reply.await.unwrap_or_else(|_| Err(self.stopped_error()))
+    }
+
+    fn stopped_error(&self) -> Error {
+        Error::internal(format!(
+            "the publisher of topic `{}` stopped before answering",
+            self.inner.name
+        ))
     }
 
     fn closed_error(&self) -> Error {
@@ -221,7 +300,7 @@ impl Topic {
 /// The messages of one `publish_batch` call and where their answers go.
 struct Batch {
     messages: Vec<OutgoingMessage>,
-    replies: Vec<oneshot::Sender<Result<String>>>,
+    replies: Vec<Reply>,
     bytes: usize,
     ordered: bool,
 }
@@ -267,8 +346,9 @@ struct Batcher {
     /// Held by the one ordered batch in flight, so ordered batches never overlap.
     ordered: Arc<AsyncMutex<()>>,
     rx: mpsc::Receiver<Command>,
-    /// A message taken from the queue that did not fit the previous batch.
-    carry: Option<Pending>,
+    /// Messages taken from the queue that did not fit the previous batch, in
+    /// queue order: they go before anything still queued.
+    carry: VecDeque<Pending>,
 }
 
 /// Why collecting a batch ended.
@@ -285,11 +365,15 @@ impl Batcher {
         let mut closers = Vec::new();
         let mut stopping = false;
         loop {
-            let first = match self.carry.take() {
+            let first = match self.carry.pop_front() {
                 Some(pending) => pending,
                 None if stopping => break,
                 None => match self.rx.recv().await {
                     Some(Command::Publish(pending)) => pending,
+                    Some(Command::PublishMany(many)) => {
+                        self.carry.extend(many);
+                        continue;
+                    }
                     Some(Command::Close(done)) => {
                         closers.push(done);
                         break;
@@ -299,7 +383,9 @@ impl Batcher {
             };
             let mut batch = Batch::new();
             batch.push(first);
-            if !stopping {
+            if stopping {
+                self.absorb_carry(&mut batch);
+            } else {
                 stopping = self.fill(&mut batch, &mut closers).await == Fill::Stop;
             }
             self.dispatch(batch).await;
@@ -311,7 +397,13 @@ impl Batcher {
             match command {
                 Command::Publish(pending) => {
                     let err = Error::closed(format!("topic `{}` is closed", self.topic));
-                    let _ = pending.reply.send(Err(err));
+                    pending.reply.send(Err(err));
+                }
+                Command::PublishMany(many) => {
+                    for pending in many {
+                        let err = Error::closed(format!("topic `{}` is closed", self.topic));
+                        pending.reply.send(Err(err));
+                    }
                 }
                 Command::Close(done) => closers.push(done),
             }
@@ -324,7 +416,11 @@ impl Batcher {
     /// Adds queued messages to `batch` until it is full, the linger window has
     /// passed, or the topic is closing.
     async fn fill(&mut self, batch: &mut Batch, closers: &mut Vec<oneshot::Sender<()>>) -> Fill {
-        // First whatever is queued already: with zero linger that is the batch.
+        // First what was carried over, then whatever is queued already: with
+        // zero linger that is the batch.
+        if self.absorb_carry(batch) {
+            return Fill::Ready;
+        }
         loop {
             if batch.is_full(self.max_messages, self.max_bytes) {
                 return Fill::Ready;
@@ -371,19 +467,32 @@ impl Batcher {
     ) -> Option<Fill> {
         match command {
             Command::Publish(pending) => {
-                if batch.fits(pending.len, self.max_messages, self.max_bytes) {
-                    batch.push(pending);
-                    None
-                } else {
-                    self.carry = Some(pending);
-                    Some(Fill::Ready)
-                }
+                self.carry.push_back(pending);
+                self.absorb_carry(batch).then_some(Fill::Ready)
+            }
+            Command::PublishMany(many) => {
+                self.carry.extend(many);
+                self.absorb_carry(batch).then_some(Fill::Ready)
             }
             Command::Close(done) => {
                 closers.push(done);
                 Some(Fill::Stop)
             }
         }
+    }
+
+    /// Moves carried messages into `batch` while they fit; true when one did
+    /// not (the batch is complete).
+    fn absorb_carry(&mut self, batch: &mut Batch) -> bool {
+        while let Some(pending) = self.carry.pop_front() {
+            if batch.fits(pending.len, self.max_messages, self.max_bytes) {
+                batch.push(pending);
+            } else {
+                self.carry.push_front(pending);
+                return true;
+            }
+        }
+        false
     }
 
     /// Hands a batch to the driver on its own task, within the in-flight limit.
@@ -422,7 +531,7 @@ async fn send_batch(driver: &dyn TopicDriver, topic: &str, batch: Batch) {
     match results {
         Ok(results) if results.len() == count => {
             for (reply, result) in replies.into_iter().zip(results) {
-                let _ = reply.send(result);
+                reply.send(result);
             }
         }
         Ok(results) => fail_all(replies, || {
@@ -439,8 +548,8 @@ async fn send_batch(driver: &dyn TopicDriver, topic: &str, batch: Batch) {
     }
 }
 
-fn fail_all(replies: Vec<oneshot::Sender<Result<String>>>, error: impl Fn() -> Error) {
+fn fail_all(replies: Vec<Reply>, error: impl Fn() -> Error) {
     for reply in replies {
-        let _ = reply.send(Err(error()));
+        reply.send(Err(error()));
     }
 }

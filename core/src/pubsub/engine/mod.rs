@@ -1,5 +1,13 @@
 //! The tasks behind a [`Subscriber`](super::Subscriber): the receive loop, the
-//! per-delivery (or per-ordering-key) workers, and the ack batcher.
+//! workers (one per group of unordered deliveries, [`group`], or one per
+//! ordering key), and the ack task ([`ack`]).
+
+mod ack;
+mod group;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use ack::{AckCommand, run_acker};
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -10,6 +18,7 @@ use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
+use self::ack::AckBatch;
 use super::SubscriptionDriver;
 use super::lease::{LeaseKeeper, LeaseSlot};
 use super::subscriber::{
@@ -51,16 +60,21 @@ pub(crate) struct Work {
     slot: Option<LeaseSlot>,
 }
 
-/// Input of the ack batcher.
-pub(crate) enum AckCommand {
-    /// Ack this delivery, then free its permit and lease slot.
-    Ack {
-        handle: DeliveryHandle,
-        permit: OwnedSemaphorePermit,
-        slot: Option<LeaseSlot>,
-    },
-    /// Everything is settled: stop.
-    Stop,
+/// A delivery whose handler succeeded, to be acked.
+struct Acked {
+    handle: DeliveryHandle,
+    permit: OwnedSemaphorePermit,
+    slot: Option<LeaseSlot>,
+}
+
+/// How [`run_one`] left a delivery.
+enum Outcome {
+    /// The handler succeeded: ack it (which frees what it holds).
+    Ack(Acked),
+    /// The handler failed and it will be redelivered after this delay.
+    Retry(Duration),
+    /// The handler failed and it was dead-lettered.
+    Done,
 }
 
 /// How a failed delivery was settled.
@@ -137,17 +151,30 @@ pub(crate) async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<
             Ok(deliveries) => {
                 error_backoff = Duration::ZERO;
                 let empty = deliveries.is_empty();
+                let mut unordered = Vec::new();
                 for delivery in deliveries {
                     let permit = match permits.split(1) {
                         Some(permit) => permit,
-                        // The driver returned more than asked: wait for a slot.
-                        None => match shared.slots.clone().acquire_owned().await {
-                            Ok(permit) => permit,
-                            Err(_) => return,
-                        },
+                        // The driver returned more than asked: start what is
+                        // held, then wait for a slot.
+                        None => {
+                            group::spawn_group(&shared, std::mem::take(&mut unordered));
+                            match shared.slots.clone().acquire_owned().await {
+                                Ok(permit) => permit,
+                                Err(_) => return,
+                            }
+                        }
                     };
-                    dispatch(&shared, delivery, permit);
+                    if delivery.message.ordering_key.is_some() {
+                        dispatch_keyed(&shared, delivery, permit);
+                        continue;
+                    }
+                    unordered.push((delivery, permit));
+                    if unordered.len() == group::GROUP_SIZE {
+                        group::spawn_group(&shared, std::mem::take(&mut unordered));
+                    }
                 }
+                group::spawn_group(&shared, unordered);
                 (empty && started.elapsed() < MIN_EMPTY_RECEIVE).then_some(MIN_EMPTY_RECEIVE)
             }
             Err(err) => {
@@ -170,8 +197,8 @@ pub(crate) async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<
     }
 }
 
-/// Starts a worker for a delivery, or queues it behind its ordering key's worker.
-fn dispatch(shared: &Arc<Shared>, delivery: Delivery, permit: OwnedSemaphorePermit) {
+/// Starts a worker for a keyed delivery, or queues it behind its key's worker.
+fn dispatch_keyed(shared: &Arc<Shared>, delivery: Delivery, permit: OwnedSemaphorePermit) {
     Counters::add(&shared.counters.received, 1);
     let slot = shared
         .leases
@@ -183,10 +210,9 @@ fn dispatch(shared: &Arc<Shared>, delivery: Delivery, permit: OwnedSemaphorePerm
         slot,
     };
     let Some(key) = work.delivery.message.ordering_key.clone() else {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            process(&shared, work).await;
-        });
+        // Not reached (the receive loop groups unordered deliveries), but a
+        // lone delivery in a group of one is handled the same way.
+        tokio::spawn(group::run_group(shared.clone(), vec![work]));
         return;
     };
     {
@@ -231,9 +257,9 @@ async fn run_key(shared: Arc<Shared>, key: String, first: Work) {
     }
 }
 
-/// Runs the handler for one delivery and settles it. Returns the redelivery
-/// delay when the message will come back.
-async fn process(shared: &Arc<Shared>, work: Work) -> Option<Duration> {
+/// Runs the handler for one delivery and settles a failure (retry or dead
+/// letter); a success is returned to be acked, alone or in a batch.
+async fn run_one(shared: &Shared, work: Work) -> Outcome {
     let Work {
         delivery: Delivery { message, handle },
         permit,
@@ -243,16 +269,11 @@ async fn process(shared: &Arc<Shared>, work: Work) -> Option<Duration> {
     let copy = shared.needs_copy(attempt).then(|| message.clone());
     let reason = match run_handler(shared, message).await {
         Ok(()) => {
-            let ack = AckCommand::Ack {
+            return Outcome::Ack(Acked {
                 handle,
                 permit,
                 slot,
-            };
-            if let Err(mpsc::error::SendError(ack)) = shared.acks.send(ack) {
-                // The ack task is gone (a dropped subscriber): ack directly.
-                ack_now(shared, ack).await;
-            }
-            return None;
+            });
         }
         Err(reason) => reason,
     };
@@ -261,28 +282,24 @@ async fn process(shared: &Arc<Shared>, work: Work) -> Option<Duration> {
     let settled = settle_failure(shared, handle, attempt, copy, reason).await;
     shared.release(slot, permit);
     match settled {
-        Settled::Retry(delay) => Some(delay),
-        Settled::Done => None,
+        Settled::Retry(delay) => Outcome::Retry(delay),
+        Settled::Done => Outcome::Done,
     }
 }
 
-async fn ack_now(shared: &Shared, ack: AckCommand) {
-    let AckCommand::Ack {
-        handle,
-        permit,
-        slot,
-    } = ack
-    else {
-        return;
-    };
-    match shared.driver.ack(vec![handle]).await {
-        Ok(()) => Counters::add(&shared.counters.acked, 1),
-        Err(err) => tracing::warn!(
-            subscription = shared.name,
-            "ack failed, the message will be redelivered: {err}"
-        ),
+/// [`run_one`] for a keyed delivery, acked on its own. Returns the redelivery
+/// delay when the message will come back.
+async fn process(shared: &Shared, work: Work) -> Option<Duration> {
+    match run_one(shared, work).await {
+        Outcome::Ack(acked) => {
+            let mut batch = AckBatch::default();
+            batch.push(acked.handle, acked.permit, acked.slot);
+            shared.send_acks(batch).await;
+            None
+        }
+        Outcome::Retry(delay) => Some(delay),
+        Outcome::Done => None,
     }
-    shared.release(slot, permit);
 }
 
 /// Calls the handler; a panic, an error or a timeout becomes the failure reason.
@@ -396,64 +413,4 @@ fn truncate(mut reason: String) -> String {
         reason.truncate(end);
     }
     reason
-}
-
-/// Coalesces acks into batches of up to `max_batch`, then frees what the acked
-/// deliveries held.
-pub(crate) async fn run_acker(
-    subscription: String,
-    driver: Arc<dyn SubscriptionDriver>,
-    counters: Arc<Counters>,
-    leases: Option<Arc<LeaseKeeper>>,
-    max_batch: usize,
-    mut rx: mpsc::UnboundedReceiver<AckCommand>,
-) {
-    let mut handles = Vec::new();
-    let mut held = Vec::new();
-    let mut stopping = false;
-    while !stopping {
-        match rx.recv().await {
-            Some(AckCommand::Ack {
-                handle,
-                permit,
-                slot,
-            }) => {
-                handles.push(handle);
-                held.push((slot, permit));
-            }
-            Some(AckCommand::Stop) | None => stopping = true,
-        }
-        // Whatever else is queued rides in the same call.
-        while !stopping && handles.len() < max_batch {
-            match rx.try_recv() {
-                Ok(AckCommand::Ack {
-                    handle,
-                    permit,
-                    slot,
-                }) => {
-                    handles.push(handle);
-                    held.push((slot, permit));
-                }
-                Ok(AckCommand::Stop) => stopping = true,
-                Err(_) => break,
-            }
-        }
-        if handles.is_empty() {
-            continue;
-        }
-        let count = handles.len() as u64;
-        match driver.ack(std::mem::take(&mut handles)).await {
-            Ok(()) => Counters::add(&counters.acked, count),
-            Err(err) => tracing::warn!(
-                subscription,
-                "ack of {count} messages failed, they will be redelivered: {err}"
-            ),
-        }
-        for (slot, permit) in held.drain(..) {
-            if let (Some(leases), Some(slot)) = (&leases, slot) {
-                leases.release(slot);
-            }
-            drop(permit);
-        }
-    }
 }
