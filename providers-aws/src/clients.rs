@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use strata_core::{Error, Result};
@@ -30,6 +31,9 @@ struct Inner {
     sns: aws_sdk_sns::Client,
     settings: AwsSettings,
     region: String,
+    /// The resolved credential chain, for signing outside the SDK clients
+    /// (RDS IAM auth tokens).
+    credentials: Option<SharedCredentialsProvider>,
 }
 
 impl std::fmt::Debug for AwsClients {
@@ -102,8 +106,14 @@ impl AwsClients {
                 sns: sns_client(&config, settings),
                 settings: settings.clone(),
                 region,
+                credentials: config.credentials_provider(),
             }),
         })
+    }
+
+    /// The credentials the clients sign with (`None` when anonymous).
+    pub fn credentials_provider(&self) -> Option<SharedCredentialsProvider> {
+        self.inner.credentials.clone()
     }
 
     /// The S3 client.

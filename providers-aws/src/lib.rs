@@ -1,7 +1,8 @@
 //! # strata-aws
 //!
 //! Strata's AWS providers: PubSub on SNS + SQS ([`SnsTopic`],
-//! [`SqsSubscription`]) and ObjectStore on S3 ([`S3Bucket`]).
+//! [`SqsSubscription`]), ObjectStore on S3 ([`S3Bucket`]), and IAM auth tokens
+//! for RDS / Aurora PostgreSQL ([`RdsAuthTokenSource`]).
 //!
 //! Build [`AwsSettings`] from the infra config's `providers.aws`
 //! ([`AwsSettings::from_cloud`]), make one [`AwsClients`] from them, and open
@@ -27,9 +28,11 @@ mod clients;
 mod error;
 pub mod objects;
 pub mod pubsub;
+mod rds_auth;
 mod settings;
 
 pub use clients::AwsClients;
 pub use objects::{S3Bucket, S3BucketOptions};
 pub use pubsub::{SnsTopic, SqsDeadLetter, SqsSubscription, SqsSubscriptionOptions};
+pub use rds_auth::{RDS_TOKEN_LIFETIME, RdsAuthTokenSource};
 pub use settings::{AwsCredentials, AwsSettings};

@@ -120,11 +120,13 @@ pub trait DatabaseDriver: Send + Sync + 'static {
     async fn close(&self);
 }
 
+mod auth;
 mod checksum;
 mod database;
 pub mod literals;
 mod migrations;
 pub mod timestamp;
 
+pub use auth::{AuthToken, AuthTokenSource, CachedToken};
 pub use database::{Database, Transaction, TransactionScope};
 pub use migrations::{MIGRATIONS_TABLE, MigrationReport};
