@@ -1,1 +1,4 @@
-//! Integration tests live in tests/.
+//! Integration tests live in tests/; this library holds the helpers several
+//! test files share.
+
+pub mod aws_tools;
