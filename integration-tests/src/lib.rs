@@ -2,3 +2,4 @@
 //! test files share.
 
 pub mod aws_tools;
+pub mod tcp_proxy;

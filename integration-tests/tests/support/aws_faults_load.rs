@@ -1,0 +1,213 @@
+//! A paced publish-and-consume load for the fault tests: a Strata publisher
+//! sends numbered messages at a steady rate (so an outage falls in the middle
+//! of the run, not after it), a Strata subscriber records each delivery, and
+//! every publish outcome is kept with the moment it resolved.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use strata_core::ErrorCode;
+use strata_core::pubsub::{
+    OutgoingMessage, Subscriber, SubscriberOptions, SubscriptionDriver, Topic, handler_fn,
+};
+use tokio::time::Instant;
+
+/// The attribute carrying a message's number.
+const SEQ: &str = "seq";
+
+/// How one publish ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Resolved with this message id.
+    Published(String),
+    /// Resolved with an error of this code (and message).
+    Failed(ErrorCode, String),
+    /// Did not resolve within the publish limit: a hang.
+    Unresolved,
+}
+
+/// One publish: its outcome and when it resolved.
+#[derive(Debug, Clone)]
+pub struct PublishRecord {
+    pub seq: u64,
+    pub outcome: Outcome,
+    pub resolved_at: Instant,
+}
+
+/// How fast and how much to publish.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Messages in all.
+    pub total: u64,
+    /// Messages handed to the publisher at each tick.
+    pub per_tick: u64,
+    /// Time between ticks.
+    pub tick: Duration,
+    /// How long one publish may take to resolve before it counts as a hang.
+    pub publish_limit: Duration,
+}
+
+/// Publishes `pace.total` messages, `per_tick` every `tick`, without waiting
+/// for earlier ones (an outage stalls publishes but not the pace). Resolves
+/// with every publish's record once all resolved or hit the limit.
+pub fn publish_paced(topic: Topic, pace: Pace) -> tokio::task::JoinHandle<Vec<PublishRecord>> {
+    tokio::spawn(async move {
+        let mut tasks = Vec::new();
+        let mut ticker = tokio::time::interval(pace.tick);
+        let mut seq = 0;
+        while seq < pace.total {
+            ticker.tick().await;
+            let end = (seq + pace.per_tick).min(pace.total);
+            let messages: Vec<OutgoingMessage> = (seq..end)
+                .map(|n| {
+                    OutgoingMessage::new(format!("fault-load message {n}"))
+                        .with_attribute(SEQ, n.to_string())
+                })
+                .collect();
+            let first = seq;
+            let topic = topic.clone();
+            tasks.push(tokio::spawn(async move {
+                let results =
+                    tokio::time::timeout(pace.publish_limit, topic.publish_many(messages)).await;
+                let resolved_at = Instant::now();
+                let count = end - first;
+                match results {
+                    Ok(results) => results
+                        .into_iter()
+                        .zip(first..)
+                        .map(|(result, seq)| PublishRecord {
+                            seq,
+                            outcome: match result {
+                                Ok(id) => Outcome::Published(id),
+                                Err(err) => Outcome::Failed(err.code(), err.message().to_owned()),
+                            },
+                            resolved_at,
+                        })
+                        .collect::<Vec<_>>(),
+                    Err(_) => (first..first + count)
+                        .map(|seq| PublishRecord {
+                            seq,
+                            outcome: Outcome::Unresolved,
+                            resolved_at,
+                        })
+                        .collect(),
+                }
+            }));
+            seq = end;
+        }
+        let mut records = Vec::with_capacity(pace.total as usize);
+        for task in tasks {
+            records.extend(task.await.unwrap_or_default());
+        }
+        records.sort_by_key(|r| r.seq);
+        records
+    })
+}
+
+/// One delivery to the handler: the message id and when it arrived.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub id: String,
+    pub at: Instant,
+}
+
+/// What the subscriber has seen, by message number.
+pub type Deliveries = Arc<Mutex<HashMap<u64, Vec<Arrival>>>>;
+
+/// Starts a subscriber that records every delivery and acks it.
+pub fn record_deliveries(driver: Arc<dyn SubscriptionDriver>) -> (Subscriber, Deliveries) {
+    let deliveries: Deliveries = Arc::default();
+    let seen = deliveries.clone();
+    let handler = handler_fn(move |message| {
+        let seen = seen.clone();
+        async move {
+            let seq = message
+                .attributes
+                .get(SEQ)
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or("a message without a `seq` attribute")?;
+            let arrival = Arrival {
+                id: message.id,
+                at: Instant::now(),
+            };
+            seen.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(seq)
+                .or_default()
+                .push(arrival);
+            Ok(())
+        }
+    });
+    let opts = SubscriberOptions {
+        max_concurrency: 64,
+        receive_wait: Duration::from_millis(500),
+        ..SubscriberOptions::default()
+    };
+    (
+        Subscriber::start("fault-load", driver, handler, opts),
+        deliveries,
+    )
+}
+
+/// Copies the deliveries seen so far.
+pub fn snapshot(deliveries: &Deliveries) -> HashMap<u64, Vec<Arrival>> {
+    deliveries
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// Waits until every message in `seqs` was delivered at least once, or
+/// `limit` passed; returns those still missing.
+pub async fn wait_for(deliveries: &Deliveries, seqs: &[u64], limit: Duration) -> Vec<u64> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let missing: Vec<u64> = {
+            let seen = deliveries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            seqs.iter()
+                .copied()
+                .filter(|s| !seen.contains_key(s))
+                .collect()
+        };
+        if missing.is_empty() || Instant::now() >= deadline {
+            return missing;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Failed publishes by error code.
+pub fn failures_by_code(records: &[PublishRecord]) -> BTreeMap<&'static str, usize> {
+    let mut by_code = BTreeMap::new();
+    for record in records {
+        if let Outcome::Failed(code, _) = &record.outcome {
+            *by_code.entry(code.as_str()).or_default() += 1;
+        }
+    }
+    by_code
+}
+
+/// Extra deliveries beyond the first, over all messages.
+pub fn duplicates(seen: &HashMap<u64, Vec<Arrival>>) -> usize {
+    seen.values().map(|a| a.len().saturating_sub(1)).sum()
+}
+
+/// A delivered message whose id differs from the one its publish returned
+/// (ids must survive SNS and SQS), if any.
+pub fn id_mismatch(records: &[PublishRecord], seen: &HashMap<u64, Vec<Arrival>>) -> Option<String> {
+    records.iter().find_map(|record| {
+        let Outcome::Published(id) = &record.outcome else {
+            return None;
+        };
+        let arrivals = seen.get(&record.seq)?;
+        arrivals.iter().find(|a| &a.id != id).map(|a| {
+            format!(
+                "message {} was published as {id} but delivered as {}",
+                record.seq, a.id
+            )
+        })
+    })
+}
