@@ -19,6 +19,10 @@
 //!   pool timeout is `Unavailable`; `statement_timeout` is `Timeout`; TLS
 //!   failures are `InvalidConfig`. No message or log line contains the URL's
 //!   password.
+//! * Cloud IAM database auth (RDS IAM, Entra ID, Cloud SQL IAM):
+//!   [`PostgresDatabase::connect_with_auth_token`] takes a short-lived token
+//!   as the password, each new connection uses the current one, and a task
+//!   refreshes it before it expires.
 //! * A statement whose cached plan went stale after a schema change
 //!   (`cached plan must not change result type`) is prepared again once.
 //! * Connections idle for more than a second are checked before use, so a
@@ -55,7 +59,7 @@ mod options;
 mod types;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use sqlx::encode::IsNull;
@@ -69,7 +73,8 @@ use sqlx::{
     Executor as _, Row as _, SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _,
 };
 use strata_core::sqldb::{
-    DatabaseCapabilities, DatabaseDriver, Row, SqlDialect, SqlExecutor, SqlValue, TransactionDriver,
+    AuthToken, CachedToken, DatabaseCapabilities, DatabaseDriver, Row, SqlDialect, SqlExecutor,
+    SqlValue, TransactionDriver,
 };
 use strata_core::{Error, ErrorCode, Result};
 
@@ -108,6 +113,9 @@ pub struct PostgresDatabase {
     /// The URL without its password, for messages.
     redacted_url: String,
     capabilities: DatabaseCapabilities,
+    /// The task that puts a fresh auth token into the pool's connect options
+    /// before the current one expires (only with an auth token source).
+    token_refresh: Option<tokio::task::AbortHandle>,
 }
 
 impl std::fmt::Debug for PostgresDatabase {
@@ -128,8 +136,47 @@ impl PostgresDatabase {
     /// for wrong credentials; `NotFound` for a database that does not exist;
     /// `Unavailable` when the server cannot be reached in time.
     pub async fn connect(options: PostgresOptions) -> Result<PostgresDatabase> {
+        Self::open(options, None).await
+    }
+
+    /// Like [`connect`](Self::connect), with a short-lived password from
+    /// `token` (an RDS IAM, Entra ID or Cloud SQL IAM token) in place of the
+    /// URL's. Each new connection uses the current token; a background task
+    /// fetches the next one before the current one expires, so the pool keeps
+    /// connecting for as long as it lives.
+    ///
+    /// Errors: as [`connect`](Self::connect), and the token source's error
+    /// (typically `PermissionDenied`: no credentials) when the first token
+    /// cannot be had. No message contains a token.
+    pub async fn connect_with_auth_token(
+        options: PostgresOptions,
+        token: CachedToken,
+    ) -> Result<PostgresDatabase> {
+        Self::open(options, Some(token)).await
+    }
+
+    async fn open(
+        options: PostgresOptions,
+        token: Option<CachedToken>,
+    ) -> Result<PostgresDatabase> {
         let redacted_url = redact_url(&options.url);
-        let secrets = options::url_secrets(&options.url);
+        let mut secrets = options::url_secrets(&options.url);
+        let first_token = match &token {
+            Some(token) => Some(token.get().await.map_err(|err| {
+                Error::new(
+                    err.code(),
+                    format!(
+                        "cannot connect to PostgreSQL at {redacted_url}: no {}: {}",
+                        token.describe(),
+                        err.message()
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        if let Some(first) = &first_token {
+            secrets.push(first.secret().to_owned());
+        }
         let failed = |err: sqlx::Error| connect_error(&redacted_url, &secrets, err);
 
         let mut connect = options.url.parse::<PgConnectOptions>().map_err(&failed)?;
@@ -147,6 +194,10 @@ impl PostgresDatabase {
         }
         if let Some(limit) = options.statement_timeout {
             connect = connect.options([("statement_timeout", format!("{}ms", limit.as_millis()))]);
+        }
+        let without_token = connect.clone();
+        if let Some(first) = &first_token {
+            connect = connect.password(first.secret());
         }
 
         // One connection up front: its error says what is wrong (refused,
@@ -183,6 +234,19 @@ impl PostgresDatabase {
                 })
             })
             .connect_lazy_with(connect);
+        let token_refresh = match (token, first_token) {
+            (Some(token), Some(first)) => Some(
+                tokio::spawn(keep_token_fresh(
+                    pool.clone(),
+                    without_token,
+                    token,
+                    first,
+                    redacted_url.clone(),
+                ))
+                .abort_handle(),
+            ),
+            _ => None,
+        };
         Ok(PostgresDatabase {
             pool,
             redacted_url,
@@ -191,12 +255,62 @@ impl PostgresDatabase {
                 arrays: true,
                 json: true,
             },
+            token_refresh,
         })
     }
 
     /// The URL connected to, without its password.
     pub fn redacted_url(&self) -> &str {
         &self.redacted_url
+    }
+}
+
+/// Stops the token refresh, which holds a handle on the pool.
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        if let Some(refresh) = &self.token_refresh {
+            refresh.abort();
+        }
+    }
+}
+
+/// How long to wait before trying again when a token refresh failed.
+const TOKEN_RETRY: Duration = Duration::from_secs(10);
+
+/// Puts a fresh token into the pool's connect options whenever the current one
+/// reaches its refresh time, until aborted (the database closed or dropped).
+/// A failed refresh is retried; until one succeeds, new connections use the
+/// last token, which is still valid for the rest of the cache's margin.
+async fn keep_token_fresh(
+    pool: PgPool,
+    base: PgConnectOptions,
+    token: CachedToken,
+    mut current: AuthToken,
+    redacted_url: String,
+) {
+    loop {
+        let wait = token
+            .refresh_at(&current)
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        tokio::time::sleep(wait).await;
+        if pool.is_closed() {
+            return;
+        }
+        match token.get().await {
+            Ok(next) => {
+                pool.set_connect_options(base.clone().password(next.secret()));
+                current = next;
+            }
+            Err(err) => {
+                tracing::warn!(
+                    url = %redacted_url,
+                    "refreshing the {} failed, retrying in {TOKEN_RETRY:?}: {err}",
+                    token.describe()
+                );
+                tokio::time::sleep(TOKEN_RETRY).await;
+            }
+        }
     }
 }
 
@@ -251,6 +365,9 @@ impl DatabaseDriver for PostgresDatabase {
     }
 
     async fn close(&self) {
+        if let Some(refresh) = &self.token_refresh {
+            refresh.abort();
+        }
         // New work fails with `Closed` at once; connections held by open
         // transactions close when those end. Waiting is bounded so a
         // forgotten transaction cannot hang shutdown.
