@@ -2,7 +2,7 @@
 
 const { bridge, call, sync, rejecting, hold, release } = require('./native');
 const { StrataError, invalid, typeOf, checkString, checkOptString, checkOptions, checkNumber } = require('./errors');
-const { Topic, addHandler, removeHandler } = require('./pubsub');
+const { Topic, addHandler, removeHandler, flushPublishes } = require('./pubsub');
 const { Bucket } = require('./objects');
 const { Cache } = require('./cache');
 const { Database } = require('./sqldb');
@@ -137,6 +137,9 @@ class Infra {
    */
   close() {
     if (this._closing === undefined) {
+      // Publishes queued this turn go out first; the native close then waits
+      // for them to reach their topics, so none is lost.
+      flushPublishes();
       const native = this._n;
       this._closing = call((id) => native.close(id)).finally(() => {
         for (const id of this._subscriptions) removeHandler(id);

@@ -142,6 +142,23 @@ function call(start, map) {
 }
 
 /**
+ * Rejects pending call `id` with `err` from the JS side (when its native
+ * request could not be made after `call` had returned).
+ * @param {number} id
+ * @param {Error} err
+ */
+function failCall(id, err) {
+  const reject = rejecters[id];
+  if (reject === undefined) return;
+  resolvers[id] = undefined;
+  rejecters[id] = undefined;
+  mappers[id] = undefined;
+  freeIds.push(id);
+  release();
+  reject(err);
+}
+
+/**
  * Runs a synchronous native call, turning what it throws into a StrataError.
  * @template T
  * @param {() => T} fn
@@ -170,4 +187,4 @@ function rejecting(fn) {
   }
 }
 
-module.exports = { addon, bridge, call, sync, rejecting, hold, release, setDeliverer };
+module.exports = { addon, bridge, call, failCall, sync, rejecting, hold, release, setDeliverer };

@@ -1,6 +1,6 @@
 'use strict';
 
-const { bridge, call, rejecting, setDeliverer } = require('./native');
+const { bridge, call, failCall, rejecting, setDeliverer } = require('./native');
 const {
   invalid,
   typeOf,
@@ -8,6 +8,7 @@ const {
   checkOptions,
   checkStringMap,
   reasonOf,
+  fromNative,
 } = require('./errors');
 
 /** The attribute that records how a payload was encoded (hidden from `attributes`). */
@@ -19,6 +20,24 @@ const KIND_JSON = 2;
 /** Numbers per message in the native delivery table (see src/pubsub.rs). */
 const STRIDE = 9;
 
+// Publishes of one event-loop turn, per topic. Each `publish` only validates
+// and appends here; at the end of the turn (a microtask) every topic's queue
+// goes to the native side in one `publishBatch` call: a table of
+// `[callId, kind, dataBytes, attrsBytes, keyBytes]` per message (PUBLISH_STRIDE
+// in src/pubsub.rs) and one buffer holding the payloads, attribute JSON and
+// ordering keys in that order. `Infra.close()` flushes first.
+
+/** Topics with queued publishes. @type {Set<Topic>} */
+const queuedTopics = new Set();
+let publishFlushScheduled = false;
+
+/** Sends every topic's queued publishes to the native side now. */
+function flushPublishes() {
+  publishFlushScheduled = false;
+  for (const topic of queuedTopics) topic._flush();
+  queuedTopics.clear();
+}
+
 /** A topic to publish to. Payloads: objects (JSON), strings, Buffers. */
 class Topic {
   /** @param {any} native */
@@ -26,6 +45,64 @@ class Topic {
     this._n = native;
     /** The topic's logical name. */
     this.name = name;
+    /** Queued this turn: PUBLISH_STRIDE numbers per message. @type {number[]} */
+    this._table = [];
+    /** Their strings and byte arrays, in buffer order. @type {Array<string | Uint8Array>} */
+    this._parts = [];
+    this._bytes = 0;
+  }
+
+  /** Appends a byte part; returns its length. */
+  _bytesPart(bytes) {
+    if (bytes.length > 0) this._parts.push(bytes);
+    this._bytes += bytes.length;
+    return bytes.length;
+  }
+
+  /** Appends a string part; returns its UTF-8 length. */
+  _text(text) {
+    const len = Buffer.byteLength(text, 'utf8');
+    if (len > 0) this._parts.push(text);
+    this._bytes += len;
+    return len;
+  }
+
+  /** Hands this turn's publishes to the native side. */
+  _flush() {
+    const table = this._table;
+    const parts = this._parts;
+    const total = this._bytes;
+    this._table = [];
+    this._parts = [];
+    this._bytes = 0;
+    if (table.length === 0) return;
+    const buf = Buffer.allocUnsafe(total);
+    let offset = 0;
+    // Consecutive strings are joined and written in one go.
+    let text = '';
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i];
+      if (typeof part === 'string') {
+        text += part;
+      } else {
+        if (text.length > 0) {
+          offset += buf.write(text, offset);
+          text = '';
+        }
+        buf.set(part, offset);
+        offset += part.length;
+      }
+    }
+    if (text.length > 0) offset += buf.write(text, offset);
+    const n = this._n;
+    try {
+      n.publishBatch(new Float64Array(table), buf);
+    } catch (err) {
+      // Only a bug gets here (the inputs were validated): fail these publishes
+      // rather than leave them pending.
+      const error = fromNative(err);
+      for (let i = 0; i < table.length; i += 5) failCall(table[i], error);
+    }
   }
 
   /**
@@ -59,8 +136,18 @@ class Topic {
         checkOptString(opts.orderingKey, 'orderingKey');
         orderingKey = opts.orderingKey;
       }
-      const n = this._n;
-      return call((id) => n.publish(id, text, bytes, kind, attributes, orderingKey));
+      return call((id) => {
+        const table = this._table;
+        const dataLen = text !== undefined ? this._text(text) : this._bytesPart(bytes);
+        const attrsLen = attributes !== undefined ? this._text(JSON.stringify(attributes)) : 0;
+        const keyLen = orderingKey !== undefined ? this._text(orderingKey) : -1;
+        table.push(id, kind, dataLen, attrsLen, keyLen);
+        if (table.length === 5) queuedTopics.add(this);
+        if (!publishFlushScheduled) {
+          publishFlushScheduled = true;
+          queueMicrotask(flushPublishes);
+        }
+      });
     });
   }
 }
@@ -245,4 +332,4 @@ function removeHandler(id) {
   handlers[id] = undefined;
 }
 
-module.exports = { Topic, Message, addHandler, removeHandler, CONTENT_TYPE_ATTRIBUTE };
+module.exports = { Topic, Message, addHandler, removeHandler, flushPublishes, CONTENT_TYPE_ATTRIBUTE };

@@ -143,6 +143,14 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// A context answering through `hub`, open.
+    pub(crate) fn new(hub: Arc<Hub>) -> Self {
+        Self {
+            hub,
+            closed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     /// Runs `fut` on the runtime and answers call `id` with its result. After
     /// `Infra.close()` the call fails with `Closed` without running.
     pub(crate) fn spawn<F>(&self, id: u32, fut: F)

@@ -2,20 +2,20 @@
 //! every other native handle.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi_derive::napi;
 use strata_core::pubsub::RetryPolicy;
 use strata_providers::{Infra, SubscribeOptions};
 
-use crate::bridge::{Bridge, Ctx, guarded};
+use crate::bridge::{Bridge, Ctx, guarded, lock};
 use crate::cache::NativeKeyspace;
 use crate::errors::{Code, invalid};
 use crate::objects::NativeBucket;
 use crate::out::Out;
-use crate::pubsub::{NativeTopic, js_handler};
+use crate::pubsub::{NativeTopic, TopicQueue, js_handler};
 use crate::sqldb::NativeDatabase;
 
 /// The providers built from one infra config.
@@ -23,6 +23,8 @@ use crate::sqldb::NativeDatabase;
 pub struct NativeInfra {
     infra: Infra,
     ctx: Ctx,
+    /// The publish queues of the topics made here, flushed before closing.
+    topics: Arc<Mutex<Vec<Arc<TopicQueue>>>>,
 }
 
 #[napi]
@@ -31,15 +33,16 @@ impl Bridge {
     /// or the embedded defaults) and answers call `id` with a `NativeInfra`.
     #[napi]
     pub fn load(&self, id: u32, path: Option<String>) {
-        let ctx = Ctx {
-            hub: self.hub.clone(),
-            closed: Arc::new(AtomicBool::new(false)),
-        };
+        let ctx = Ctx::new(self.hub.clone());
         let child = ctx.clone();
         ctx.spawn(id, async move {
             let path = path.map(PathBuf::from);
             let infra = Infra::load_from(path.as_deref()).await?;
-            Ok(Out::class(NativeInfra { infra, ctx: child }))
+            Ok(Out::class(NativeInfra {
+                infra,
+                ctx: child,
+                topics: Arc::default(),
+            }))
         });
     }
 }
@@ -68,7 +71,9 @@ impl NativeInfra {
     pub fn topic(&self, name: String) -> napi::Result<NativeTopic, Code> {
         self.ctx.check_open()?;
         let topic = guarded(|| self.infra.topic(&name))?;
-        Ok(NativeTopic::new(topic, self.ctx.clone()))
+        let topic = NativeTopic::new(topic, self.ctx.clone());
+        lock(&self.topics).push(topic.queue());
+        Ok(topic)
     }
 
     /// The bucket with this logical name.
@@ -118,18 +123,21 @@ impl NativeInfra {
         })
     }
 
-    /// Drains subscriptions (in-flight handlers finish), flushes publishes,
+    /// Waits for the publishes handed over so far to reach their topics, then
+    /// drains subscriptions (in-flight handlers finish), flushes the topics and
     /// closes pools; later calls fail with `Closed`. Answers `id` when done.
     #[napi]
     pub fn close(&self, id: u32) {
         let infra = self.infra.clone();
         let closed = self.ctx.closed.clone();
         // Not `ctx.spawn`: closing twice must succeed, not fail with `Closed`.
-        let ctx = Ctx {
-            hub: self.ctx.hub.clone(),
-            closed: Arc::new(AtomicBool::new(false)),
-        };
+        let ctx = Ctx::new(self.ctx.hub.clone());
+        let topics = self.topics.clone();
         ctx.spawn(id, async move {
+            let queues = lock(&topics).clone();
+            for queue in queues {
+                queue.flushed().await;
+            }
             let result = infra.close().await;
             // Calls made while draining still ran (handlers may need them);
             // from now on they fail.

@@ -1,9 +1,14 @@
 //! Topics and subscriptions across the boundary.
 //!
-//! Publishing: each `publish` call only converts its arguments and appends to
-//! the topic's native queue; one task per topic drains that queue into
-//! `Topic::publish_many` batch after batch (in call order, so ordering keys keep
-//! their order), and the ids come back through the hub, many per wake-up.
+//! Publishing: the JS layer queues the publishes of one event-loop turn and
+//! hands each topic's queue over in one `publishBatch` call: a table of numbers
+//! and one byte buffer (see [`PUBLISH_STRIDE`]), so the per-message cost on
+//! the JS thread is a few array pushes, not a native call. The batch is
+//! appended to the topic's native queue; one task per topic drains that queue
+//! into `Topic::publish_many` batch after batch (in call order, so ordering keys
+//! keep their order), and the ids come back through the hub, many per wake-up.
+//! `Infra.close()` waits for every topic's queue to drain before closing
+//! ([`TopicQueue::flushed`]), so a publish issued just before it is not lost.
 //!
 //! Delivering: the subscriber engine calls the handler made by [`js_handler`] on
 //! the runtime. It appends the message to the hub's delivery table and waits for
@@ -11,16 +16,16 @@
 //! `Bridge.settle`. A handler future dropped by the engine (timeout, shutdown)
 //! forgets its token, so a late settlement is ignored.
 
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::FutureExt;
 use napi_derive::napi;
-use strata_core::Error;
-use strata_core::pubsub::{Handler, HandlerError, Message, OutgoingMessage, Topic};
-use tokio::sync::oneshot;
+use strata_core::pubsub::{Attributes, Handler, HandlerError, Message, OutgoingMessage, Topic};
+use strata_core::{Error, Result};
+use tokio::sync::{Notify, oneshot};
 
 use crate::bridge::{Ctx, Hub, Pending, Settlement, closed, lock};
 use crate::out::{Out, millis};
@@ -40,6 +45,12 @@ pub const JSON_CONTENT_TYPE: &str = "application/json";
 /// follow each other in the bytes from the offset on.
 pub(crate) const DELIVERY_STRIDE: usize = 9;
 
+/// Numbers per message in a `publishBatch` table: call id, payload kind (0 raw
+/// bytes, 1 text, 2 JSON), then the byte lengths of the payload, the attributes
+/// (JSON, 0 when none) and the ordering key (-1 when none), which follow each
+/// other in the batch's bytes, message after message.
+pub(crate) const PUBLISH_STRIDE: usize = 5;
+
 /// One topic's publisher.
 #[napi]
 pub struct NativeTopic {
@@ -47,9 +58,13 @@ pub struct NativeTopic {
     ctx: Ctx,
 }
 
-struct TopicQueue {
+/// A topic's native publish queue, shared by its `NativeTopic` and the
+/// `NativeInfra` that waits for it on close.
+pub(crate) struct TopicQueue {
     topic: Topic,
     queue: Mutex<PublishQueue>,
+    /// Woken when a drain task finishes.
+    idle: Notify,
 }
 
 #[derive(Default)]
@@ -65,75 +80,97 @@ impl NativeTopic {
             inner: Arc::new(TopicQueue {
                 topic,
                 queue: Mutex::default(),
+                idle: Notify::new(),
             }),
             ctx,
+        }
+    }
+
+    /// The queue, for `NativeInfra` to wait on at close.
+    pub(crate) fn queue(&self) -> Arc<TopicQueue> {
+        self.inner.clone()
+    }
+
+    /// Appends to the native queue, starting the drain task if none runs.
+    fn enqueue(&self, items: Vec<(u32, OutgoingMessage)>) {
+        if items.is_empty() {
+            return;
+        }
+        let start = {
+            let mut queue = lock(&self.inner.queue);
+            queue.items.extend(items);
+            !std::mem::replace(&mut queue.draining, true)
+        };
+        if !start {
+            return;
+        }
+        match runtime() {
+            Ok(rt) => {
+                rt.spawn(drain(self.inner.clone(), self.ctx.hub.clone()));
+            }
+            Err(err) => {
+                let items = {
+                    let mut queue = lock(&self.inner.queue);
+                    queue.draining = false;
+                    std::mem::take(&mut queue.items)
+                };
+                self.inner.idle.notify_waiters();
+                self.ctx.hub.complete_many(
+                    items
+                        .into_iter()
+                        .map(|(id, _)| (id, Err(Error::new(err.code(), err.message())))),
+                );
+            }
+        }
+    }
+}
+
+impl TopicQueue {
+    /// Returns once nothing is queued or being published by the drain task.
+    pub(crate) async fn flushed(&self) {
+        loop {
+            let mut idle = pin!(self.idle.notified());
+            // Registered before looking, so a drain ending in between is seen.
+            idle.as_mut().enable();
+            if !lock(&self.queue).draining {
+                return;
+            }
+            idle.await;
         }
     }
 }
 
 #[napi]
 impl NativeTopic {
-    /// Publishes `text` (or `bytes` when `text` is absent); answers `id` with
-    /// the message id. `kind` says how JS encoded the payload: 0 raw bytes,
-    /// 1 text, 2 JSON (recorded in [`CONTENT_TYPE_ATTRIBUTE`]).
+    /// Publishes the messages JS queued in one turn. `table` holds
+    /// [`PUBLISH_STRIDE`] numbers per message and `bytes` their payloads,
+    /// attributes (a JSON object of strings) and ordering keys; each call id
+    /// is answered with its message id or its own error.
     #[napi]
-    pub fn publish(
-        &self,
-        id: u32,
-        text: Option<String>,
-        bytes: Option<&[u8]>,
-        kind: u32,
-        attributes: Option<HashMap<String, String>>,
-        ordering_key: Option<String>,
-    ) {
+    pub fn publish_batch(&self, table: &[f64], bytes: &[u8]) {
+        let rows = table.chunks_exact(PUBLISH_STRIDE);
         if self.ctx.is_closed() {
-            self.ctx.hub.complete(id, Err(closed()));
+            self.ctx
+                .hub
+                .complete_many(rows.map(|row| (row[0] as u32, Err(closed()))));
             return;
         }
-        let data = match (text, bytes) {
-            (Some(text), _) => Bytes::from(text),
-            (None, Some(bytes)) => Bytes::copy_from_slice(bytes),
-            (None, None) => Bytes::new(),
-        };
-        let mut message = OutgoingMessage::new(data);
-        if let Some(attributes) = attributes {
-            message.attributes.extend(attributes);
-        }
-        let content_type = match kind {
-            1 => Some(TEXT_CONTENT_TYPE),
-            2 => Some(JSON_CONTENT_TYPE),
-            _ => None,
-        };
-        if let Some(content_type) = content_type {
-            message
-                .attributes
-                .insert(CONTENT_TYPE_ATTRIBUTE.to_owned(), content_type.to_owned());
-        }
-        message.ordering_key = ordering_key;
-        let start = {
-            let mut queue = lock(&self.inner.queue);
-            queue.items.push((id, message));
-            !std::mem::replace(&mut queue.draining, true)
-        };
-        if start {
-            match runtime() {
-                Ok(rt) => {
-                    rt.spawn(drain(self.inner.clone(), self.ctx.hub.clone()));
-                }
-                Err(err) => {
-                    let items = {
-                        let mut queue = lock(&self.inner.queue);
-                        queue.draining = false;
-                        std::mem::take(&mut queue.items)
-                    };
-                    self.ctx.hub.complete_many(
-                        items
-                            .into_iter()
-                            .map(|(id, _)| (id, Err(Error::new(err.code(), err.message())))),
-                    );
-                }
+        // One copy of everything; each payload is a slice of it.
+        let bytes = Bytes::copy_from_slice(bytes);
+        let mut items = Vec::with_capacity(table.len() / PUBLISH_STRIDE);
+        let mut failed = Vec::new();
+        let mut offset = 0;
+        for row in rows {
+            let id = row[0] as u32;
+            match decode_publish(row, &bytes, &mut offset) {
+                Ok(message) => items.push((id, message)),
+                Err(err) => failed.push((id, Err(err))),
             }
         }
+        if !failed.is_empty() {
+            self.ctx.hub.complete_many(failed);
+        }
+        self.enqueue(items);
     }
 
     /// The topic's logical name.
@@ -143,6 +180,47 @@ impl NativeTopic {
     }
 }
 
+/// One message of a `publishBatch` table row; `offset` moves past its bytes.
+fn decode_publish(row: &[f64], bytes: &Bytes, offset: &mut usize) -> Result<OutgoingMessage> {
+    let mut take = |len: f64| -> Result<Option<Bytes>> {
+        if len < 0.0 {
+            return Ok(None);
+        }
+        let start = *offset;
+        let end = start + len as usize;
+        if end > bytes.len() {
+            return Err(Error::internal("a publish batch is shorter than its table"));
+        }
+        *offset = end;
+        Ok(Some(bytes.slice(start..end)))
+    };
+    let data = take(row[2])?.unwrap_or_default();
+    let attributes = take(row[3])?.filter(|json| !json.is_empty());
+    let ordering_key = take(row[4])?;
+    let mut message = OutgoingMessage::new(data);
+    if let Some(json) = attributes {
+        message.attributes = serde_json::from_slice::<Attributes>(&json).map_err(|err| {
+            Error::invalid_argument(format!("attributes must map strings to strings: {err}"))
+        })?;
+    }
+    let content_type = match row[1] as u32 {
+        1 => Some(TEXT_CONTENT_TYPE),
+        2 => Some(JSON_CONTENT_TYPE),
+        _ => None,
+    };
+    if let Some(content_type) = content_type {
+        message
+            .attributes
+            .insert(CONTENT_TYPE_ATTRIBUTE.to_owned(), content_type.to_owned());
+    }
+    if let Some(key) = ordering_key {
+        let key = String::from_utf8(key.to_vec())
+            .map_err(|_| Error::invalid_argument("an ordering key must be valid UTF-8"))?;
+        message.ordering_key = Some(key);
+    }
+    Ok(message)
+}
+
 /// Publishes everything queued, batch after batch, until the queue is empty.
 async fn drain(inner: Arc<TopicQueue>, hub: Arc<Hub>) {
     loop {
@@ -150,6 +228,8 @@ async fn drain(inner: Arc<TopicQueue>, hub: Arc<Hub>) {
             let mut queue = lock(&inner.queue);
             if queue.items.is_empty() {
                 queue.draining = false;
+                drop(queue);
+                inner.idle.notify_waiters();
                 return;
             }
             std::mem::take(&mut queue.items)
