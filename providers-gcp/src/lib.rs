@@ -1,1 +1,37 @@
-//! Strata providers for gcp: implemented in their own issue.
+//! # strata-gcp
+//!
+//! Strata's Google Cloud providers: PubSub on Cloud Pub/Sub ([`PubSubTopic`],
+//! [`PubSubSubscription`], on Google's official `google-cloud-pubsub` crate).
+//!
+//! Build [`GcpSettings`] from the infra config's `providers.gcp`
+//! ([`GcpSettings::from_cloud`]), make one [`GcpClients`] from them, and open
+//! each resource with it:
+//!
+//! ```no_run
+//! # async fn demo(cloud: &strata_core::config::CloudSettings) -> strata_core::Result<()> {
+//! use strata_gcp::{GcpClients, GcpSettings, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic};
+//! let settings = GcpSettings::from_cloud(cloud)?;
+//! let clients = GcpClients::connect(&settings).await?;
+//! let topic = PubSubTopic::open(&clients, "orders", settings.provision).await?;
+//! let opts = PubSubSubscriptionOptions { provision: settings.provision, ..Default::default() };
+//! let sub = PubSubSubscription::open(&clients, &topic, "orders-email", &opts).await?;
+//! # let _ = sub; Ok(()) }
+//! ```
+//!
+//! Emulators: `providers.gcp.endpoint` (or `endpoints.pubsub` /
+//! `endpoints.storage`), or the `PUBSUB_EMULATOR_HOST` and
+//! `STORAGE_EMULATOR_HOST` variables that Google's other clients read; a
+//! plain `http://` endpoint is used without credentials.
+//!
+//! TLS: the Google crates are built without their default crypto provider
+//! (aws-lc-rs); they use the process-wide rustls provider, and
+//! [`GcpClients::connect`] installs ring there unless one is installed.
+
+mod clients;
+mod error;
+pub mod pubsub;
+mod settings;
+
+pub use clients::GcpClients;
+pub use pubsub::{PubSubDeadLetter, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic};
+pub use settings::{GcpCredentials, GcpSettings};

@@ -35,18 +35,22 @@ use crate::sqlite::{SqliteDatabase, SqliteOptions};
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "gcp")]
+mod gcp;
 
 /// The providers compiled into this build, for config errors.
 pub const CATALOG: ProviderCatalog = ProviderCatalog {
-    pubsub: if cfg!(feature = "aws") {
-        &["memory", "aws"]
-    } else {
-        &["memory"]
+    pubsub: match (cfg!(feature = "aws"), cfg!(feature = "gcp")) {
+        (true, true) => &["memory", "aws", "gcp"],
+        (true, false) => &["memory", "aws"],
+        (false, true) => &["memory", "gcp"],
+        (false, false) => &["memory"],
     },
-    objects: if cfg!(feature = "aws") {
-        &["memory", "filesystem", "aws"]
-    } else {
-        &["memory", "filesystem"]
+    objects: match (cfg!(feature = "aws"), cfg!(feature = "gcp")) {
+        (true, true) => &["memory", "filesystem", "aws", "gcp"],
+        (true, false) => &["memory", "filesystem", "aws"],
+        (false, true) => &["memory", "filesystem", "gcp"],
+        (false, false) => &["memory", "filesystem"],
     },
     caches: &["memory", "redis"],
     databases: &["sqlite", "postgres"],
@@ -98,6 +102,8 @@ struct Inner {
     subscriptions: Mutex<HashMap<(String, String), Arc<dyn SubscriptionDriver>>>,
     #[cfg(feature = "aws")]
     aws: aws::AwsState,
+    #[cfg(feature = "gcp")]
+    gcp: gcp::GcpState,
     buckets: Mutex<HashMap<String, Bucket>>,
     caches: Mutex<HashMap<String, Keyspace>>,
     databases: tokio::sync::Mutex<HashMap<String, Database>>,
@@ -134,6 +140,8 @@ impl Infra {
                 subscriptions: Mutex::default(),
                 #[cfg(feature = "aws")]
                 aws: aws::AwsState::default(),
+                #[cfg(feature = "gcp")]
+                gcp: gcp::GcpState::default(),
                 buckets: Mutex::default(),
                 caches: Mutex::default(),
                 databases: tokio::sync::Mutex::default(),
@@ -228,6 +236,11 @@ impl Infra {
                     .open_topic(&clients, name, physical, config)
                     .await?
             }
+            #[cfg(feature = "gcp")]
+            PubSubProviderKind::Gcp => {
+                let clients = self.inner.gcp.clients(&self.inner.loaded.config).await?;
+                self.inner.gcp.open_topic(&clients, name, physical).await?
+            }
             #[allow(unreachable_patterns)]
             other => return Err(not_compiled("pubsub", name, &format!("{other:?}"))),
         };
@@ -257,6 +270,15 @@ impl Infra {
                 let clients = self.inner.aws.clients(config).await?;
                 self.inner
                     .aws
+                    .open_subscription(&clients, config, topic_name, &physical, sub)
+                    .await?
+            }
+            #[cfg(feature = "gcp")]
+            PubSubProviderKind::Gcp => {
+                let config = &self.inner.loaded.config;
+                let clients = self.inner.gcp.clients(config).await?;
+                self.inner
+                    .gcp
                     .open_subscription(&clients, config, topic_name, &physical, sub)
                     .await?
             }

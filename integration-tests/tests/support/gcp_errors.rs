@@ -1,0 +1,204 @@
+//! The errors a user of the GCP provider meets, against the emulators:
+//! invalid names, missing resources without `provision`, a subscription that
+//! cannot be what the config asks, a missing project, and `Infra` built from
+//! a config with the `gcp` provider.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use strata_core::ErrorCode;
+use strata_core::config::{CloudSettings, LoadedConfig, parse_config};
+use strata_core::pubsub::{Handler, Message, OutgoingMessage};
+use strata_core::testkit::pubsub::PubSubHarness;
+use strata_gcp::{
+    GcpClients, GcpSettings, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic,
+};
+use strata_providers::{CATALOG, Infra, SubscribeOptions};
+use tokio::sync::mpsc;
+
+use super::gcp_harness::{GcpPubSubHarness, Names, PROJECT, PUBSUB, settings};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took over {LIMIT:?}"))
+}
+
+/// Clients for the Pub/Sub emulator that create nothing.
+async fn without_provision() -> GcpClients {
+    PUBSUB.check_reachable().await;
+    let settings = GcpSettings {
+        provision: false,
+        ..settings()
+    };
+    GcpClients::connect(&settings).await.unwrap()
+}
+
+pub async fn invalid_names_are_invalid_argument_before_any_request() {
+    let h = GcpPubSubHarness::new().await;
+    for bad in ["t1", "9lives", "goog-topic", "with space"] {
+        let err = bounded("open", PubSubTopic::open(h.clients(), bad, true))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad}: {err}");
+        assert!(err.message().contains(bad), "{err}");
+    }
+    let topic = bounded("open", h.pubsub_topic(&h.unique("named")))
+        .await
+        .unwrap();
+    let opts = PubSubSubscriptionOptions {
+        provision: true,
+        ..Default::default()
+    };
+    let err = bounded(
+        "open",
+        PubSubSubscription::open(h.clients(), &topic, "s", &opts),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+}
+
+pub async fn missing_topic_and_subscription_without_provision_are_not_found() {
+    let clients = without_provision().await;
+    let names = Names::new();
+    let err = bounded(
+        "open",
+        PubSubTopic::open(&clients, &names.unique("absent"), false),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+    assert!(
+        err.message().contains("provision"),
+        "says how to fix: {err}"
+    );
+
+    let h = GcpPubSubHarness::new().await;
+    let topic = bounded("open", h.pubsub_topic(&h.unique("present")))
+        .await
+        .unwrap();
+    let opts = PubSubSubscriptionOptions::default();
+    let err = bounded(
+        "open",
+        PubSubSubscription::open(&clients, &topic, &names.unique("absent-sub"), &opts),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+    assert!(
+        err.message().contains("provision"),
+        "says how to fix: {err}"
+    );
+}
+
+pub async fn a_subscription_that_cannot_be_what_is_asked_is_invalid_config() {
+    let h = GcpPubSubHarness::new().await;
+    let topic = bounded("open", h.pubsub_topic(&h.unique("fixed")))
+        .await
+        .unwrap();
+    let other = bounded("open", h.pubsub_topic(&h.unique("other")))
+        .await
+        .unwrap();
+    let name = h.unique("unordered");
+    let plain = PubSubSubscriptionOptions {
+        provision: true,
+        ..Default::default()
+    };
+    bounded(
+        "open",
+        PubSubSubscription::open(h.clients(), &topic, &name, &plain),
+    )
+    .await
+    .unwrap();
+    let ordered = PubSubSubscriptionOptions {
+        ordering: true,
+        ..plain.clone()
+    };
+    let err = bounded(
+        "open",
+        PubSubSubscription::open(h.clients(), &topic, &name, &ordered),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
+    assert!(err.message().contains("ordering"), "{err}");
+    let err = bounded(
+        "open",
+        PubSubSubscription::open(h.clients(), &other, &name, &plain),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
+}
+
+pub async fn a_missing_project_is_invalid_config() {
+    let err = GcpSettings::from_cloud_and_env(&CloudSettings::default(), |_| None).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
+    assert!(err.message().contains("project"), "{err}");
+}
+
+fn forward(tx: mpsc::UnboundedSender<Message>) -> Handler {
+    Arc::new(move |msg: Message| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(msg);
+            Ok(())
+        }
+        .boxed()
+    })
+}
+
+pub async fn infra_from_a_gcp_config_publishes_and_delivers() {
+    PUBSUB.check_reachable().await;
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new();
+    let (topic, sub) = (names.unique("orders"), names.unique("billing"));
+    let endpoint = PUBSUB.endpoint();
+    let text = format!(
+        r#"{{
+        "providers": {{ "gcp": {{ "project": "{PROJECT}", "endpoints": {{ "pubsub": "{endpoint}" }},
+                                 "provision": true }} }},
+        "pubsub": {{
+            "orders": {{ "provider": "gcp", "name": "{topic}", "ordering": true, "subscriptions": {{
+                "billing": {{ "name": "{sub}" }}
+            }} }}
+        }}
+    }}"#
+    );
+    let loaded = LoadedConfig {
+        config: parse_config(&text, "gcp-infra.json", &CATALOG, &|_| None).unwrap(),
+        base_dir: dir.path().to_path_buf(),
+        file: Some(dir.path().join("gcp-infra.json")),
+    };
+    let infra = bounded("Infra::from_config", Infra::from_config(loaded))
+        .await
+        .unwrap_or_else(|e| panic!("cannot build Infra on the Pub/Sub emulator: {e}"));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    infra
+        .subscribe(
+            "orders",
+            "billing",
+            forward(tx),
+            SubscribeOptions::default(),
+        )
+        .unwrap();
+    let orders = infra.topic("orders").unwrap();
+    for i in 0..5 {
+        let message = OutgoingMessage::new(format!("order-{i}"))
+            .with_attribute("n", i.to_string())
+            .with_ordering_key("customer-1");
+        bounded("publish", orders.publish(message)).await.unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        let msg = bounded("delivery", rx.recv()).await.unwrap();
+        got.push(String::from_utf8_lossy(&msg.data).into_owned());
+    }
+    let want: Vec<String> = (0..5).map(|i| format!("order-{i}")).collect();
+    assert_eq!(got, want, "one ordering key arrives in order");
+    bounded("close", infra.close()).await.unwrap();
+}

@@ -1,0 +1,197 @@
+//! Harnesses that run the conformance suites against the GCP emulators:
+//! Google's Pub/Sub emulator and fake-gcs-server. Clients, unique names,
+//! and where the emulators differ from Google Cloud.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use strata_core::Result;
+use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
+use strata_core::testkit::pubsub::{HarnessSubscriptionOptions, PubSubHarness};
+use strata_gcp::{
+    GcpClients, GcpCredentials, GcpSettings, PubSubDeadLetter, PubSubSubscription,
+    PubSubSubscriptionOptions, PubSubTopic,
+};
+
+/// The project the tests use; the emulators accept any.
+pub const PROJECT: &str = "strata-test";
+
+/// One emulator the tests run against.
+#[derive(Debug, Clone, Copy)]
+pub struct Emulator {
+    /// Its name in `localstack/emulators`.
+    pub name: &'static str,
+    /// The variable holding its endpoint (printed by `localstack/emulators env`).
+    pub env: &'static str,
+    /// Where `localstack/emulators up` starts it by default.
+    pub default_endpoint: &'static str,
+}
+
+/// Google's Pub/Sub emulator.
+pub const PUBSUB: Emulator = Emulator {
+    name: "pubsub",
+    env: "STRATA_TEST_PUBSUB_ENDPOINT",
+    default_endpoint: "http://127.0.0.1:8085",
+};
+
+/// fake-gcs-server.
+pub const GCS: Emulator = Emulator {
+    name: "gcs",
+    env: "STRATA_TEST_GCS_ENDPOINT",
+    default_endpoint: "http://127.0.0.1:4443",
+};
+
+impl Emulator {
+    /// The emulator's endpoint.
+    pub fn endpoint(&self) -> String {
+        std::env::var(self.env).unwrap_or_else(|_| self.default_endpoint.to_owned())
+    }
+
+    /// Panics with how to start the emulator when its port is closed.
+    pub async fn check_reachable(&self) {
+        let endpoint = self.endpoint();
+        let authority = endpoint
+            .split_once("://")
+            .map_or(endpoint.as_str(), |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let connect = tokio::net::TcpStream::connect(authority.clone());
+        let why = match tokio::time::timeout(Duration::from_secs(3), connect).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => "no answer within 3 s".to_owned(),
+        };
+        panic!(
+            "{name} is not reachable at {endpoint} ({why}). Start it with \
+             `localstack/emulators up {name}` and export its endpoint with \
+             `eval \"$(localstack/emulators env)\"` (sets {env}).",
+            name = self.name,
+            env = self.env,
+        );
+    }
+}
+
+/// Settings for both emulators: their endpoints, no credentials, provisioning on.
+pub fn settings() -> GcpSettings {
+    GcpSettings {
+        project: PROJECT.into(),
+        pubsub_endpoint: Some(PUBSUB.endpoint()),
+        storage_endpoint: Some(GCS.endpoint()),
+        credentials: GcpCredentials::Anonymous,
+        provision: true,
+        ..GcpSettings::default()
+    }
+}
+
+/// Clients for the emulator `emulator`; fails the test, saying how to start
+/// it, when nothing answers at its endpoint.
+pub async fn clients(emulator: &Emulator) -> GcpClients {
+    emulator.check_reachable().await;
+    GcpClients::connect(&settings())
+        .await
+        .unwrap_or_else(|err| panic!("clients for {}: {err}", emulator.name))
+}
+
+/// A name no other test or run uses: `strata-<base>-<run>-<n>` (starts with
+/// a letter, as Pub/Sub ids must; lowercase, as bucket names must).
+pub struct Names {
+    run: String,
+    next: AtomicU64,
+}
+
+impl Names {
+    pub fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Self {
+            run: format!(
+                "{:x}",
+                (nanos as u64 ^ u64::from(std::process::id())) & 0xffff_ffff
+            ),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    pub fn unique(&self, base: &str) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("strata-{base}-{}-{n}", self.run).to_lowercase()
+    }
+}
+
+/// Pub/Sub topics and subscriptions on the emulator.
+pub struct GcpPubSubHarness {
+    clients: GcpClients,
+    names: Names,
+    topics: Mutex<HashMap<String, PubSubTopic>>,
+}
+
+impl GcpPubSubHarness {
+    pub async fn new() -> Self {
+        Self {
+            clients: clients(&PUBSUB).await,
+            names: Names::new(),
+            topics: Mutex::default(),
+        }
+    }
+
+    pub fn clients(&self) -> &GcpClients {
+        &self.clients
+    }
+
+    /// The topic `name`, opened (and provisioned) once.
+    pub async fn pubsub_topic(&self, name: &str) -> Result<PubSubTopic> {
+        if let Some(topic) = self.topics.lock().unwrap().get(name) {
+            return Ok(topic.clone());
+        }
+        let topic = PubSubTopic::open(&self.clients, name, true).await?;
+        let mut topics = self.topics.lock().unwrap();
+        Ok(topics.entry(name.to_owned()).or_insert(topic).clone())
+    }
+}
+
+#[async_trait]
+impl PubSubHarness for GcpPubSubHarness {
+    async fn topic(&self, name: &str) -> Result<Arc<dyn TopicDriver>> {
+        Ok(Arc::new(self.pubsub_topic(name).await?))
+    }
+
+    async fn subscription(
+        &self,
+        topic: &str,
+        name: &str,
+        opts: &HarnessSubscriptionOptions,
+    ) -> Result<Arc<dyn SubscriptionDriver>> {
+        let parent = self.pubsub_topic(topic).await?;
+        // Pub/Sub dead-letters natively to a topic, whatever its subscriptions.
+        let dead_letter = match &opts.dead_letter_topic {
+            Some(dl) => Some(PubSubDeadLetter {
+                topic: self.pubsub_topic(dl).await?,
+                max_attempts: opts.max_attempts.unwrap_or(5),
+            }),
+            None => None,
+        };
+        let sub_opts = PubSubSubscriptionOptions {
+            lease: opts.lease,
+            ordering: opts.ordering,
+            dead_letter,
+            provision: true,
+            ..PubSubSubscriptionOptions::default()
+        };
+        let sub = PubSubSubscription::open(&self.clients, &parent, name, &sub_opts).await?;
+        Ok(Arc::new(sub))
+    }
+
+    fn unique(&self, base: &str) -> String {
+        self.names.unique(base)
+    }
+
+    fn patience(&self) -> Duration {
+        Duration::from_secs(45)
+    }
+}

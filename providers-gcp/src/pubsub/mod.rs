@@ -1,0 +1,65 @@
+//! PubSub on Cloud Pub/Sub, through Google's official `google-cloud-pubsub`
+//! crate: a Strata topic is a Pub/Sub topic, a Strata subscription a Pub/Sub
+//! subscription of it.
+//!
+//! - [`PubSubTopic`] publishes through the crate's batching `Publisher`
+//!   (1000 messages / 10 MB per request), ordering keys included.
+//! - [`PubSubSubscription`] receives over the crate's streaming pull, which
+//!   keeps each delivery's ack deadline extended on the server; the lease
+//!   Strata sees (expiry, extension, delayed nacks) is kept by [`leases`]
+//!   on top of it, because the crate has no per-message deadline call.
+//! - Ordering: the subscription is created with `enable_message_ordering`
+//!   when asked; publishing with an ordering key needs no topic setting.
+//! - Dead letters: a subscription opened with [`PubSubDeadLetter`] gets a
+//!   native dead-letter policy; Pub/Sub then counts delivery attempts and
+//!   forwards a message to the dead-letter topic (every subscription of it
+//!   gets it) after `max_attempts`.
+//! - Names: see [`names`]; ids are checked before any request.
+
+mod leases;
+pub mod names;
+mod provision;
+mod receiver;
+mod subscription;
+mod topic;
+
+use std::time::Duration;
+
+use strata_core::pubsub::PubSubCapabilities;
+
+pub use subscription::{PubSubDeadLetter, PubSubSubscription, PubSubSubscriptionOptions};
+pub use topic::PubSubTopic;
+
+/// Pub/Sub's limit for one publish request; a message must fit in one.
+const MAX_REQUEST_BYTES: usize = 10 * 1000 * 1000;
+
+/// The largest message accepted ([`OutgoingMessage::encoded_len`]): Pub/Sub's
+/// 10 MB request limit, less room for the request's own framing.
+///
+/// [`OutgoingMessage::encoded_len`]: strata_core::pubsub::OutgoingMessage::encoded_len
+pub const MAX_MESSAGE_BYTES: usize = MAX_REQUEST_BYTES - 64 * 1024;
+
+/// Most messages in one publish request.
+pub const MAX_BATCH_MESSAGES: usize = 1000;
+
+/// How long publishes wait to fill a batch.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
+
+/// The capabilities of a topic or subscription (`ordering`: the subscription
+/// has message ordering; `native_dead_letter`: it has a dead-letter policy,
+/// which is also when Pub/Sub reports delivery attempts).
+pub(crate) fn capabilities(ordering: bool, native_dead_letter: bool) -> PubSubCapabilities {
+    PubSubCapabilities {
+        ordering,
+        native_dead_letter,
+        explicit_dead_letter: false,
+        lease_extension: true,
+        delivery_attempts: native_dead_letter,
+        max_message_bytes: MAX_MESSAGE_BYTES,
+        max_batch_messages: MAX_BATCH_MESSAGES,
+        max_batch_bytes: MAX_MESSAGE_BYTES,
+        max_receive_messages: 1000,
+        max_ack_batch: 1000,
+        default_linger: DEFAULT_LINGER,
+    }
+}

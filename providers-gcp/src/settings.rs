@@ -1,0 +1,345 @@
+//! [`GcpSettings`]: how strata-gcp reaches Google Cloud or its emulators,
+//! read from the infra config's `providers.gcp` ([`CloudSettings`]) and the
+//! emulator variables Google's own clients read.
+
+use std::fmt;
+
+use strata_core::config::{CloudSettings, Credentials};
+use strata_core::{Error, Result};
+
+/// The per-service endpoint keys `providers.gcp.endpoints` accepts.
+pub const SERVICE_KEYS: [&str; 2] = ["pubsub", "storage"];
+
+/// `host:port` of a Pub/Sub emulator, as `gcloud beta emulators pubsub
+/// env-init` prints it. Google's clients in other languages read it; the Rust
+/// one does not, so Strata does.
+pub const PUBSUB_EMULATOR_HOST: &str = "PUBSUB_EMULATOR_HOST";
+/// Base URL (or `host:port`) of a Cloud Storage emulator, read by Google's
+/// Python and Go clients; Strata reads it too.
+pub const STORAGE_EMULATOR_HOST: &str = "STORAGE_EMULATOR_HOST";
+/// Where the project id comes from when the config names none.
+pub const PROJECT_VARIABLES: [&str; 3] = [
+    "GOOGLE_CLOUD_PROJECT",
+    "GCLOUD_PROJECT",
+    "CLOUDSDK_CORE_PROJECT",
+];
+
+/// Where credentials come from.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum GcpCredentials {
+    /// Application Default Credentials: `GOOGLE_APPLICATION_CREDENTIALS`, the
+    /// gcloud user credentials, or the metadata server.
+    #[default]
+    ApplicationDefault,
+    /// A service-account key: the JSON document itself (usually given
+    /// through `{"$env": NAME}`).
+    ServiceAccountJson(String),
+    /// No credentials: for emulators.
+    Anonymous,
+}
+
+impl fmt::Debug for GcpCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Settings get logged: the private key never reaches a log line.
+        match self {
+            GcpCredentials::ApplicationDefault => f.write_str("ApplicationDefault"),
+            GcpCredentials::ServiceAccountJson(_) => f.write_str("ServiceAccountJson(<redacted>)"),
+            GcpCredentials::Anonymous => f.write_str("Anonymous"),
+        }
+    }
+}
+
+/// How to reach Google Cloud (or the Pub/Sub emulator and fake-gcs-server).
+///
+/// ```
+/// use strata_gcp::{GcpCredentials, GcpSettings};
+/// let settings = GcpSettings {
+///     project: "demo".into(),
+///     pubsub_endpoint: Some("http://127.0.0.1:8085".into()),
+///     credentials: GcpCredentials::Anonymous,
+///     ..GcpSettings::default()
+/// };
+/// assert_eq!(settings.pubsub_endpoint(), Some("http://127.0.0.1:8085"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcpSettings {
+    /// The project id that owns topics and subscriptions (and new buckets).
+    pub project: String,
+    /// One endpoint for every service.
+    pub endpoint: Option<String>,
+    /// The Pub/Sub endpoint, overriding `endpoint`.
+    pub pubsub_endpoint: Option<String>,
+    /// The Cloud Storage endpoint (JSON API base URL), overriding `endpoint`.
+    pub storage_endpoint: Option<String>,
+    /// Where credentials come from.
+    pub credentials: GcpCredentials,
+    /// Create missing topics, subscriptions and buckets.
+    pub provision: bool,
+}
+
+impl Default for GcpSettings {
+    fn default() -> Self {
+        Self {
+            project: String::new(),
+            endpoint: None,
+            pubsub_endpoint: None,
+            storage_endpoint: None,
+            credentials: GcpCredentials::ApplicationDefault,
+            provision: false,
+        }
+    }
+}
+
+impl GcpSettings {
+    /// Reads `providers.gcp` of the infra config, filling the gaps from the
+    /// environment: the project from `GOOGLE_CLOUD_PROJECT` (and its older
+    /// names), emulator endpoints from `PUBSUB_EMULATOR_HOST` and
+    /// `STORAGE_EMULATOR_HOST`. Without explicit credentials, a plain
+    /// `http://` endpoint (an emulator) is used anonymously and anything
+    /// else with Application Default Credentials.
+    ///
+    /// # Errors
+    /// `InvalidConfig` for a missing project, an unknown service under
+    /// `endpoints`, an endpoint that is not an `http(s)://` URL, or
+    /// credentials of another cloud.
+    pub fn from_cloud(cloud: &CloudSettings) -> Result<GcpSettings> {
+        Self::from_cloud_and_env(cloud, |name| std::env::var(name).ok())
+    }
+
+    /// [`GcpSettings::from_cloud`] with the environment given as a function,
+    /// for tests.
+    pub fn from_cloud_and_env(
+        cloud: &CloudSettings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<GcpSettings> {
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let project = cloud
+            .project
+            .clone()
+            .filter(|p| !p.is_empty())
+            .or_else(|| PROJECT_VARIABLES.iter().find_map(|v| env(v)))
+            .ok_or_else(|| {
+                Error::invalid_config(
+                    "no GCP project: set providers.gcp.project in the infra config, \
+                     or GOOGLE_CLOUD_PROJECT in the environment",
+                )
+            })?;
+        check_project(&project)?;
+        let mut settings = GcpSettings {
+            project,
+            endpoint: cloud.endpoint.clone(),
+            provision: cloud.provision,
+            ..GcpSettings::default()
+        };
+        if let Some(endpoint) = &settings.endpoint {
+            check_endpoint("providers.gcp.endpoint", endpoint)?;
+        }
+        for (service, url) in &cloud.endpoints {
+            check_endpoint(&format!("providers.gcp.endpoints.{service}"), url)?;
+            let slot = match service.as_str() {
+                "pubsub" => &mut settings.pubsub_endpoint,
+                "storage" => &mut settings.storage_endpoint,
+                other => {
+                    return Err(Error::invalid_config(format!(
+                        "providers.gcp.endpoints: unknown service `{other}` (expected one of {})",
+                        SERVICE_KEYS.join(", ")
+                    )));
+                }
+            };
+            *slot = Some(url.trim_end_matches('/').to_owned());
+        }
+        if settings.pubsub_endpoint().is_none()
+            && let Some(host) = env(PUBSUB_EMULATOR_HOST)
+        {
+            settings.pubsub_endpoint = Some(with_scheme(&host));
+        }
+        if settings.storage_endpoint().is_none()
+            && let Some(host) = env(STORAGE_EMULATOR_HOST)
+        {
+            settings.storage_endpoint = Some(with_scheme(&host));
+        }
+        settings.credentials = match &cloud.credentials {
+            Some(creds) => credentials_of(creds)?,
+            None if settings.uses_plain_http() => GcpCredentials::Anonymous,
+            None => GcpCredentials::ApplicationDefault,
+        };
+        Ok(settings)
+    }
+
+    /// The endpoint Pub/Sub requests go to, if overridden.
+    pub fn pubsub_endpoint(&self) -> Option<&str> {
+        self.pubsub_endpoint.as_deref().or(self.endpoint.as_deref())
+    }
+
+    /// The endpoint Cloud Storage requests go to, if overridden.
+    pub fn storage_endpoint(&self) -> Option<&str> {
+        self.storage_endpoint
+            .as_deref()
+            .or(self.endpoint.as_deref())
+    }
+
+    /// Whether a service is reached over plain HTTP: an emulator, which
+    /// takes no credentials (and must not be sent real ones in clear).
+    fn uses_plain_http(&self) -> bool {
+        [self.pubsub_endpoint(), self.storage_endpoint()]
+            .into_iter()
+            .flatten()
+            .any(|url| url.starts_with("http://"))
+    }
+}
+
+/// `127.0.0.1:8085` → `http://127.0.0.1:8085`: emulator variables name a
+/// host, and emulators speak plain HTTP.
+fn with_scheme(host: &str) -> String {
+    let host = host.trim().trim_end_matches('/');
+    if host.starts_with("http://") || host.starts_with("https://") {
+        host.to_owned()
+    } else {
+        format!("http://{host}")
+    }
+}
+
+/// GCP project ids are 6 to 30 lowercase letters, digits and hyphens; older
+/// projects may carry a `domain:` prefix. Emulators accept any id, so only
+/// what can never be valid is refused here (a path separator, a blank).
+fn check_project(project: &str) -> Result<()> {
+    let ok = project
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_config(format!(
+            "providers.gcp.project: `{project}` is not a project id (letters, digits and \
+             hyphens, e.g. `my-project-123`)"
+        )))
+    }
+}
+
+fn check_endpoint(path: &str, url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() => Ok(()),
+        _ => Err(Error::invalid_config(format!(
+            "{path}: `{url}` is not an endpoint URL (expected http://host:port or https://host)"
+        ))),
+    }
+}
+
+fn credentials_of(creds: &Credentials) -> Result<GcpCredentials> {
+    let foreign = [
+        ("access_key_id", creds.access_key_id.is_some()),
+        ("secret_access_key", creds.secret_access_key.is_some()),
+        ("session_token", creds.session_token.is_some()),
+        ("account_key", creds.account_key.is_some()),
+        ("connection_string", creds.connection_string.is_some()),
+    ];
+    if let Some((field, _)) = foreign.iter().find(|(_, set)| *set) {
+        return Err(Error::invalid_config(format!(
+            "providers.gcp.credentials.{field} is not a GCP credential \
+             (use service_account_json, or anonymous for emulators)"
+        )));
+    }
+    match (creds.anonymous, &creds.service_account_json) {
+        (true, Some(_)) => Err(Error::invalid_config(
+            "providers.gcp.credentials: `anonymous` and `service_account_json` exclude each other",
+        )),
+        (true, None) => Ok(GcpCredentials::Anonymous),
+        (false, Some(json)) => Ok(GcpCredentials::ServiceAccountJson(json.clone())),
+        (false, None) => Ok(GcpCredentials::ApplicationDefault),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use strata_core::ErrorCode;
+
+    fn cloud() -> CloudSettings {
+        CloudSettings {
+            project: Some("demo".into()),
+            ..CloudSettings::default()
+        }
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn emulator_endpoints_are_anonymous_and_real_gcp_uses_adc() {
+        let mut c = cloud();
+        c.endpoints
+            .insert("pubsub".into(), "http://127.0.0.1:8085/".into());
+        let s = GcpSettings::from_cloud_and_env(&c, no_env).unwrap();
+        assert_eq!(s.pubsub_endpoint(), Some("http://127.0.0.1:8085"));
+        assert_eq!(s.storage_endpoint(), None);
+        assert_eq!(s.credentials, GcpCredentials::Anonymous);
+        let s = GcpSettings::from_cloud_and_env(&cloud(), no_env).unwrap();
+        assert_eq!(s.credentials, GcpCredentials::ApplicationDefault);
+    }
+
+    #[test]
+    fn emulator_variables_fill_in_what_the_config_leaves_out() {
+        let env = |name: &str| match name {
+            "PUBSUB_EMULATOR_HOST" => Some("127.0.0.1:8085".to_owned()),
+            "STORAGE_EMULATOR_HOST" => Some("http://127.0.0.1:4443".to_owned()),
+            "GOOGLE_CLOUD_PROJECT" => Some("from-env".to_owned()),
+            _ => None,
+        };
+        let s = GcpSettings::from_cloud_and_env(&CloudSettings::default(), env).unwrap();
+        assert_eq!(s.project, "from-env");
+        assert_eq!(s.pubsub_endpoint(), Some("http://127.0.0.1:8085"));
+        assert_eq!(s.storage_endpoint(), Some("http://127.0.0.1:4443"));
+        assert_eq!(s.credentials, GcpCredentials::Anonymous);
+        let mut c = cloud();
+        c.endpoint = Some("http://127.0.0.1:9999".into());
+        let s = GcpSettings::from_cloud_and_env(&c, env).unwrap();
+        assert_eq!(
+            s.pubsub_endpoint(),
+            Some("http://127.0.0.1:9999"),
+            "config wins"
+        );
+    }
+
+    #[test]
+    fn missing_project_unknown_service_and_bad_urls_are_invalid_config() {
+        let err = GcpSettings::from_cloud_and_env(&CloudSettings::default(), no_env).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidConfig);
+        assert!(err.message().contains("providers.gcp.project"), "{err}");
+        let mut c = cloud();
+        c.endpoints.insert("sqs".into(), "http://x".into());
+        let err = GcpSettings::from_cloud_and_env(&c, no_env).unwrap_err();
+        assert!(err.message().contains("pubsub, storage"), "{err}");
+        let mut c = cloud();
+        c.endpoint = Some("127.0.0.1:8085".into());
+        let err = GcpSettings::from_cloud_and_env(&c, no_env).unwrap_err();
+        assert!(err.message().contains("providers.gcp.endpoint"), "{err}");
+        let mut c = cloud();
+        c.project = Some("a/b".into());
+        let err = GcpSettings::from_cloud_and_env(&c, no_env).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidConfig);
+    }
+
+    #[test]
+    fn credentials_are_redacted_and_foreign_ones_refused() {
+        let mut c = cloud();
+        c.credentials = Some(Credentials {
+            service_account_json: Some("{\"private_key\":\"SECRET\"}".into()),
+            ..Credentials::default()
+        });
+        let s = GcpSettings::from_cloud_and_env(&c, no_env).unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        c.credentials = Some(Credentials {
+            access_key_id: Some("AKID".into()),
+            ..Credentials::default()
+        });
+        let err = GcpSettings::from_cloud_and_env(&c, no_env).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidConfig);
+        assert!(err.message().contains("access_key_id"), "{err}");
+    }
+}

@@ -1,0 +1,102 @@
+//! The `gcp` arms of [`Infra`](super::Infra): one set of clients for the whole
+//! config, Pub/Sub topics kept by logical name so subscriptions can find their
+//! dead-letter topic, and Pub/Sub's native dead-letter policy wherever it can
+//! stand in for the engine's.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use strata_core::config::{InfraConfig, SubscriptionConfig};
+use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
+use strata_core::{Error, Result};
+use strata_gcp::{
+    GcpClients, GcpSettings, PubSubDeadLetter, PubSubSubscription, PubSubSubscriptionOptions,
+    PubSubTopic,
+};
+
+use super::{lease_of, lock};
+
+/// Pub/Sub's smallest and largest max delivery attempts of a dead-letter
+/// policy; outside them the engine dead-letters instead.
+const NATIVE_ATTEMPTS: std::ops::RangeInclusive<u32> = 5..=100;
+
+/// GCP clients and the Pub/Sub topics opened so far.
+#[derive(Default)]
+pub(super) struct GcpState {
+    clients: tokio::sync::OnceCell<GcpClients>,
+    topics: Mutex<HashMap<String, PubSubTopic>>,
+}
+
+impl GcpState {
+    /// The clients, made on first use from `providers.gcp` (or the
+    /// environment).
+    pub(super) async fn clients(&self, config: &InfraConfig) -> Result<GcpClients> {
+        self.clients
+            .get_or_try_init(|| async {
+                let cloud = config.providers.gcp.clone().unwrap_or_default();
+                GcpClients::connect(&GcpSettings::from_cloud(&cloud)?).await
+            })
+            .await
+            .cloned()
+    }
+
+    pub(super) async fn open_topic(
+        &self,
+        clients: &GcpClients,
+        name: &str,
+        physical: &str,
+    ) -> Result<Arc<dyn TopicDriver>> {
+        let provision = clients.settings().provision;
+        let topic = PubSubTopic::open(clients, physical, provision).await?;
+        lock(&self.topics).insert(name.to_owned(), topic.clone());
+        Ok(Arc::new(topic))
+    }
+
+    fn topic(&self, name: &str) -> Result<PubSubTopic> {
+        lock(&self.topics).get(name).cloned().ok_or_else(|| {
+            Error::invalid_config(format!(
+                "pubsub.{name}: a `gcp` subscription needs its topic to use the `gcp` \
+                 provider too"
+            ))
+        })
+    }
+
+    pub(super) async fn open_subscription(
+        &self,
+        clients: &GcpClients,
+        config: &InfraConfig,
+        topic_name: &str,
+        physical: &str,
+        sub: &SubscriptionConfig,
+    ) -> Result<Arc<dyn SubscriptionDriver>> {
+        let topic = self.topic(topic_name)?;
+        let ordering = config
+            .pubsub
+            .get(topic_name)
+            .is_some_and(|topic| topic.ordering);
+        // Pub/Sub forwards dead letters to a topic, so every subscription of
+        // the dead-letter topic gets them, as with the engine's own. Native
+        // only when the dead-letter topic is on Pub/Sub too and the attempts
+        // are within Pub/Sub's bounds; otherwise the engine publishes them.
+        let dead_letter = match (&sub.dead_letter_topic, sub.max_attempts) {
+            (Some(dlt), Some(max)) if NATIVE_ATTEMPTS.contains(&max) => lock(&self.topics)
+                .get(dlt)
+                .cloned()
+                .map(|topic| PubSubDeadLetter {
+                    topic,
+                    max_attempts: max,
+                }),
+            _ => None,
+        };
+        let opts = PubSubSubscriptionOptions {
+            lease: lease_of(sub),
+            ordering,
+            dead_letter,
+            provision: clients.settings().provision,
+            ..PubSubSubscriptionOptions::default()
+        };
+        Ok(Arc::new(
+            PubSubSubscription::open(clients, &topic, physical, &opts).await?,
+        ))
+    }
+}
