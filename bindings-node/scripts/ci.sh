@@ -23,8 +23,8 @@ else
   npm install --no-audit --no-fund
 fi
 
-echo "== bindings-node: build the addon"
-npm run build
+echo "== bindings-node: build the addon (with the AWS providers, for the demo on LocalStack)"
+npm run build -- --features aws
 
 echo "== bindings-node: typecheck"
 npm run typecheck
