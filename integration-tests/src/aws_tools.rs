@@ -92,24 +92,39 @@ impl Tools {
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_PAGER", "")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("AWS_PAGER", "");
         command
     }
 }
 
-/// Runs `command` on a blocking thread (the test's runtime keeps serving the
-/// Strata side meanwhile).
+/// Runs `command` within [`RUN_LIMIT`].
 async fn run(command: Command, what: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || run_blocking(command, &what))
+    run_bounded(command, what, RUN_LIMIT).await
+}
+
+/// Runs `command` to completion on a blocking thread (the test's runtime
+/// keeps serving the Strata side meanwhile), killing it after `limit`.
+/// Returns its stdout.
+///
+/// # Errors
+/// When it cannot start, exits non-zero (with its stderr and stdout), or
+/// runs over `limit`.
+pub async fn run_bounded(
+    mut command: Command,
+    what: String,
+    limit: Duration,
+) -> Result<String, String> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    tokio::task::spawn_blocking(move || run_blocking(command, &what, limit))
         .await
         .map_err(|err| format!("the thread running a tool failed: {err}"))?
 }
 
-/// Runs `command` to completion within [`RUN_LIMIT`], killing it after.
-fn run_blocking(mut command: Command, what: &str) -> Result<String, String> {
+/// Runs `command` to completion within `limit`, killing it after.
+fn run_blocking(mut command: Command, what: &str, limit: Duration) -> Result<String, String> {
     let mut child = command
         .spawn()
         .map_err(|err| format!("{what}: could not start: {err}"))?;
@@ -117,10 +132,10 @@ fn run_blocking(mut command: Command, what: &str) -> Result<String, String> {
     loop {
         match child.try_wait() {
             Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() > RUN_LIMIT => {
+            Ok(None) if started.elapsed() > limit => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{what}: still running after {RUN_LIMIT:?}, killed"));
+                return Err(format!("{what}: still running after {limit:?}, killed"));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(err) => return Err(format!("{what}: waiting failed: {err}")),

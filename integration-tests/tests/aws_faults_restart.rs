@@ -1,0 +1,299 @@
+//! LocalStack stopped and restarted (`localstack/emulators restart
+//! localstack`) while 10,000 messages are published and
+//! consumed. The only test of this binary: the restart would break any test
+//! running next to it (cargo runs test binaries one after another, but the
+//! tests of one binary in parallel). LocalStack is left running.
+//!
+//! LocalStack community keeps no state across a restart (persistence,
+//! `PERSISTENCE=1`, is a Pro feature; `localstack/README.md` records the
+//! check), so the topic, the queue and the subscription vanish with the
+//! messages sitting in the queue: those are lost by the emulator itself, and
+//! the test re-provisions (`provision: true`) as an application would on
+//! start. What it can assert, and does:
+//!
+//! - no crash, no hang: every publish resolves within a bound, the subscriber
+//!   shuts down within a bound;
+//! - a publish fails only while LocalStack is down or not yet re-provisioned,
+//!   and then with a typed error: `Unavailable` / `Timeout` (unreachable) or
+//!   `NotFound` (LocalStack is back, the topic not yet);
+//! - every publish that resolved after re-provisioning finished is delivered
+//!   at least once, with its id (so the subscriber recovered by itself);
+//! - every publish that resolved before the restart began was delivered, or
+//!   was in the emulator when it died: the undelivered ones number at most
+//!   the queue's depth sampled just before the stop plus what was published
+//!   in the second before the sample and until the stop (SNS hands messages
+//!   to SQS asynchronously, so one can be in neither the queue nor a handler
+//!   for a moment).
+//!
+//! Publishes that resolved between the stop and the end of re-provisioning
+//! are only reported: one resolving just after the stop was answered before
+//! the process died, and one resolving after the topic was re-created but
+//! before the subscription was is dropped by SNS (no subscriber yet).
+//!
+//! Needs LocalStack started by `localstack/emulators up localstack` (the
+//! restart replays its command line).
+
+#![cfg(feature = "aws")]
+#![allow(clippy::unwrap_used)]
+
+#[allow(dead_code)]
+#[path = "support/aws_faults_load.rs"]
+mod aws_faults_load;
+// Shared with the conformance test files; only part of it is used here.
+#[allow(dead_code)]
+#[path = "support/aws_harness.rs"]
+mod aws_harness;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_faults_load::{Outcome, Pace, PublishRecord};
+use aws_harness::{Emulator, Names};
+use strata_aws::{AwsClients, SnsTopic, SqsSubscription, SqsSubscriptionOptions};
+use strata_core::ErrorCode;
+use strata_core::pubsub::{Topic, TopicOptions};
+use strata_integration_tests::aws_tools::{repo_root, run_bounded};
+use tokio::time::Instant;
+
+const LOCALSTACK: Emulator = Emulator {
+    name: "localstack",
+    env: "STRATA_TEST_LOCALSTACK_ENDPOINT",
+    default_endpoint: "http://127.0.0.1:4566",
+    fifo_ordering: true,
+    private_objects: false,
+    patience: Duration::from_secs(45),
+};
+
+/// 10,000 messages in about 40 s (25 every 100 ms): the restart (5–13 s
+/// measured, more under load) falls well inside the run.
+const PACE: Pace = Pace {
+    total: 10_000,
+    per_tick: 25,
+    tick: Duration::from_millis(100),
+    publish_limit: Duration::from_secs(60),
+};
+/// When LocalStack is stopped. (The stop is SIGTERM: with
+/// `STRATA_EMULATORS_STOP_SIGNAL=KILL` the restart can find the port still
+/// held by the dying process and fail.)
+const STOP_AT: Duration = Duration::from_secs(5);
+/// The longest the restart may take (stop and start, start timeout 120 s).
+const RESTART_LIMIT: Duration = Duration::from_secs(150);
+/// The longest re-provisioning may take once LocalStack answers.
+const PROVISION_LIMIT: Duration = Duration::from_secs(30);
+/// How long publishes may go on failing after re-provisioning: a batch
+/// already in its retries when it finished.
+const SETTLE: Duration = Duration::from_secs(10);
+/// SNS's asynchronous hand-over to SQS (see the module docs).
+const HANDOVER: Duration = Duration::from_secs(1);
+/// How long the subscriber may take to catch up after the last publish.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+
+/// Opens (creating when missing) the topic and its subscription.
+async fn provision(
+    clients: &AwsClients,
+    topic: &str,
+    queue: &str,
+) -> strata_core::Result<(SnsTopic, SqsSubscription)> {
+    let driver = SnsTopic::open(clients, topic, false, true).await?;
+    let opts = SqsSubscriptionOptions {
+        provision: true,
+        ..SqsSubscriptionOptions::default()
+    };
+    let sub = SqsSubscription::open(clients, &driver, queue, &opts).await?;
+    Ok((driver, sub))
+}
+
+/// Messages in the queue: visible plus in flight.
+async fn queue_depth(clients: &AwsClients, url: &str) -> u64 {
+    const COUNTED: [&str; 2] = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+    ];
+    let attributes = clients
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(COUNTED[0].into())
+        .attribute_names(COUNTED[1].into())
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    attributes
+        .iter()
+        .filter(|(name, _)| COUNTED.contains(&name.as_str()))
+        .map(|(_, value)| value.parse::<u64>().unwrap())
+        .sum()
+}
+
+fn resolved_ok_between(records: &[PublishRecord], from: Instant, to: Instant) -> Vec<u64> {
+    records
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Published(_)))
+        .filter(|r| r.resolved_at >= from && r.resolved_at <= to)
+        .map(|r| r.seq)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn publishing_and_consuming_survive_a_localstack_restart() {
+    LOCALSTACK.check_reachable().await;
+    let clients = LOCALSTACK.clients().await;
+    let names = Names::new();
+    let (topic_name, queue_name) = (names.unique("restart"), names.unique("restart-sub"));
+    let (driver, sub) = provision(&clients, &topic_name, &queue_name).await.unwrap();
+    let queue_url = sub.queue_url().to_owned();
+    let (subscriber, deliveries) = aws_faults_load::record_deliveries(Arc::new(sub));
+    let topic = Topic::new(
+        driver.name().to_owned(),
+        Arc::new(driver),
+        TopicOptions::default(),
+    );
+
+    let started = Instant::now();
+    let publishing = aws_faults_load::publish_paced(topic.clone(), PACE);
+    tokio::time::sleep(STOP_AT).await;
+    let sampled_at = Instant::now();
+    let depth_at_stop = queue_depth(&clients, &queue_url).await;
+    let delivered_at_stop = aws_faults_load::snapshot(&deliveries).len();
+    let stopped_at = Instant::now();
+    let mut restart = Command::new("localstack/emulators");
+    restart
+        .args(["restart", "localstack"])
+        .current_dir(repo_root());
+    let restarted = run_bounded(
+        restart,
+        "localstack/emulators restart localstack".into(),
+        RESTART_LIMIT,
+    )
+    .await;
+    let up_at = Instant::now();
+    if let Err(err) = restarted {
+        panic!("{err}\n(see `localstack/emulators logs localstack`)");
+    }
+    // The application's part: open its resources again, creating them.
+    let mut last_error = None;
+    while up_at.elapsed() < PROVISION_LIMIT {
+        match provision(&clients, &topic_name, &queue_name).await {
+            Ok(_) => {
+                last_error = None;
+                break;
+            }
+            Err(err) => last_error = Some(err),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if let Some(err) = last_error {
+        panic!("re-provisioning failed for {PROVISION_LIMIT:?}: {err}");
+    }
+    let ready_at = Instant::now();
+
+    let records = tokio::time::timeout(PACE.publish_limit + Duration::from_secs(60), publishing)
+        .await
+        .expect("the publisher did not finish")
+        .unwrap();
+    let published_in = started.elapsed();
+    let after = resolved_ok_between(&records, ready_at, Instant::now());
+    let missing_after = aws_faults_load::wait_for(&deliveries, &after, DRAIN_LIMIT).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = tokio::time::timeout(Duration::from_secs(30), subscriber.shutdown_with_stats())
+        .await
+        .expect("the subscriber did not shut down")
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), topic.close())
+        .await
+        .expect("the topic did not close");
+
+    let seen = aws_faults_load::snapshot(&deliveries);
+    let before = resolved_ok_between(&records, started, stopped_at);
+    let lost_before: Vec<u64> = before
+        .iter()
+        .copied()
+        .filter(|s| !seen.contains_key(s))
+        .collect();
+    let in_window = resolved_ok_between(&records, stopped_at, ready_at);
+    let lost_in_window = in_window.iter().filter(|s| !seen.contains_key(s)).count();
+    let near_stop = resolved_ok_between(&records, sampled_at - HANDOVER, stopped_at).len() as u64;
+    let failures = aws_faults_load::failures_by_code(&records);
+    let failed_but_delivered = records
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed(..)) && seen.contains_key(&r.seq))
+        .count();
+    let secs = |at: Instant| at.duration_since(started).as_secs_f64();
+    eprintln!(
+        "LocalStack stopped at {:.1}s, answering again at {:.1}s, re-provisioned at {:.1}s; \
+         {} publishes in {published_in:?}: resolved {} ({} before the stop, {} between the stop \
+         and re-provisioning, {} after), failed {failures:?}; delivered {} distinct, {} \
+         duplicates, {failed_but_delivered} failed publishes delivered anyway; lost by the \
+         emulator: {} of those resolved before the stop (queue depth sampled just before it: \
+         {depth_at_stop}, {near_stop} more resolved from 1 s before the sample to the stop; \
+         {delivered_at_stop} delivered by then) and {lost_in_window} of those resolved between \
+         the stop and re-provisioning; subscriber {stats:?}",
+        secs(stopped_at),
+        secs(up_at),
+        secs(ready_at),
+        records.len(),
+        records
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Published(_)))
+            .count(),
+        before.len(),
+        in_window.len(),
+        after.len(),
+        seen.len(),
+        aws_faults_load::duplicates(&seen),
+        lost_before.len(),
+    );
+
+    assert_eq!(records.len() as u64, PACE.total);
+    let settled_by = ready_at + SETTLE;
+    for record in &records {
+        match &record.outcome {
+            Outcome::Published(_) => {}
+            Outcome::Failed(code, message) => {
+                let when = secs(record.resolved_at);
+                assert!(
+                    matches!(
+                        code,
+                        ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::NotFound
+                    ),
+                    "message {} failed at {when:.1}s with {code:?}: {message}",
+                    record.seq
+                );
+                assert!(
+                    record.resolved_at >= stopped_at && record.resolved_at <= settled_by,
+                    "message {} failed at {when:.1}s, outside the outage: {message}",
+                    record.seq
+                );
+            }
+            Outcome::Unresolved => panic!(
+                "message {}'s publish did not resolve within {:?}",
+                record.seq, PACE.publish_limit
+            ),
+        }
+    }
+    assert!(
+        after.len() as u64 >= PACE.total / 10,
+        "too few publishes after the restart to show recovery: {}",
+        after.len()
+    );
+    assert!(
+        missing_after.is_empty(),
+        "{} publishes resolved after re-provisioning were never delivered (first: {:?})",
+        missing_after.len(),
+        &missing_after[..missing_after.len().min(10)]
+    );
+    if let Some(mismatch) = aws_faults_load::id_mismatch(&records, &seen) {
+        panic!("{mismatch}");
+    }
+    assert!(
+        lost_before.len() as u64 <= depth_at_stop + near_stop,
+        "{} publishes resolved before the stop were never delivered, more than the emulator \
+         can have held when it died ({depth_at_stop} in the queue + {near_stop} published \
+         around the sample); first: {:?}",
+        lost_before.len(),
+        &lost_before[..lost_before.len().min(10)]
+    );
+}
