@@ -1,9 +1,17 @@
 //! Maps AWS SDK errors onto portable [`ErrorCode`]s, keeping the SDK error as
 //! the source and saying what to fix.
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use strata_core::{Error, ErrorCode};
+
+/// How to give credentials, for the error when none could be loaded.
+const CREDENTIALS_HINT: &str = "give them in the infra config (providers.aws.credentials: \
+     access_key_id and secret_access_key, e.g. as {\"$env\": \"NAME\"}), in the environment \
+     (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or in a profile of ~/.aws/credentials \
+     (AWS_PROFILE); for an emulator or a public bucket, set providers.aws.credentials.anonymous \
+     to true";
 
 /// Converts an SDK error. `what` names the call and its resource
 /// (e.g. "SQS ReceiveMessage on queue `orders-email`"); `target` says where
@@ -12,6 +20,19 @@ pub(crate) fn sdk_error<E>(err: SdkError<E, HttpResponse>, what: &str, target: &
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    // The SDK reports a credential chain that found nothing as a failure to
+    // send; "could not reach" would send the user to the endpoint instead.
+    if let Some(cause) = credentials_error(&err) {
+        let code = match cause {
+            CredentialsError::ProviderTimedOut(_) => ErrorCode::Unavailable,
+            _ => ErrorCode::PermissionDenied,
+        };
+        let message = format!(
+            "{what}: no AWS credentials could be loaded for {target} ({}); {CREDENTIALS_HINT}",
+            causes(cause)
+        );
+        return Error::new(code, message).with_source(err);
+    }
     let (code, message) = match &err {
         SdkError::DispatchFailure(failure) if failure.is_timeout() => (
             ErrorCode::Timeout,
@@ -61,6 +82,36 @@ where
         ),
     };
     Error::new(code, message).with_source(err)
+}
+
+/// The credentials error behind `err`, if loading credentials is what failed.
+fn credentials_error<E>(err: &SdkError<E, HttpResponse>) -> Option<&CredentialsError>
+where
+    E: std::error::Error + 'static,
+{
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if let Some(found) = current.downcast_ref::<CredentialsError>() {
+            return Some(found);
+        }
+        source = current.source();
+    }
+    None
+}
+
+/// `err` and its sources, each once, without the SDK's debug dump.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(current) = source {
+        let next = current.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = current.source();
+    }
+    text
 }
 
 /// The portable code of an AWS error code, falling back on the HTTP status.
@@ -162,6 +213,25 @@ pub(crate) fn copy_error(err: &Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    #[test]
+    fn missing_credentials_say_how_to_give_them() {
+        let cause = CredentialsError::not_loaded("no providers in chain provided credentials");
+        let err: SdkError<aws_sdk_s3::operation::head_bucket::HeadBucketError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(cause), None));
+        let err = sdk_error(err, "S3 bucket `b`", "S3 in eu-west-1");
+        assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
+        for needle in [
+            "no AWS credentials could be loaded for S3 in eu-west-1",
+            "no providers in chain",
+            "providers.aws.credentials",
+            "AWS_ACCESS_KEY_ID",
+            "anonymous",
+        ] {
+            assert!(err.message().contains(needle), "`{needle}` in: {err}");
+        }
+    }
 
     #[test]
     fn codes_win_over_status_and_status_fills_the_gaps() {
