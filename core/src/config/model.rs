@@ -357,4 +357,35 @@ pub struct DatabaseConfig {
     /// config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_root_cert: Option<String>,
+    /// `postgres` only: how Strata proves who it is (default `password`: the
+    /// one in the `url`, if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<DatabaseAuth>,
+    /// `postgres` with `"local": true` only: what to use where PostgreSQL's
+    /// server binaries are missing (default: nothing, startup fails saying so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<DatabaseFallback>,
+}
+
+/// How a PostgreSQL database authenticates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseAuth {
+    /// The password in the `url` (or none, for trust or certificate auth).
+    #[default]
+    Password,
+    /// RDS / Aurora IAM database authentication: a token signed with the
+    /// credentials of `providers.aws` (or the default AWS chain), valid 15
+    /// minutes and refreshed before it expires. The `url` names the user, host
+    /// and port, without a password. Needs the `aws` build feature.
+    AwsIam,
+}
+
+/// What a local PostgreSQL database falls back to without PostgreSQL's binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseFallback {
+    /// An SQLite file at `.strata/<name>.db` next to the config file (SQL that
+    /// only PostgreSQL understands will then fail).
+    Sqlite,
 }

@@ -221,3 +221,54 @@ fn committed_json_schema_matches_the_types() {
          `STRATA_UPDATE_SCHEMA=1 cargo test -p strata-core committed_json_schema` and commit it"
     );
 }
+
+fn parse_with_postgres(text: &str) -> Result<InfraConfig> {
+    const WITH_POSTGRES: ProviderCatalog = ProviderCatalog {
+        databases: &["sqlite", "postgres"],
+        ..BUILD
+    };
+    parse_config(text, "infra.config.json", &WITH_POSTGRES, &env_from(&[]))
+}
+
+#[test]
+fn postgres_auth_and_local_fallback_parse() {
+    let config = parse_with_postgres(
+        r#"{ "databases": {
+            "rds": { "provider": "postgres", "url": "postgres://app@db.example:5432/main", "auth": "aws_iam" },
+            "dev": { "provider": "postgres", "local": true, "fallback": "sqlite" }
+        } }"#,
+    )
+    .expect("valid config");
+    assert_eq!(config.databases["rds"].auth, Some(DatabaseAuth::AwsIam));
+    assert_eq!(
+        config.databases["dev"].fallback,
+        Some(DatabaseFallback::Sqlite)
+    );
+}
+
+#[test]
+fn postgres_auth_and_fallback_errors_name_the_field() {
+    let cases = [
+        (
+            r#"{ "databases": { "m": { "provider": "postgres", "url": "postgres://a@h/d", "auth": "kerberos" } } }"#,
+            "databases.m.auth",
+        ),
+        (
+            r#"{ "databases": { "m": { "provider": "sqlite", "auth": "aws_iam" } } }"#,
+            "databases.m.auth",
+        ),
+        (
+            r#"{ "databases": { "m": { "provider": "postgres", "url": "postgres://a@h/d", "fallback": "sqlite" } } }"#,
+            "databases.m.fallback",
+        ),
+        (
+            r#"{ "databases": { "m": { "provider": "postgres", "local": true, "auth": "aws_iam" } } }"#,
+            "databases.m.auth",
+        ),
+    ];
+    for (text, path) in cases {
+        let err = parse_with_postgres(text).expect_err(text);
+        assert_eq!(err.code(), crate::ErrorCode::InvalidConfig);
+        assert!(err.message().contains(path), "{path}: {err}");
+    }
+}

@@ -1,7 +1,8 @@
 //! Checks that span fields: names, cross references and per-provider options.
 
 use super::model::{
-    CacheConfig, CacheProviderKind, DatabaseProviderKind, InfraConfig, ObjectsProviderKind,
+    CacheConfig, CacheProviderKind, DatabaseAuth, DatabaseProviderKind, InfraConfig,
+    ObjectsProviderKind,
 };
 
 type PathError = (String, String);
@@ -206,6 +207,18 @@ pub(super) fn validate(config: &InfraConfig) -> Result<(), PathError> {
                     .into(),
             ));
         }
+        if db.fallback.is_some() && !local {
+            return Err((
+                format!("{path}.fallback"),
+                "`fallback` applies only to a `\"local\": true` PostgreSQL".into(),
+            ));
+        }
+        if local && db.auth.is_some_and(|auth| auth != DatabaseAuth::Password) {
+            return Err((
+                format!("{path}.auth"),
+                "a `local` server uses its own password; cloud IAM auth needs a `url`".into(),
+            ));
+        }
         if local && db.url.is_some() {
             return Err((
                 format!("{path}.local"),
@@ -219,6 +232,7 @@ pub(super) fn validate(config: &InfraConfig) -> Result<(), PathError> {
             ("ssl_mode", db.ssl_mode.is_some()),
             ("ssl_root_cert", db.ssl_root_cert.is_some()),
             ("local", db.local.is_some()),
+            ("auth", db.auth.is_some()),
         ] {
             only_for(
                 format!("{path}.{field}"),

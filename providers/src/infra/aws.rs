@@ -121,3 +121,18 @@ pub(super) async fn open_bucket(
     };
     Ok(Arc::new(S3Bucket::open(clients, physical, opts).await?))
 }
+
+/// An RDS IAM auth token source for the PostgreSQL `url` (its user, host and
+/// port), signed with the clients' credentials and region.
+pub(super) fn rds_auth_token(
+    clients: &AwsClients,
+    url: &str,
+) -> Result<strata_core::sqldb::CachedToken> {
+    let target = crate::postgres::connect_target(url)?;
+    let source =
+        strata_aws::RdsAuthTokenSource::new(clients, &target.host, target.port, &target.user)?;
+    Ok(strata_core::sqldb::CachedToken::new(
+        Arc::new(source),
+        strata_core::sqldb::CachedToken::DEFAULT_MARGIN,
+    ))
+}

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use strata_core::cache::Keyspace;
 use strata_core::config::{
-    BucketConfig, CacheConfig, CacheProviderKind, DatabaseConfig, DatabaseProviderKind,
-    LoadedConfig, ObjectsProviderKind, ProviderCatalog, PubSubProviderKind, SubscriptionConfig,
-    TopicConfig, load_config,
+    BucketConfig, CacheConfig, CacheProviderKind, DatabaseAuth, DatabaseConfig, DatabaseFallback,
+    DatabaseProviderKind, LoadedConfig, ObjectsProviderKind, ProviderCatalog, PubSubProviderKind,
+    SubscriptionConfig, TopicConfig, load_config,
 };
 use strata_core::objects::Bucket;
 use strata_core::pubsub::{
@@ -30,6 +30,7 @@ use crate::memory::objects::MemoryBucket;
 use crate::memory::pubsub::{MemoryBroker, MemorySubscriptionOptions};
 use crate::postgres::{
     LocalPostgresDatabase, LocalPostgresOptions, PostgresDatabase, PostgresOptions,
+    find_postgres_bin_dir,
 };
 use crate::sqlite::{SqliteDatabase, SqliteOptions};
 
@@ -485,6 +486,54 @@ impl Infra {
         self.build_database(name, None).await
     }
 
+    /// A `postgres` database: a private local server (or its SQLite
+    /// fallback where the config allows one), or a server at `url` with the
+    /// configured auth.
+    async fn open_postgres(
+        &self,
+        name: &str,
+        config: &DatabaseConfig,
+    ) -> Result<Arc<dyn DatabaseDriver>> {
+        let base_dir = &self.inner.loaded.base_dir;
+        let opts = PostgresOptions::from_config(config, base_dir)?;
+        if config.local == Some(true) {
+            if let (Err(missing), Some(DatabaseFallback::Sqlite)) =
+                (find_postgres_bin_dir(), config.fallback)
+            {
+                let path = self.embedded_path(&[&format!("{name}.db")]);
+                tracing::warn!(
+                    database = name,
+                    "{} Using the SQLite fallback at {} as the config allows.",
+                    missing.message(),
+                    path.display()
+                );
+                return Ok(Arc::new(
+                    SqliteDatabase::open(SqliteOptions::file(path)).await?,
+                ));
+            }
+            let local = LocalPostgresOptions::for_database(base_dir, name);
+            return Ok(Arc::new(LocalPostgresDatabase::start(local, opts).await?));
+        }
+        match config.auth.unwrap_or_default() {
+            DatabaseAuth::Password => Ok(Arc::new(PostgresDatabase::connect(opts).await?)),
+            DatabaseAuth::AwsIam => {
+                #[cfg(feature = "aws")]
+                {
+                    let clients = self.inner.aws.clients(&self.inner.loaded.config).await?;
+                    let token = aws::rds_auth_token(&clients, &opts.url)?;
+                    Ok(Arc::new(
+                        PostgresDatabase::connect_with_auth_token(opts, token).await?,
+                    ))
+                }
+                #[cfg(not(feature = "aws"))]
+                Err(Error::invalid_config(format!(
+                    "databases.{name}.auth: `aws_iam` needs Strata built with the `aws` \
+                     feature (strata-providers/aws; for Node, the addon built with --features aws)"
+                )))
+            }
+        }
+    }
+
     async fn build_database(
         &self,
         name: &str,
@@ -513,15 +562,7 @@ impl Infra {
                         "database `{name}`: the postgres provider needs its config"
                     )));
                 };
-                let base_dir = &self.inner.loaded.base_dir;
-                let opts = PostgresOptions::from_config(config, base_dir)?;
-                let driver: Arc<dyn DatabaseDriver> = if config.local == Some(true) {
-                    let local = LocalPostgresOptions::for_database(base_dir, name);
-                    Arc::new(LocalPostgresDatabase::start(local, opts).await?)
-                } else {
-                    Arc::new(PostgresDatabase::connect(opts).await?)
-                };
-                Database::new(name, driver)
+                Database::new(name, self.open_postgres(name, config).await?)
             }
         };
         if let Some(dir) = config.and_then(|c| c.migrations.as_deref()) {

@@ -84,13 +84,30 @@ impl std::fmt::Debug for LocalPostgres {
     }
 }
 
-/// The folder holding `initdb` and `pg_ctl`: from `PATH`, else the newest
+/// The environment variable naming the folder of `initdb` and `pg_ctl`
+/// explicitly (only that folder is then searched).
+pub const POSTGRES_BIN_DIR_ENV: &str = "STRATA_POSTGRES_BIN_DIR";
+
+/// The folder holding `initdb` and `pg_ctl`: the one named by
+/// `STRATA_POSTGRES_BIN_DIR` if set; else from `PATH`, else the newest
 /// of `/usr/lib/postgresql/*/bin` (Debian, Ubuntu), `/usr/pgsql-*/bin`
 /// (RHEL), `/opt/homebrew/bin`, `/usr/local/bin` and `/usr/local/pgsql/bin`.
 ///
 /// Errors: `NotFound` saying which binaries are missing, where they were
 /// looked for, and how to install them.
 pub fn find_postgres_bin_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(POSTGRES_BIN_DIR_ENV) {
+        let dir = PathBuf::from(dir);
+        return if has_server_tools(&dir) {
+            Ok(dir)
+        } else {
+            Err(Error::not_found(format!(
+                "PostgreSQL's server binaries (initdb, pg_ctl) are not in {} \
+                 ({POSTGRES_BIN_DIR_ENV}); point it at the folder that holds them, or unset it",
+                dir.display()
+            )))
+        };
+    }
     let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -129,7 +146,7 @@ pub fn find_postgres_bin_dir() -> Result<PathBuf> {
                 "PostgreSQL's server binaries (initdb, pg_ctl) were not found on PATH, in \
              /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin, /opt/homebrew/bin or /usr/local/bin; \
              install them (Debian/Ubuntu: `apt-get install postgresql`, macOS: \
-             `brew install postgresql`) or set the folder explicitly",
+             `brew install postgresql`) or name their folder in STRATA_POSTGRES_BIN_DIR",
             )
         })
 }

@@ -84,9 +84,13 @@ use self::errors::map_sqlx_error;
 use self::types::PgKind;
 
 pub use self::local::{
-    LocalPostgres, LocalPostgresDatabase, LocalPostgresOptions, find_postgres_bin_dir,
+    LocalPostgres, LocalPostgresDatabase, LocalPostgresOptions, POSTGRES_BIN_DIR_ENV,
+    find_postgres_bin_dir,
 };
-pub use self::options::{DEFAULT_MAX_CONNECTIONS, PostgresOptions, PostgresSslMode, redact_url};
+pub use self::options::{
+    ConnectTarget, DEFAULT_MAX_CONNECTIONS, PostgresOptions, PostgresSslMode, connect_target,
+    redact_url,
+};
 
 /// How long `close` waits for open transactions to end.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);

@@ -194,6 +194,37 @@ impl PostgresOptions {
     }
 }
 
+/// Who connects where: what a token-based auth signs for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTarget {
+    /// The database user.
+    pub user: String,
+    /// The server's host name.
+    pub host: String,
+    /// The server's port (5432 when the URL names none).
+    pub port: u16,
+}
+
+/// The user, host and port of a `postgres://` URL, as libpq would read them.
+///
+/// # Errors
+/// `InvalidConfig` for a malformed URL (the message never shows its password).
+pub fn connect_target(url: &str) -> Result<ConnectTarget> {
+    let options = url
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .map_err(|e| {
+            Error::invalid_config(scrub(
+                &format!("invalid PostgreSQL url {}: {e}", redact_url(url)),
+                &url_secrets(url),
+            ))
+        })?;
+    Ok(ConnectTarget {
+        user: options.get_username().to_owned(),
+        host: options.get_host().to_owned(),
+        port: options.get_port(),
+    })
+}
+
 /// The URL with its password (in the user info or a `password=` parameter)
 /// replaced by `***`, for messages and logs.
 ///
