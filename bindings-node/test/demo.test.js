@@ -80,40 +80,71 @@ test('the same demo runs unchanged on Redis and PostgreSQL via STRATA_CONFIG', a
   }
 });
 
-// The same program again on AWS services (LocalStack): SNS+SQS, S3. The
-// config is examples/configs/aws-localstack.json with this run's own resource
-// names, so repeated runs start from empty queues and buckets.
-test('the same demo runs unchanged on AWS (LocalStack) via STRATA_CONFIG', async () => {
-  const endpoint = process.env.STRATA_TEST_LOCALSTACK_ENDPOINT;
-  assert.ok(
-    endpoint,
-    'STRATA_TEST_LOCALSTACK_ENDPOINT is not set: run the suite with ./scripts/test.sh, or ' +
-      'start LocalStack with `localstack/emulators up localstack` and `eval "$(localstack/emulators env)"`',
-  );
-  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-demo-'));
-  const example = path.join(__dirname, '..', '..', 'examples', 'configs', 'aws-localstack.json');
-  const config = JSON.parse(fs.readFileSync(example, 'utf8'));
+// The same program on each cloud's services (emulators on 127.0.0.1), from the
+// example configs with this run's own resource names, so repeated runs start
+// from empty queues and buckets. One codebase, swapped by config: the demo's
+// account is the same on every provider.
+
+/** The example config `file`, with unique resource names and the SQLite file in `cwd`. */
+function uniqueConfig(file, cwd) {
+  const config = JSON.parse(fs.readFileSync(file, 'utf8'));
   const suffix = `${process.pid}-${Date.now().toString(36)}`;
-  config.pubsub.uploads.name = `strata-demo-uploads-${suffix}`;
-  config.pubsub.uploads.subscriptions.thumbnailer.name = `strata-demo-thumbnailer-${suffix}`;
-  config.objects.uploads.name = `strata-demo-uploads-${suffix}`;
-  config.databases.main.path = path.join(cwd, 'aws-demo.db');
+  for (const topic of Object.values(config.pubsub ?? {})) {
+    if (topic.name) topic.name = `${topic.name}-${suffix}`;
+    for (const sub of Object.values(topic.subscriptions ?? {})) {
+      if (sub.name) sub.name = `${sub.name}-${suffix}`;
+    }
+  }
+  for (const bucket of Object.values(config.objects ?? {})) {
+    if (bucket.name) bucket.name = `${bucket.name}-${suffix}`;
+  }
+  for (const db of Object.values(config.databases ?? {})) {
+    if (db.provider === 'sqlite') db.path = path.join(cwd, `${path.basename(file, '.json')}.db`);
+  }
   delete config.$schema;
-  const file = path.join(cwd, 'aws-localstack.json');
-  fs.writeFileSync(file, JSON.stringify(config, null, 2));
-  try {
-    const out = await new Promise((resolve, reject) => {
-      const env = { ...process.env, STRATA_CONFIG: file };
-      execFile(process.execPath, [demo], { cwd, env, timeout: 60_000 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`demo failed (${err.message}):\n${stdout}\n${stderr}`));
-        else resolve(stdout);
-      });
+  const out = path.join(cwd, path.basename(file));
+  fs.writeFileSync(out, JSON.stringify(config, null, 2));
+  return out;
+}
+
+function runDemoWithConfig(config, cwd) {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, STRATA_CONFIG: config };
+    execFile(process.execPath, [demo], { cwd, env, timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`demo failed with ${path.basename(config)} (${err.message}):\n${stdout}\n${stderr}`));
+      else resolve(stdout);
     });
-    assert.match(out, /with config .*aws-localstack\.json/);
-    assert.match(out, /1 migration\(s\) applied, 0 already applied/);
-    assert.match(out, /uploads stored: 3; events processed: 3; failed attempts retried: 1/);
-    assert.match(out, /img\/broken\.png: 512 B, attempts 2/);
-    assert.match(out, /database main: 3 row\(s\) in processed_uploads/);
+  });
+}
+
+/** The account the demo ends with, without the timing line. */
+function accountOf(out) {
+  const start = out.indexOf('Account:');
+  const end = out.indexOf('\ndone in');
+  assert.ok(start >= 0 && end > start, `no account in:\n${out}`);
+  return out.slice(start, end);
+}
+
+function requireEnv(name, start) {
+  assert.ok(
+    process.env[name],
+    `${name} is not set: run the suite with ./scripts/test.sh, or start the emulator with ` +
+      `\`localstack/emulators up ${start}\` and \`eval "$(localstack/emulators env)"\``,
+  );
+}
+
+test('one codebase, swapped by config: the same account on the embedded defaults and on AWS (LocalStack)', async () => {
+  requireEnv('STRATA_TEST_LOCALSTACK_ENDPOINT', 'localstack');
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-demo-'));
+  const examples = path.join(__dirname, '..', '..', 'examples', 'configs');
+  try {
+    const local = await runDemo(cwd);
+    const aws = await runDemoWithConfig(uniqueConfig(path.join(examples, 'aws-localstack.json'), cwd), cwd);
+    assert.match(aws, /with config .*aws-localstack\.json/);
+    assert.match(aws, /1 migration\(s\) applied, 0 already applied/);
+    assert.match(aws, /uploads stored: 3; events processed: 3; failed attempts retried: 1/);
+    assert.match(aws, /img\/broken\.png: 512 B, attempts 2/);
+    assert.equal(accountOf(aws), accountOf(local));
   } finally {
     fs.rmSync(cwd, { recursive: true, force: true });
   }
