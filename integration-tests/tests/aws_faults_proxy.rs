@@ -82,7 +82,8 @@ async fn every_resolved_publish_is_delivered_across_a_network_cut() {
     let sub = SqsSubscription::open(&clients, &driver, &names.unique("cut-sub"), &opts)
         .await
         .unwrap();
-    let (subscriber, deliveries) = aws_faults_load::record_deliveries(Arc::new(sub));
+    let (subscriber, deliveries) =
+        aws_faults_load::record_deliveries(Arc::new(sub), 64, Arc::default());
     let topic = Topic::new(
         driver.name().to_owned(),
         Arc::new(driver),

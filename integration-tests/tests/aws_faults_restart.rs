@@ -19,7 +19,8 @@
 //! - every publish that resolved after re-provisioning finished is delivered
 //!   at least once, with its id (so the subscriber recovered by itself);
 //! - every publish that resolved before the restart began was delivered, or
-//!   was in the emulator when it died: the undelivered ones number at most
+//!   was in the emulator when it died (the subscriber is kept slow until the
+//!   stop so that a backlog is there to lose): the undelivered ones number at most
 //!   the queue's depth sampled just before the stop plus what was published
 //!   in the second before the sample and until the stop (SNS hands messages
 //!   to SQS asynchronously, so one can be in neither the queue nor a handler
@@ -46,6 +47,7 @@ mod aws_harness;
 
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_faults_load::{Outcome, Pace, PublishRecord};
@@ -145,7 +147,12 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
     let (topic_name, queue_name) = (names.unique("restart"), names.unique("restart-sub"));
     let (driver, sub) = provision(&clients, &topic_name, &queue_name).await.unwrap();
     let queue_url = sub.queue_url().to_owned();
-    let (subscriber, deliveries) = aws_faults_load::record_deliveries(Arc::new(sub));
+    // Until the stop the subscriber falls behind (8 handlers of 100 ms: 80
+    // messages a second against 250 published), so messages sit in the queue
+    // when LocalStack goes down; after it, it runs at full speed.
+    let delay = Arc::new(AtomicU64::new(100));
+    let (subscriber, deliveries) =
+        aws_faults_load::record_deliveries(Arc::new(sub), 8, delay.clone());
     let topic = Topic::new(
         driver.name().to_owned(),
         Arc::new(driver),
@@ -159,6 +166,7 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
     let depth_at_stop = queue_depth(&clients, &queue_url).await;
     let delivered_at_stop = aws_faults_load::snapshot(&deliveries).len();
     let stopped_at = Instant::now();
+    delay.store(0, Ordering::Relaxed);
     let mut restart = Command::new("localstack/emulators");
     restart
         .args(["restart", "localstack"])

@@ -4,6 +4,7 @@
 //! every publish outcome is kept with the moment it resolved.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -115,12 +116,22 @@ pub struct Arrival {
 /// What the subscriber has seen, by message number.
 pub type Deliveries = Arc<Mutex<HashMap<u64, Vec<Arrival>>>>;
 
-/// Starts a subscriber that records every delivery and acks it.
-pub fn record_deliveries(driver: Arc<dyn SubscriptionDriver>) -> (Subscriber, Deliveries) {
+/// How long the handler takes per message, in milliseconds; changeable
+/// while the subscriber runs (to let a backlog build up, then drain it).
+pub type HandlerDelay = Arc<AtomicU64>;
+
+/// Starts a subscriber that records every delivery, waits `delay`, and acks
+/// it; at most `max_concurrency` at once.
+pub fn record_deliveries(
+    driver: Arc<dyn SubscriptionDriver>,
+    max_concurrency: usize,
+    delay: HandlerDelay,
+) -> (Subscriber, Deliveries) {
     let deliveries: Deliveries = Arc::default();
     let seen = deliveries.clone();
     let handler = handler_fn(move |message| {
         let seen = seen.clone();
+        let delay = Duration::from_millis(delay.load(Ordering::Relaxed));
         async move {
             let seq = message
                 .attributes
@@ -136,11 +147,14 @@ pub fn record_deliveries(driver: Arc<dyn SubscriptionDriver>) -> (Subscriber, De
                 .entry(seq)
                 .or_default()
                 .push(arrival);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             Ok(())
         }
     });
     let opts = SubscriberOptions {
-        max_concurrency: 64,
+        max_concurrency,
         receive_wait: Duration::from_millis(500),
         ..SubscriberOptions::default()
     };
