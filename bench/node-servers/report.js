@@ -7,6 +7,9 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
+const tables = require('./lib/tables');
+
+const { median, loadRows, int } = tables;
 
 const dir = process.argv[2];
 if (!dir) {
@@ -14,73 +17,8 @@ if (!dir) {
   process.exit(1);
 }
 
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  const n = s.length;
-  if (n === 0) return NaN;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-const rows = [];
-for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort()) {
-  for (const line of fs.readFileSync(path.join(dir, file), 'utf8').split('\n')) {
-    if (line.trim()) rows.push(JSON.parse(line));
-  }
-}
-
-/** Median figures of one (side, op, inflight) over its repetitions. */
-function summary(side, op, inflight) {
-  const runs = rows.filter((r) => r.side === side && r.op === op && r.inflight === inflight);
-  if (runs.length === 0) return undefined;
-  const pick = (k) => runs.map((r) => r[k]);
-  return {
-    n: runs.length,
-    units: median(pick('unitsPerSec')),
-    unitsMin: Math.min(...pick('unitsPerSec')),
-    unitsMax: Math.max(...pick('unitsPerSec')),
-    p50: median(pick('medianUs')),
-    p99: median(pick('p99Us')),
-    thread: median(pick('threadCpuUsPerOp')),
-    proc: median(pick('processCpuUsPerOp')),
-    load: median(pick('load1')),
-    busy: median(pick('machineBusy')),
-  };
-}
-
-const int = (x) => Math.round(x).toLocaleString('en-US');
-const us = (x) => (x >= 1000 ? `${(x / 1000).toFixed(1)} ms` : `${x.toFixed(x < 10 ? 1 : 0)} µs`);
-const cpu = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
-const ratio = (x) => `${x.toFixed(2)}×`;
-const verdict = (ok) => (ok ? 'met' : '**missed**');
-
-/**
- * One table comparing Strata with `other` for `ops`, with targets
- * (throughput ≥ `speed`×, Node-thread CPU ≤ `cpuShare`×) when given.
- */
-function table(other, ops, unitsLabel, target) {
-  const lines = [
-    `| operation | in flight | Strata ${unitsLabel} (min–max) | ${other} ${unitsLabel} (min–max) | ratio | Strata p50 / p99 | ${other} p50 / p99 | Strata Node-thread CPU µs/op | ${other} Node-thread CPU µs/op | CPU ratio | Strata / ${other} process CPU µs/op | load1 | target |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-  ];
-  for (const op of ops) {
-    for (const inflight of [1, 64]) {
-      const s = summary('strata', op, inflight);
-      const o = summary(other, op, inflight);
-      if (!s || !o) continue;
-      const speed = s.units / o.units;
-      const share = s.thread / o.thread;
-      const goal = target
-        ? `≥${target.speed}× ${verdict(speed >= target.speed)}; ≤${target.cpuShare}× CPU ${verdict(share <= target.cpuShare)}`
-        : '—';
-      lines.push(
-        `| ${op} | ${inflight} | ${int(s.units)} (${int(s.unitsMin)}–${int(s.unitsMax)}) | ${int(o.units)} (${int(o.unitsMin)}–${int(o.unitsMax)}) | ` +
-          `${ratio(speed)} | ${us(s.p50)} / ${us(s.p99)} | ${us(o.p50)} / ${us(o.p99)} | ${cpu(s.thread)} | ${cpu(o.thread)} | ` +
-          `${ratio(share)} | ${cpu(s.proc)} / ${cpu(o.proc)} | ${s.load.toFixed(1)} | ${goal} |`,
-      );
-    }
-  }
-  return lines.join('\n');
-}
+const rows = loadRows(dir);
+const table = (other, ops, unitsLabel, target) => tables.table(rows, other, ops, unitsLabel, target);
 
 function readText(file) {
   const full = path.join(dir, file);

@@ -92,4 +92,4 @@ async function measure({ side, name, op, inflight, seconds = 2, unitsPerOp = 1, 
   };
 }
 
-module.exports = { drive, measure };
+module.exports = { drive, measure, machineJiffies };

@@ -1,0 +1,192 @@
+'use strict';
+
+// Strata through Node vs the official AWS SDK for JavaScript v3 on the same
+// LocalStack, in one process:
+//
+//   node --expose-gc compare.js --suite=publish|small|large [--reps=3]
+//        [--seconds=2] [--out=results.jsonl]
+//
+// Suites (each side used as its documentation shows):
+//   publish  one 256-byte message per call, 64 calls in flight, to an SNS
+//            topic with one SQS subscription: Strata `topic.publish` (which
+//            batches into PublishBatch) vs the SDK's `PublishCommand`.
+//   small    4 KiB objects, 64 in flight: Strata `bucket.upload/download` vs
+//            the SDK's `PutObjectCommand` / `GetObjectCommand` +
+//            `transformToByteArray()`.
+//   large    one 64 MiB object at a time, uploaded and downloaded, in MiB/s.
+//
+// Each repetition measures every pair for both sides, alternating which side
+// goes first. One JSON object per measurement goes to --out; report.js turns
+// them into tables.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { binding, machine, flags, within } = require('../node/common');
+const { runSuite } = require('../node-servers/lib/run-suite');
+
+const opts = flags();
+const suite = opts.suite ?? 'publish';
+const reps = Number(opts.reps ?? 3);
+const seconds = Number(opts.seconds ?? 2);
+const out = opts.out;
+
+const ENDPOINT = process.env.STRATA_TEST_LOCALSTACK_ENDPOINT;
+const REGION = 'us-east-1';
+const RUN = `${process.pid}-${Date.now().toString(36)}`;
+const TOPIC = `strata-bench-${RUN}`;
+const QUEUE = `strata-bench-${RUN}-sink`;
+const BUCKET = `strata-bench-${RUN}`;
+const MESSAGE = JSON.stringify({ kind: 'bench', pad: 'x'.repeat(220) });
+const SMALL = Buffer.alloc(4096, 7);
+const LARGE = Buffer.alloc(64 * 1024 * 1024, 9);
+const SMALL_KEYS = 1000;
+
+if (!ENDPOINT) {
+  console.error('compare.js: STRATA_TEST_LOCALSTACK_ENDPOINT is not set; run it through run.sh');
+  process.exit(1);
+}
+
+const guard = setTimeout(() => {
+  console.error(`compare.js --suite=${suite}: still running after 20 minutes, giving up`);
+  process.exit(2);
+}, 20 * 60_000);
+guard.unref();
+
+function check(cond, what) {
+  if (!cond) throw new Error(`sanity check failed: ${what}`);
+}
+
+const sdkConfig = {
+  region: REGION,
+  endpoint: ENDPOINT,
+  forcePathStyle: true,
+  credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+};
+
+/** The infra config Strata loads: the same topic, queue and bucket names. */
+function writeInfraConfig() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-aws-'));
+  const config = {
+    providers: {
+      aws: {
+        region: REGION,
+        endpoint: ENDPOINT,
+        credentials: { access_key_id: 'test', secret_access_key: 'test' },
+        provision: true,
+      },
+    },
+    pubsub: {
+      bench: { provider: 'aws', name: TOPIC, subscriptions: { sink: { name: QUEUE } } },
+    },
+    objects: { bench: { provider: 'aws', name: BUCKET } },
+  };
+  const file = path.join(dir, 'infra.config.json');
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+  process.chdir(dir);
+  delete process.env.STRATA_CONFIG;
+  return file;
+}
+
+/** Subscribing provisions the topic's queue; the subscriber only drains it (closed by `infra.close()`). */
+async function publishSides(infra) {
+  const sns = require('@aws-sdk/client-sns');
+  const sqs = require('@aws-sdk/client-sqs');
+  const snsClient = new sns.SNSClient(sdkConfig);
+  const sqsClient = new sqs.SQSClient(sdkConfig);
+  const topic = infra.topic('bench');
+  let drained = 0;
+  infra.subscribe('bench', 'sink', () => {
+    drained++;
+  }, { maxConcurrency: 64 });
+  // The topic Strata provisioned, found by name: the SDK publishes to the same one.
+  const { TopicArn } = await snsClient.send(new sns.CreateTopicCommand({ Name: TOPIC }));
+  check(typeof TopicArn === 'string', 'the SDK sees the topic');
+  const first = await topic.publish({ hello: 'strata' });
+  check(typeof first === 'string' && first.length > 0, 'Strata publish returns an id');
+  const viaSdk = await snsClient.send(new sns.PublishCommand({ TopicArn, Message: MESSAGE }));
+  check(typeof viaSdk.MessageId === 'string', 'SDK publish returns an id');
+  return {
+    ops: {
+      publish: {
+        strata: () => topic.publish(MESSAGE),
+        'aws-sdk': () => snsClient.send(new sns.PublishCommand({ TopicArn, Message: MESSAGE })),
+      },
+    },
+    inflight: [64],
+    units: { publish: 1 },
+    async close() {
+      snsClient.destroy();
+      sqsClient.destroy();
+      console.log(`subscriber drained ${drained} messages`);
+    },
+  };
+}
+
+async function objectSides(infra, large) {
+  const s3 = require('@aws-sdk/client-s3');
+  const client = new s3.S3Client(sdkConfig);
+  const bucket = infra.bucket('bench');
+  await bucket.upload('probe', SMALL);
+  const got = await client.send(new s3.GetObjectCommand({ Bucket: BUCKET, Key: 'probe' }));
+  check(Buffer.from(await got.Body.transformToByteArray()).equals(SMALL), 'the SDK reads what Strata wrote');
+  const body = large ? LARGE : SMALL;
+  const key = (i) => (large ? 'large' : `small/${i % SMALL_KEYS}`);
+  const sdkPut = (i) => client.send(new s3.PutObjectCommand({ Bucket: BUCKET, Key: key(i), Body: body }));
+  const strataPut = (i) => bucket.upload(key(i), body);
+  // Objects to read, written once by each side's own put.
+  for (let i = 0; i < (large ? 1 : SMALL_KEYS); i++) await strataPut(i);
+  const sdkGet = async (i) => {
+    const r = await client.send(new s3.GetObjectCommand({ Bucket: BUCKET, Key: key(i) }));
+    const bytes = await r.Body.transformToByteArray();
+    if (bytes.length !== body.length) throw new Error(`SDK read ${bytes.length} bytes`);
+  };
+  const strataGet = async (i) => {
+    const bytes = await bucket.download(key(i));
+    if (bytes.length !== body.length) throw new Error(`Strata read ${bytes.length} bytes`);
+  };
+  const name = large ? '64MiB' : '4KiB';
+  return {
+    ops: {
+      [`put-${name}`]: { strata: strataPut, 'aws-sdk': sdkPut },
+      [`get-${name}`]: { strata: strataGet, 'aws-sdk': sdkGet },
+    },
+    inflight: large ? [1] : [64],
+    units: { [`put-${name}`]: large ? 64 : 1, [`get-${name}`]: large ? 64 : 1 },
+    async close() {
+      client.destroy();
+    },
+  };
+}
+
+async function main() {
+  const config = writeInfraConfig();
+  const cleanup = () => fs.rmSync(path.dirname(config), { recursive: true, force: true });
+  process.on('exit', cleanup);
+  const { Infra } = binding();
+  const infra = await within(60_000, Infra.load(config), 'Infra.load');
+  const sides =
+    suite === 'publish'
+      ? await publishSides(infra)
+      : await objectSides(infra, suite === 'large');
+  const info = { ...machine(), suite, reps, seconds };
+  console.log(JSON.stringify({ machine: info }));
+  await runSuite({
+    suite,
+    ops: sides.ops,
+    inflights: sides.inflight,
+    units: sides.units,
+    reps,
+    seconds,
+    out,
+    minOps: suite === 'large' ? 3 : 500,
+    unitLabel: suite === 'large' ? 'MiB' : 'ops',
+  });
+  await sides.close();
+  await within(60_000, infra.close(), 'Infra.close');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

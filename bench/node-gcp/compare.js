@@ -1,0 +1,241 @@
+'use strict';
+
+// Strata through Node vs Google's Node clients (@google-cloud/pubsub 5.3,
+// @google-cloud/storage 7.22, the newest that run on Node 20) on the same
+// emulators, in one process:
+//
+//   node --expose-gc compare.js --suite=publish|receive|small [--reps=3]
+//        [--seconds=2] [--count=20000] [--out=results.jsonl]
+//
+// Suites (each client used as its documentation shows, both batching):
+//   publish  one 256-byte message per call, 64 calls in flight: Strata
+//            `topic.publish` vs `topic.publishMessage({ data })`.
+//   receive  `count` messages waiting in a subscription, received and acked
+//            as fast as the client goes: Strata `infra.subscribe` vs
+//            `subscription.on('message', m => m.ack())`; each side has its
+//            own subscription on one topic, so both get every message.
+//   small    4 KiB objects, 64 in flight: Strata `bucket.upload/download` vs
+//            `file.save(buffer, { resumable: false })` / `file.download()`.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { binding, machine, flags, within, threadCpuNs, processCpuNs } = require('../node/common');
+const { machineJiffies } = require('../node-servers/lib/drive');
+const { runSuite, record } = require('../node-servers/lib/run-suite');
+
+const opts = flags();
+const suite = opts.suite ?? 'publish';
+const reps = Number(opts.reps ?? 3);
+const seconds = Number(opts.seconds ?? 2);
+const count = Number(opts.count ?? 20_000);
+const out = opts.out;
+
+const PUBSUB = process.env.PUBSUB_EMULATOR_HOST;
+const GCS = process.env.STRATA_TEST_GCS_ENDPOINT;
+const PROJECT = 'strata-bench';
+const RUN = `${process.pid}-${Date.now().toString(36)}`;
+const TOPIC = `strata-bench-${RUN}`;
+const BUCKET = `strata-bench-${RUN}`;
+const MESSAGE = JSON.stringify({ kind: 'bench', pad: 'x'.repeat(220) });
+const SMALL = Buffer.alloc(4096, 7);
+const SMALL_KEYS = 1000;
+
+if (!PUBSUB || !GCS) {
+  console.error('compare.js: PUBSUB_EMULATOR_HOST and STRATA_TEST_GCS_ENDPOINT must be set; run it through run.sh');
+  process.exit(1);
+}
+
+const guard = setTimeout(() => {
+  console.error(`compare.js --suite=${suite}: still running after 20 minutes, giving up`);
+  process.exit(2);
+}, 20 * 60_000);
+guard.unref();
+
+function check(cond, what) {
+  if (!cond) throw new Error(`sanity check failed: ${what}`);
+}
+
+/** The infra config Strata loads: the same topic and bucket the Google clients use. */
+function writeInfraConfig(subscriptions) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-gcp-'));
+  const config = {
+    providers: {
+      gcp: {
+        project: PROJECT,
+        endpoints: { pubsub: `http://${PUBSUB}`, storage: GCS },
+        credentials: { anonymous: true },
+        provision: true,
+      },
+    },
+    pubsub: { bench: { provider: 'gcp', name: TOPIC, subscriptions } },
+    objects: { bench: { provider: 'gcp', name: BUCKET } },
+  };
+  const file = path.join(dir, 'infra.config.json');
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+  process.chdir(dir);
+  delete process.env.STRATA_CONFIG;
+  return file;
+}
+
+function googlePubSub() {
+  const { PubSub } = require('@google-cloud/pubsub');
+  return new PubSub({ projectId: PROJECT, apiEndpoint: PUBSUB, emulatorMode: true });
+}
+
+async function publishSides(infra) {
+  const pubsub = googlePubSub();
+  const topic = infra.topic('bench');
+  check(typeof (await topic.publish({ hello: 'strata' })) === 'string', 'Strata publish returns an id');
+  const googleTopic = pubsub.topic(TOPIC);
+  const data = Buffer.from(MESSAGE);
+  check(typeof (await googleTopic.publishMessage({ data })) === 'string', 'Google publish returns an id');
+  return {
+    ops: {
+      publish: {
+        strata: () => topic.publish(MESSAGE),
+        google: () => googleTopic.publishMessage({ data }),
+      },
+    },
+    async close() {
+      await pubsub.close();
+    },
+  };
+}
+
+async function objectSides(infra) {
+  const { Storage } = require('@google-cloud/storage');
+  const storage = new Storage({ apiEndpoint: GCS, projectId: PROJECT });
+  const bucket = infra.bucket('bench');
+  const googleBucket = storage.bucket(BUCKET);
+  await bucket.upload('probe', SMALL);
+  const [probe] = await googleBucket.file('probe').download();
+  check(probe.equals(SMALL), 'the Google client reads what Strata wrote');
+  const key = (i) => `small/${i % SMALL_KEYS}`;
+  for (let i = 0; i < SMALL_KEYS; i++) await bucket.upload(key(i), SMALL);
+  return {
+    ops: {
+      'put-4KiB': {
+        strata: (i) => bucket.upload(key(i), SMALL),
+        google: (i) => googleBucket.file(key(i)).save(SMALL, { resumable: false }),
+      },
+      'get-4KiB': {
+        strata: async (i) => check((await bucket.download(key(i))).length === SMALL.length, 'Strata 4 KiB'),
+        google: async (i) => check((await googleBucket.file(key(i)).download())[0].length === SMALL.length, 'Google 4 KiB'),
+      },
+    },
+    async close() {},
+  };
+}
+
+/** Waits until `done()` or fails after `ms`. */
+async function until(done, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Measures draining `count` waiting messages with `start`, which returns a stop function. */
+async function drain(side, start, received) {
+  const cpu0 = threadCpuNs();
+  const proc0 = processCpuNs();
+  const m0 = machineJiffies();
+  const t0 = process.hrtime.bigint();
+  const stop = await start();
+  await until(() => received() >= count, 5 * 60_000, `${side} to receive ${count} messages`);
+  const wall = Number(process.hrtime.bigint() - t0);
+  const cpu = threadCpuNs() - cpu0;
+  const proc = processCpuNs() - proc0;
+  const m1 = machineJiffies();
+  await stop();
+  return {
+    side,
+    op: 'receive-ack',
+    inflight: 64,
+    calls: count,
+    unitsPerOp: 1,
+    opsPerSec: (count / wall) * 1e9,
+    unitsPerSec: (count / wall) * 1e9,
+    medianUs: NaN,
+    p99Us: NaN,
+    threadCpuUsPerOp: cpu / count / 1e3,
+    processCpuUsPerOp: proc / count / 1e3,
+    machineBusy: (m1.busy - m0.busy) / Math.max(1, m1.total - m0.total),
+  };
+}
+
+/** One repetition of the receive suite: fresh subscriptions, `count` messages, both sides drain. */
+async function receiveRep(rep) {
+  const config = writeInfraConfig({ strata: { name: `${TOPIC}-strata-${rep}`, max_concurrency: 64 } });
+  const { Infra } = binding();
+  const infra = await within(60_000, Infra.load(config), 'Infra.load');
+  const pubsub = googlePubSub();
+  const googleSub = `${TOPIC}-google-${rep}`;
+  await pubsub.topic(TOPIC).createSubscription(googleSub);
+  const topic = infra.topic('bench');
+  const publishes = [];
+  for (let i = 0; i < count; i++) publishes.push(topic.publish(MESSAGE));
+  await Promise.all(publishes);
+
+  const measured = [];
+  let order = ['strata', 'google'];
+  if (rep % 2 === 0) order = order.reverse();
+  for (const side of order) {
+    if (side === 'strata') {
+      let n = 0;
+      measured.push(
+        await drain('strata', async () => {
+          infra.subscribe('bench', 'strata', () => {
+            n++;
+          }, { maxConcurrency: 64 });
+          return () => within(60_000, infra.close(), 'Infra.close');
+        }, () => n),
+      );
+    } else {
+      let n = 0;
+      measured.push(
+        await drain('google', async () => {
+          const sub = pubsub.subscription(googleSub, { flowControl: { maxMessages: 64 } });
+          sub.on('message', (m) => {
+            m.ack();
+            n++;
+          });
+          sub.on('error', (err) => console.error('google subscription error', err));
+          return () => sub.close();
+        }, () => n),
+      );
+    }
+  }
+  for (const r of measured) record({ suite, rep, unitLabel: 'msgs', out }, r);
+  await pubsub.close();
+}
+
+async function main() {
+  console.log(JSON.stringify({ machine: { ...machine(), suite, reps, seconds, count } }));
+  if (suite === 'receive') {
+    for (let rep = 1; rep <= reps; rep++) await receiveRep(rep);
+    return;
+  }
+  const config = writeInfraConfig({});
+  const { Infra } = binding();
+  const infra = await within(60_000, Infra.load(config), 'Infra.load');
+  const sides = suite === 'publish' ? await publishSides(infra) : await objectSides(infra);
+  await runSuite({
+    suite,
+    ops: sides.ops,
+    inflights: [64],
+    reps,
+    seconds,
+    out,
+    unitLabel: suite === 'publish' ? 'msgs' : 'ops',
+  });
+  await sides.close();
+  await within(60_000, infra.close(), 'Infra.close');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Strata through Node vs @google-cloud/pubsub and @google-cloud/storage on the
+# same emulators (Google's Pub/Sub emulator, fake-gcs-server), in one run.
+#
+#   bash bench/node-gcp/run.sh
+#
+# Environment: BENCH_REPS (default 3), BENCH_SECONDS per pass (default 2),
+# BENCH_COUNT messages per receive pass (default 20000), BENCH_SUITES (default
+# "publish receive small"), BENCH_SKIP_BUILD=1 to use the addon already built
+# (it must include the `gcp` feature). The emulators are started with
+# localstack/emulators if they are not running (and stopped again at the end).
+set -euo pipefail
+
+main() {
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+reps="${BENCH_REPS:-3}"
+secs="${BENCH_SECONDS:-2}"
+count="${BENCH_COUNT:-20000}"
+suites="${BENCH_SUITES:-publish receive small}"
+
+command -v node >/dev/null || { echo "run.sh: node (>= 20) is needed" >&2; exit 1; }
+
+started=()
+for name in pubsub gcs; do
+  "$root/localstack/emulators" status "$name" >/dev/null 2>&1 || started+=("$name")
+done
+((${#started[@]} == 0)) || "$root/localstack/emulators" up "${started[@]}"
+eval "$("$root/localstack/emulators" env --running pubsub gcs)"
+
+if [[ ! -d "$here/node_modules/@google-cloud/pubsub" ]]; then
+  (cd "$here" && npm ci --no-audit --no-fund)
+fi
+if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+  (cd "$root/bindings-node" && npm run build:release -- --features gcp)
+fi
+
+# A snapshot of the binding so a rebuild elsewhere cannot swap it mid-run.
+snap="$(mktemp -d /tmp/strata-bench-binding-XXXXXX)"
+cp -r "$root/bindings-node/index.js" "$root/bindings-node/package.json" "$root/bindings-node/lib" "$snap/"
+cp "$root"/bindings-node/strata.*.node "$snap/"
+export STRATA_BENCH_BINDING="$snap"
+
+cleanup() {
+  rm -rf "$snap"
+  ((${#started[@]} == 0)) || "$root/localstack/emulators" down "${started[@]}" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+out="$here/out/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$out"
+{
+  echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  echo "commit:   $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo "cpu:      $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start"
+  echo "node:     $(node --version); @google-cloud/pubsub $(node -p "require('$here/node_modules/@google-cloud/pubsub/package.json').version" 2>/dev/null || echo '?')"
+  echo "reps:     $reps, ${secs}s per pass, $count messages per receive pass"
+} | tee "$out/machine.txt"
+
+for suite in $suites; do
+  echo "== $suite"
+  node --expose-gc "$here/compare.js" --suite="$suite" --reps="$reps" --seconds="$secs" --count="$count" --out="$out/$suite.jsonl"
+done
+
+echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at end" | tee -a "$out/machine.txt"
+node "$here/report.js" "$out" | tee "$out/report.md"
+echo "report: $out/report.md"
+}
+
+main "$@"
