@@ -70,6 +70,37 @@ mod pubsub {
     }
 }
 
+mod objects {
+    use strata_core::testkit::objects as cases;
+
+    use super::gcp_harness::GcpObjectsHarness;
+
+    gcp_cases!(
+        GcpObjectsHarness,
+        [
+            round_trip_empty_object,
+            round_trip_one_byte,
+            round_trip_ten_mib,
+            unicode_keys,
+            nested_keys_coexist,
+            streamed_upload_in_many_chunks,
+            streamed_download,
+            range_reads,
+            conditional_put_if_not_exists,
+            conditional_put_if_match,
+            list_pagination,
+            list_with_another_delimiter,
+            copy_object,
+            delete_is_idempotent,
+            missing_objects_are_not_found,
+            invalid_keys_are_rejected_before_the_driver,
+            failed_stream_leaves_no_object,
+            overwrite_changes_etag_and_replaces_metadata,
+            url_capabilities_are_honest,
+        ]
+    );
+}
+
 mod behaviour {
     use super::gcp_errors as cases;
 
@@ -87,6 +118,7 @@ mod behaviour {
         missing_topic_and_subscription_without_provision_are_not_found,
         a_subscription_that_cannot_be_what_is_asked_is_invalid_config,
         a_missing_project_is_invalid_config,
-        infra_from_a_gcp_config_publishes_and_delivers,
+        infra_from_a_gcp_config_stores_publishes_and_delivers,
+        the_example_config_parses_with_this_build,
     );
 }

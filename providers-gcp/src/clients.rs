@@ -12,7 +12,6 @@ use tokio::sync::OnceCell;
 use crate::settings::{GcpCredentials, GcpSettings};
 
 /// The Cloud Storage JSON API of Google Cloud itself.
-#[allow(dead_code)] // Cloud Storage: used by the objects provider, next.
 const STORAGE_ENDPOINT: &str = "https://storage.googleapis.com";
 
 /// The clients every GCP resource of one application shares. Cheap to clone.
@@ -32,7 +31,6 @@ pub struct GcpClients {
 struct Inner {
     settings: GcpSettings,
     pubsub: OnceCell<PubSubClients>,
-    #[allow(dead_code)] // Cloud Storage: used by the objects provider, next.
     storage: OnceCell<StorageClient>,
 }
 
@@ -57,7 +55,6 @@ impl std::fmt::Debug for GcpClients {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Service {
     PubSub,
-    #[allow(dead_code)] // Cloud Storage: used by the objects provider, next.
     Storage,
 }
 
@@ -114,7 +111,6 @@ impl GcpClients {
     }
 
     /// The Cloud Storage client, made on first use.
-    #[allow(dead_code)] // Cloud Storage: used by the objects provider, next.
     pub(crate) async fn storage(&self) -> Result<&StorageClient> {
         self.inner
             .storage
@@ -170,7 +166,6 @@ impl GcpClients {
         })
     }
 
-    #[allow(dead_code)] // Cloud Storage: used by the objects provider, next.
     async fn make_storage(&self) -> Result<StorageClient> {
         let settings = &self.inner.settings;
         let endpoint = settings

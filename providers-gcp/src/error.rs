@@ -102,7 +102,6 @@ fn classify_gax(err: &GaxError) -> (ErrorCode, String) {
 }
 
 /// Converts an error of the Cloud Storage JSON client.
-#[allow(dead_code)] // Cloud Storage: used by the objects provider, next.
 pub(crate) fn storage_error(err: gcloud_storage::http::Error, what: &str, target: &str) -> Error {
     use gcloud_storage::http::Error as E;
     let (code, detail) = match &err {

@@ -1,7 +1,9 @@
 //! # strata-gcp
 //!
 //! Strata's Google Cloud providers: PubSub on Cloud Pub/Sub ([`PubSubTopic`],
-//! [`PubSubSubscription`], on Google's official `google-cloud-pubsub` crate).
+//! [`PubSubSubscription`], on Google's official `google-cloud-pubsub` crate)
+//! and ObjectStore on Cloud Storage ([`GcsBucket`], on the JSON API through
+//! `gcloud-storage`).
 //!
 //! Build [`GcpSettings`] from the infra config's `providers.gcp`
 //! ([`GcpSettings::from_cloud`]), make one [`GcpClients`] from them, and open
@@ -29,9 +31,11 @@
 
 mod clients;
 mod error;
+pub mod objects;
 pub mod pubsub;
 mod settings;
 
 pub use clients::GcpClients;
+pub use objects::{GcsBucket, GcsBucketOptions};
 pub use pubsub::{PubSubDeadLetter, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic};
 pub use settings::{GcpCredentials, GcpSettings};

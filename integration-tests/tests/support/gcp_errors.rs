@@ -1,7 +1,7 @@
 //! The errors a user of the GCP provider meets, against the emulators:
 //! invalid names, missing resources without `provision`, a subscription that
 //! cannot be what the config asks, a missing project, and `Infra` built from
-//! a config with the `gcp` provider.
+//! a config with the `gcp` provider (and the example config parses).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use strata_gcp::{
 use strata_providers::{CATALOG, Infra, SubscribeOptions};
 use tokio::sync::mpsc;
 
-use super::gcp_harness::{GcpPubSubHarness, Names, PROJECT, PUBSUB, settings};
+use super::gcp_harness::{GCS, GcpPubSubHarness, Names, PROJECT, PUBSUB, settings};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -152,16 +152,20 @@ fn forward(tx: mpsc::UnboundedSender<Message>) -> Handler {
     })
 }
 
-pub async fn infra_from_a_gcp_config_publishes_and_delivers() {
+pub async fn infra_from_a_gcp_config_stores_publishes_and_delivers() {
     PUBSUB.check_reachable().await;
     let dir = tempfile::tempdir().unwrap();
     let names = Names::new();
     let (topic, sub) = (names.unique("orders"), names.unique("billing"));
-    let endpoint = PUBSUB.endpoint();
+    GCS.check_reachable().await;
+    let (endpoint, storage) = (PUBSUB.endpoint(), GCS.endpoint());
+    let bucket_name = names.unique("uploads");
     let text = format!(
         r#"{{
-        "providers": {{ "gcp": {{ "project": "{PROJECT}", "endpoints": {{ "pubsub": "{endpoint}" }},
-                                 "provision": true }} }},
+        "providers": {{ "gcp": {{ "project": "{PROJECT}",
+            "endpoints": {{ "pubsub": "{endpoint}", "storage": "{storage}" }},
+            "provision": true }} }},
+        "objects": {{ "uploads": {{ "provider": "gcp", "name": "{bucket_name}" }} }},
         "pubsub": {{
             "orders": {{ "provider": "gcp", "name": "{topic}", "ordering": true, "subscriptions": {{
                 "billing": {{ "name": "{sub}" }}
@@ -177,6 +181,17 @@ pub async fn infra_from_a_gcp_config_publishes_and_delivers() {
     let infra = bounded("Infra::from_config", Infra::from_config(loaded))
         .await
         .unwrap_or_else(|e| panic!("cannot build Infra on the Pub/Sub emulator: {e}"));
+    let bucket = infra.bucket("uploads").unwrap();
+    bounded(
+        "upload",
+        bucket.upload("a/b.txt", "hello", Default::default()),
+    )
+    .await
+    .unwrap();
+    let body = bounded("download", bucket.download("a/b.txt"))
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"hello");
     let (tx, mut rx) = mpsc::unbounded_channel();
     infra
         .subscribe(
@@ -201,4 +216,18 @@ pub async fn infra_from_a_gcp_config_publishes_and_delivers() {
     let want: Vec<String> = (0..5).map(|i| format!("order-{i}")).collect();
     assert_eq!(got, want, "one ordering key arrives in order");
     bounded("close", infra.close()).await.unwrap();
+}
+
+pub async fn the_example_config_parses_with_this_build() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/configs/gcp-emulators.json"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let env = |name: &str| Some(format!("http://127.0.0.1/{name}"));
+    let config = parse_config(&text, path, &CATALOG, &env).unwrap();
+    let gcp = config.providers.gcp.unwrap();
+    let settings = GcpSettings::from_cloud(&gcp).unwrap();
+    assert_eq!(settings.project, "strata-demo");
+    assert!(settings.provision);
 }

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use strata_core::Result;
+use strata_core::objects::Bucket;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
+use strata_core::testkit::objects::ObjectsHarness;
 use strata_core::testkit::pubsub::{HarnessSubscriptionOptions, PubSubHarness};
 use strata_gcp::{
-    GcpClients, GcpCredentials, GcpSettings, PubSubDeadLetter, PubSubSubscription,
-    PubSubSubscriptionOptions, PubSubTopic,
+    GcpClients, GcpCredentials, GcpSettings, GcsBucket, GcsBucketOptions, PubSubDeadLetter,
+    PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic,
 };
 
 /// The project the tests use; the emulators accept any.
@@ -193,5 +195,43 @@ impl PubSubHarness for GcpPubSubHarness {
 
     fn patience(&self) -> Duration {
         Duration::from_secs(45)
+    }
+}
+
+/// Fresh buckets on fake-gcs-server.
+pub struct GcpObjectsHarness {
+    clients: GcpClients,
+    names: Names,
+}
+
+impl GcpObjectsHarness {
+    pub async fn new() -> Self {
+        Self {
+            clients: clients(&GCS).await,
+            names: Names::new(),
+        }
+    }
+
+    /// A fresh bucket's driver and name.
+    pub async fn gcs_bucket(&self) -> (String, GcsBucket) {
+        let name = self.names.unique("b");
+        let opts = GcsBucketOptions {
+            provision: true,
+            // fake-gcs-server ignores ifGenerationMatch on copyTo/rewriteTo.
+            server_side_conditional_copy: false,
+            ..GcsBucketOptions::default()
+        };
+        let bucket = GcsBucket::open(&self.clients, &name, opts)
+            .await
+            .unwrap_or_else(|err| panic!("bucket `{name}`: {err}"));
+        (name, bucket)
+    }
+}
+
+#[async_trait]
+impl ObjectsHarness for GcpObjectsHarness {
+    async fn bucket(&self) -> Bucket {
+        let (name, driver) = self.gcs_bucket().await;
+        Bucket::new(name, Arc::new(driver))
     }
 }

@@ -1,17 +1,18 @@
 //! The `gcp` arms of [`Infra`](super::Infra): one set of clients for the whole
 //! config, Pub/Sub topics kept by logical name so subscriptions can find their
-//! dead-letter topic, and Pub/Sub's native dead-letter policy wherever it can
-//! stand in for the engine's.
+//! dead-letter topic, Pub/Sub's native dead-letter policy wherever it can
+//! stand in for the engine's, and Cloud Storage buckets.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use strata_core::config::{InfraConfig, SubscriptionConfig};
+use strata_core::objects::BucketDriver;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
 use strata_core::{Error, Result};
 use strata_gcp::{
-    GcpClients, GcpSettings, PubSubDeadLetter, PubSubSubscription, PubSubSubscriptionOptions,
-    PubSubTopic,
+    GcpClients, GcpSettings, GcsBucket, GcsBucketOptions, PubSubDeadLetter, PubSubSubscription,
+    PubSubSubscriptionOptions, PubSubTopic,
 };
 
 use super::{lease_of, lock};
@@ -99,4 +100,18 @@ impl GcpState {
             PubSubSubscription::open(clients, &topic, physical, &opts).await?,
         ))
     }
+}
+
+/// Opens a Cloud Storage bucket.
+pub(super) async fn open_bucket(
+    clients: &GcpClients,
+    physical: &str,
+    public_base_url: Option<String>,
+) -> Result<Arc<dyn BucketDriver>> {
+    let opts = GcsBucketOptions {
+        public_base_url,
+        provision: clients.settings().provision,
+        ..GcsBucketOptions::default()
+    };
+    Ok(Arc::new(GcsBucket::open(clients, physical, opts).await?))
 }

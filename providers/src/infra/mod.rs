@@ -426,6 +426,15 @@ impl Infra {
                     aws::open_bucket(&clients, &physical, public_base_url, provision).await?,
                 )
             }
+            #[cfg(feature = "gcp")]
+            ObjectsProviderKind::Gcp => {
+                let clients = self.inner.gcp.clients(&self.inner.loaded.config).await?;
+                let public_base_url = config.and_then(|c| c.public_base_url.clone());
+                Bucket::new(
+                    name,
+                    gcp::open_bucket(&clients, &physical, public_base_url).await?,
+                )
+            }
             #[allow(unreachable_patterns)]
             other => return Err(not_compiled("objects", name, &format!("{other:?}"))),
         };
