@@ -6,8 +6,10 @@
 //! [`Tools::from_env`] fails saying how to get them: an interop test never
 //! passes without having talked to the other client.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The variable naming the folder with `aws` and `python` (boto3).
@@ -123,40 +125,61 @@ pub async fn run_bounded(
         .map_err(|err| format!("the thread running a tool failed: {err}"))?
 }
 
-/// Runs `command` to completion within `limit`, killing it after.
+/// Runs `command` to completion within `limit`, killing it after. Its
+/// output is read while it runs (a full pipe would stall it).
 fn run_blocking(mut command: Command, what: &str, limit: Duration) -> Result<String, String> {
     let mut child = command
         .spawn()
         .map_err(|err| format!("{what}: could not start: {err}"))?;
+    let stdout = read_in_background(child.stdout.take());
+    let stderr = read_in_background(child.stderr.take());
     let started = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() > limit => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{what}: still running after {limit:?}, killed"));
+                return Err(format!(
+                    "{what}: still running after {limit:?}, killed\nstderr:\n{}",
+                    collect(&stderr)
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(err) => return Err(format!("{what}: waiting failed: {err}")),
         }
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child
-        .wait_with_output()
-        .map_err(|err| format!("{what}: reading its output failed: {err}"))?;
-    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    };
+    let stdout = collect(&stdout);
     if status.success() {
         Ok(stdout)
     } else {
         Err(format!(
             "{what}: {status}\nstderr:\n{}\nstdout:\n{stdout}",
-            String::from_utf8_lossy(&stderr)
+            collect(&stderr)
         ))
     }
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(mut pipe) = pipe {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            let _ = tx.send(bytes);
+        });
+    }
+    rx
+}
+
+/// What a reader thread read; empty when the pipe is still open 5 s after
+/// the process ended (a background process it started holds it).
+fn collect(reader: &mpsc::Receiver<Vec<u8>>) -> String {
+    let bytes = reader
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The repository root (where `localstack/emulators` lives).
