@@ -23,7 +23,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { binding, machine, flags, within } = require('../node/common');
-const { runSuite } = require('../node-servers/lib/run-suite');
+const { runSuite, failAfter, check } = require('../node-servers/lib/run-suite');
 
 const opts = flags();
 const suite = opts.suite ?? 'publish';
@@ -47,15 +47,7 @@ if (!ENDPOINT) {
   process.exit(1);
 }
 
-const guard = setTimeout(() => {
-  console.error(`compare.js --suite=${suite}: still running after 20 minutes, giving up`);
-  process.exit(2);
-}, 20 * 60_000);
-guard.unref();
-
-function check(cond, what) {
-  if (!cond) throw new Error(`sanity check failed: ${what}`);
-}
+failAfter(20, `compare.js --suite=${suite}`);
 
 const sdkConfig = {
   region: REGION,

@@ -35,17 +35,11 @@ if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
   (cd "$root/bindings-node" && npm run build:release -- --features aws)
 fi
 
-# A snapshot of the binding so a rebuild elsewhere cannot swap it mid-run.
-snap="$(mktemp -d /tmp/strata-bench-binding-XXXXXX)"
-cp -r "$root/bindings-node/index.js" "$root/bindings-node/package.json" "$root/bindings-node/lib" "$snap/"
-cp "$root"/bindings-node/strata.*.node "$snap/"
-export STRATA_BENCH_BINDING="$snap"
-
-cleanup() {
-  rm -rf "$snap"
+on_exit() {
   if [[ "$started" == 1 ]]; then "$root/localstack/emulators" down localstack >/dev/null 2>&1 || true; fi
 }
-trap cleanup EXIT
+# shellcheck source=../node-servers/lib/snapshot.sh
+source "$root/bench/node-servers/lib/snapshot.sh"
 
 out="$here/out/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"

@@ -22,7 +22,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { binding, machine, flags, within, threadCpuNs, processCpuNs } = require('../node/common');
 const { machineJiffies } = require('../node-servers/lib/drive');
-const { runSuite, record } = require('../node-servers/lib/run-suite');
+const { runSuite, record, failAfter, check } = require('../node-servers/lib/run-suite');
 
 const opts = flags();
 const suite = opts.suite ?? 'publish';
@@ -46,15 +46,7 @@ if (!PUBSUB || !GCS) {
   process.exit(1);
 }
 
-const guard = setTimeout(() => {
-  console.error(`compare.js --suite=${suite}: still running after 20 minutes, giving up`);
-  process.exit(2);
-}, 20 * 60_000);
-guard.unref();
-
-function check(cond, what) {
-  if (!cond) throw new Error(`sanity check failed: ${what}`);
-}
+failAfter(20, `compare.js --suite=${suite}`);
 
 /** The infra config Strata loads: the same topic and bucket the Google clients use. */
 function writeInfraConfig(subscriptions) {

@@ -5,17 +5,10 @@
 //
 //   node report.js <run folder>    (the folder run.sh wrote: *.jsonl, machine.txt)
 
-const fs = require('node:fs');
 const path = require('node:path');
-const { loadRows, table } = require('../node-servers/lib/tables');
+const { loadRun, table } = require('../node-servers/lib/tables');
 
-const dir = process.argv[2];
-if (!dir) {
-  console.error('usage: node report.js <run folder>');
-  process.exit(1);
-}
-const rows = loadRows(dir);
-const machine = fs.existsSync(path.join(dir, 'machine.txt')) ? fs.readFileSync(path.join(dir, 'machine.txt'), 'utf8').trim() : '';
+const { dir, rows, machine } = loadRun();
 
 const md = [
   `# GCP through Node: Strata vs @google-cloud/pubsub and @google-cloud/storage on the emulators (run ${path.basename(dir)})`,

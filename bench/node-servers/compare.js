@@ -20,6 +20,7 @@
 const fs = require('node:fs');
 const { binding, machine, flags, within } = require('../node/common');
 const { measure } = require('./lib/drive');
+const { failAfter, check } = require('./lib/run-suite');
 const { KEY_PREFIX, POOL_SIZE, writeInfraConfig, pgPoolOptions, ioredisOptions } = require('./lib/setup');
 
 const opts = flags();
@@ -35,16 +36,7 @@ const ROWS = 10_000;
 const POINT_SQL = 'SELECT id, name, price, qty, created_at FROM bench_items WHERE id = $1';
 const ALL_SQL = 'SELECT id, name, price, qty, created_at FROM bench_items';
 
-/** Fails the process instead of hanging if a server stops answering. */
-const guard = setTimeout(() => {
-  console.error(`compare.js --suite=${suite}: still running after 20 minutes, giving up`);
-  process.exit(2);
-}, 20 * 60_000);
-guard.unref();
-
-function check(cond, what) {
-  if (!cond) throw new Error(`sanity check failed: ${what}`);
-}
+failAfter(20, `compare.js --suite=${suite}`);
 
 /** Key i (without the prefix, for Strata) and with it (for ioredis), precomputed. */
 const shortKeys = Array.from({ length: KEYS }, (_, i) => `k:${i}`);

@@ -46,20 +46,13 @@ if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
   (cd "$root/bindings-node" && npm run build:release)
 fi
 
-# A snapshot of the binding (JS layer + addon) so a rebuild elsewhere during
-# the run cannot swap it underneath (bench/node/common.js honours this).
-snap="$(mktemp -d /tmp/strata-bench-binding-XXXXXX)"
-cp -r "$root/bindings-node/index.js" "$root/bindings-node/package.json" "$root/bindings-node/lib" "$snap/"
-cp "$root"/bindings-node/strata.*.node "$snap/"
-export STRATA_BENCH_BINDING="$snap"
-
 # The benchmark database, dropped on exit.
-cleanup() {
+on_exit() {
   psql -q -d test -c 'DROP DATABASE IF EXISTS strata_bench WITH (FORCE)' >/dev/null 2>&1 || true
   redis-cli -h 127.0.0.1 -p 6379 del 'key:__rand_int__' 'counter:__rand_int__' >/dev/null 2>&1 || true
-  rm -rf "$snap"
 }
-trap cleanup EXIT
+# shellcheck source=lib/snapshot.sh
+source "$here/lib/snapshot.sh"
 psql -q -v ON_ERROR_STOP=1 -d test -c 'DROP DATABASE IF EXISTS strata_bench WITH (FORCE)' -c 'CREATE DATABASE strata_bench'
 psql -q -v ON_ERROR_STOP=1 -d strata_bench -f "$here/schema.sql"
 

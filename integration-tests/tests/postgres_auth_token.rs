@@ -64,20 +64,23 @@ impl AuthTokenSource for RotatingPassword {
     }
 }
 
-/// The server's URL without a password: the token is the password.
-fn url_without_password(cluster: &pg_private::PrivateCluster) -> String {
-    format!(
+/// Connects to `cluster` as `postgres` with no password in the URL: the
+/// token from `source` (refreshed `margin` before expiry) is the password.
+async fn connect(
+    cluster: &pg_private::PrivateCluster,
+    source: Arc<RotatingPassword>,
+    margin: Duration,
+    pool_size: u32,
+) -> Result<PostgresDatabase> {
+    let url = format!(
         "postgres://postgres@127.0.0.1:{}/postgres",
         cluster.server.port()
-    )
-}
-
-fn options(url: String, pool_size: u32) -> PostgresOptions {
+    );
     let mut options = PostgresOptions::new(url);
     options.max_connections = pool_size;
     options.connect_timeout = Duration::from_secs(10);
     options.acquire_timeout = Duration::from_secs(10);
-    options
+    PostgresDatabase::connect_with_auth_token(options, CachedToken::new(source, margin)).await
 }
 
 #[tokio::test]
@@ -85,13 +88,9 @@ async fn new_connections_use_the_token_current_at_their_opening() {
     let cluster = pg_private::start(Some("token-1"), Vec::new()).await;
     // Tokens live 1.5 s and are replaced 1 s before expiry: every ~0.5 s.
     let source = RotatingPassword::new("token-1", Duration::from_millis(1_500));
-    let token = CachedToken::new(source.clone(), Duration::from_secs(1));
-    let db = PostgresDatabase::connect_with_auth_token(
-        options(url_without_password(&cluster), 8),
-        token,
-    )
-    .await
-    .unwrap();
+    let db = connect(&cluster, source.clone(), Duration::from_secs(1), 8)
+        .await
+        .unwrap();
     let one = db.query("SELECT 1 AS one", &[]).await.unwrap();
     assert_eq!(one[0].get("one"), Some(&SqlValue::Int(1)));
 
@@ -124,13 +123,9 @@ async fn new_connections_use_the_token_current_at_their_opening() {
 async fn a_wrong_token_is_permission_denied_without_the_token() {
     let cluster = pg_private::start(Some("right-token"), Vec::new()).await;
     let source = RotatingPassword::new("wrong-token-d41d8cd9", Duration::from_secs(900));
-    let token = CachedToken::new(source, CachedToken::DEFAULT_MARGIN);
-    let err = PostgresDatabase::connect_with_auth_token(
-        options(url_without_password(&cluster), 2),
-        token,
-    )
-    .await
-    .unwrap_err();
+    let err = connect(&cluster, source.clone(), CachedToken::DEFAULT_MARGIN, 2)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("wrong-token-d41d8cd9"), "{shown}");
@@ -141,13 +136,9 @@ async fn no_token_to_be_had_fails_the_connect_naming_the_source() {
     let cluster = pg_private::start(Some("right-token"), Vec::new()).await;
     let source = RotatingPassword::new("right-token", Duration::from_secs(900));
     *source.fail.lock().unwrap() = Some("no AWS credentials to sign the token with".into());
-    let token = CachedToken::new(source, CachedToken::DEFAULT_MARGIN);
-    let err = PostgresDatabase::connect_with_auth_token(
-        options(url_without_password(&cluster), 2),
-        token,
-    )
-    .await
-    .unwrap_err();
+    let err = connect(&cluster, source.clone(), CachedToken::DEFAULT_MARGIN, 2)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
     assert!(err.message().contains("test auth token"), "{err}");
     assert!(err.message().contains("no AWS credentials"), "{err}");
@@ -157,13 +148,9 @@ async fn no_token_to_be_had_fails_the_connect_naming_the_source() {
 async fn a_failed_refresh_keeps_the_pool_on_the_last_token() {
     let cluster = pg_private::start(Some("token-1"), Vec::new()).await;
     let source = RotatingPassword::new("token-1", Duration::from_secs(3));
-    let token = CachedToken::new(source.clone(), Duration::from_millis(2_500));
-    let db = PostgresDatabase::connect_with_auth_token(
-        options(url_without_password(&cluster), 4),
-        token,
-    )
-    .await
-    .unwrap();
+    let db = connect(&cluster, source.clone(), Duration::from_millis(2_500), 4)
+        .await
+        .unwrap();
     *source.fail.lock().unwrap() = Some("the identity service is down".into());
     tokio::time::sleep(Duration::from_millis(800)).await;
     // The refresh failed, the last token is still valid: new connections work.

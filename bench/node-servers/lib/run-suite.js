@@ -49,4 +49,18 @@ function record({ suite, rep, unitLabel = 'ops', out }, r) {
   if (out) fs.appendFileSync(out, `${JSON.stringify({ suite, ...r })}\n`);
 }
 
-module.exports = { runSuite, record };
+/** Ends the process instead of hanging if a server stops answering. */
+function failAfter(minutes, label) {
+  const guard = setTimeout(() => {
+    console.error(`${label}: still running after ${minutes} minutes, giving up`);
+    process.exit(2);
+  }, minutes * 60_000);
+  guard.unref();
+}
+
+/** A sanity check on what a side returned: a benchmark of wrong answers is worthless. */
+function check(cond, what) {
+  if (!cond) throw new Error(`sanity check failed: ${what}`);
+}
+
+module.exports = { runSuite, record, failAfter, check };

@@ -81,4 +81,19 @@ function table(rows, other, ops, unitsLabel, target, inflights = [1, 64]) {
   return lines.join('\n');
 }
 
-module.exports = { median, loadRows, summary, table, int };
+/**
+ * The run folder named on the command line (`node report.js <run folder>`):
+ * its measurements and its machine.txt. Exits with a usage line without one.
+ */
+function loadRun(argv = process.argv) {
+  const dir = argv[2];
+  if (!dir) {
+    console.error('usage: node report.js <run folder>');
+    process.exit(1);
+  }
+  const machineFile = path.join(dir, 'machine.txt');
+  const machine = fs.existsSync(machineFile) ? fs.readFileSync(machineFile, 'utf8').trim() : '';
+  return { dir, rows: loadRows(dir), machine };
+}
+
+module.exports = { median, loadRows, loadRun, summary, table, int };
