@@ -1,15 +1,15 @@
 //! LocalStack stopped and restarted (`localstack/emulators restart
-//! localstack`) while 10,000 messages are published and
-//! consumed. The only test of this binary: the restart would break any test
-//! running next to it (cargo runs test binaries one after another, but the
-//! tests of one binary in parallel). LocalStack is left running.
+//! localstack`) while 10,000 messages are published and consumed. The only
+//! test of this binary: the restart would break any test running next to it
+//! (cargo runs test binaries one after another, but the tests of one binary
+//! in parallel). LocalStack is left running.
 //!
 //! LocalStack community keeps no state across a restart (persistence,
-//! `PERSISTENCE=1`, is a Pro feature; `localstack/README.md` records the
-//! check), so the topic, the queue and the subscription vanish with the
-//! messages sitting in the queue: those are lost by the emulator itself, and
-//! the test re-provisions (`provision: true`) as an application would on
-//! start. What it can assert, and does:
+//! `PERSISTENCE=1`, is a Pro feature since LocalStack 1.0; the check is in
+//! `localstack/README.md`), so the topic, the queue and the subscription
+//! vanish with the messages sitting in the queue: those are lost by the
+//! emulator itself, and the test re-provisions (`provision: true`) as an
+//! application would on start. What it can assert, and does:
 //!
 //! - no crash, no hang: every publish resolves within a bound, the subscriber
 //!   shuts down within a bound;
@@ -19,12 +19,12 @@
 //! - every publish that resolved after re-provisioning finished is delivered
 //!   at least once, with its id (so the subscriber recovered by itself);
 //! - every publish that resolved before the restart began was delivered, or
-//!   was in the emulator when it died (the subscriber is kept slow until the
-//!   stop so that a backlog is there to lose): the undelivered ones number at most
+//!   was in the emulator when it died: the undelivered ones number at most
 //!   the queue's depth sampled just before the stop plus what was published
-//!   in the second before the sample and until the stop (SNS hands messages
-//!   to SQS asynchronously, so one can be in neither the queue nor a handler
-//!   for a moment).
+//!   from a second before the sample until the stop (SNS hands messages to
+//!   SQS asynchronously, so one can be in neither the queue nor a handler for
+//!   a moment). The subscriber is kept slow until the stop, so that there is
+//!   a backlog to lose.
 //!
 //! Publishes that resolved between the stop and the end of re-provisioning
 //! are only reported: one resolving just after the stop was answered before
