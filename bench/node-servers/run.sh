@@ -66,7 +66,7 @@ mkdir -p "$out/ceilings"
   echo "node:      $(node --version); ioredis $(node -p "require('$here/node_modules/ioredis/package.json').version"); pg $(node -p "require('$here/node_modules/pg/package.json').version")"
   echo "redis:     $(redis-cli -h 127.0.0.1 info server | grep -m1 redis_version | tr -d '\r')"
   echo "postgres:  $(psql -tA -d test -c 'show server_version')"
-  echo "addon:     $(ls "$snap"/*.node | xargs -n1 basename) ($(stat -c %y "$root"/bindings-node/strata.*.node | cut -d. -f1))"
+  echo "addon:     $(ls "$STRATA_BENCH_BINDING"/*.node | xargs -n1 basename) ($(stat -c %y "$STRATA_BENCH_BINDING"/*.node | cut -d. -f1))"
   echo "reps:      $reps, ${secs}s per pass"
 } | tee "$out/machine.txt"
 
