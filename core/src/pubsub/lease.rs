@@ -1,9 +1,11 @@
 //! Keeps the deliveries a [`Subscriber`](super::Subscriber) holds leased.
 //!
 //! One keeper per subscriber, rather than a timer per delivery: deliveries are
-//! registered when received and removed once settled, and a single task renews
-//! every delivery held longer than half the lease. Deliveries that wait behind
-//! an earlier message of their ordering key are covered too.
+//! registered and removed once settled, and a single task renews every
+//! delivery held longer than half the lease. Keyed deliveries (including those
+//! that wait behind an earlier message of their key) are registered when
+//! received; unordered ones only if their group is still running half a lease
+//! after it started (see `engine::group`), which most never are.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,15 +60,21 @@ impl LeaseKeeper {
         slot
     }
 
-    /// [`LeaseKeeper::register`] for many deliveries under one lock; the slots
-    /// come back in the order of `handles`.
-    pub(crate) fn register_many<'a>(
+    /// The lease length of the subscription.
+    pub(crate) fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// Starts keeping deliveries leased that were received half a lease ago
+    /// or more, under one lock: they are due for renewal at the next round.
+    /// The slots come back in the order of `handles`.
+    pub(crate) fn register_due<'a>(
         &self,
         handles: impl ExactSizeIterator<Item = &'a DeliveryHandle>,
     ) -> Vec<LeaseSlot> {
         let count = handles.len() as u64;
         let first = self.next_slot.fetch_add(count, Ordering::Relaxed);
-        let renew_at = Instant::now() + self.lease / 2;
+        let renew_at = Instant::now();
         let mut held = self.held();
         (first..)
             .zip(handles)

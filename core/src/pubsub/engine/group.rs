@@ -2,77 +2,160 @@
 //!
 //! A delivery without an ordering key needs no task of its own: the receive
 //! loop hands up to [`GROUP_SIZE`] of them to one task that runs their handlers
-//! concurrently. Each handler is still settled on its own (a failure retries or
-//! dead-letters only that message); what the group shares is the bookkeeping:
-//! the lease slots are registered under one lock, and the acks of the handlers
-//! that finished together go to the ack task as one [`AckBatch`]. With a fast
-//! provider and handler this halves the engine's cost per message.
+//! concurrently. Each handler is still settled on its own — a failure retries
+//! or dead-letters only that message, on a task of its own — but the
+//! bookkeeping is shared, because with a fast provider and handler it is most
+//! of the engine's cost per message:
+//!
+//! - the handlers finishing together are acked as one [`AckBatch`];
+//! - all handlers of a group start at the same instant, so one timer serves
+//!   the whole group, for the handler timeout and for the lease: a group still
+//!   running half a lease after it started registers its unfinished deliveries
+//!   with the [`LeaseKeeper`](crate::pubsub::lease::LeaseKeeper) then (under one
+//!   lock), so deliveries settled sooner never touch it;
+//! - the handlers' futures live in one vector, polled in turn, rather than one
+//!   allocation each.
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures::FutureExt;
-use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 
 use super::ack::AckBatch;
-use super::{Outcome, Shared, Work, run_one};
-use crate::pubsub::Delivery;
+use super::{Failed, HandlerRun, Shared, handler_outcome, spawn_failure, start_handler, timed_out};
 use crate::pubsub::lease::LeaseSlot;
 use crate::pubsub::subscriber::Counters;
+use crate::pubsub::{Delivery, DeliveryHandle, Message};
 
 /// Most deliveries one group task runs. Large enough to amortise the task and
-/// the ack hand-off, small enough that one slow handler delays few acks' batching.
+/// the ack hand-off; small enough that polling every unfinished handler when
+/// one of them wakes stays cheap.
 pub(crate) const GROUP_SIZE: usize = 64;
 
-/// Registers the deliveries' leases (one lock) and runs them on one task.
+/// One delivery of a group whose handler is running.
+struct Running {
+    handle: DeliveryHandle,
+    permit: OwnedSemaphorePermit,
+    /// Set once the group outlived half a lease.
+    slot: Option<LeaseSlot>,
+    attempt: u32,
+    copy: Option<Message>,
+    run: HandlerRun,
+}
+
+impl Running {
+    fn fail(self, reason: String) -> Failed {
+        Failed {
+            handle: self.handle,
+            permit: self.permit,
+            slot: self.slot,
+            attempt: self.attempt,
+            copy: self.copy,
+            reason,
+        }
+    }
+}
+
+/// Runs the deliveries on one task.
 pub(super) fn spawn_group(shared: &Arc<Shared>, held: Vec<(Delivery, OwnedSemaphorePermit)>) {
     if held.is_empty() {
         return;
     }
     Counters::add(&shared.counters.received, held.len() as u64);
-    let slots: Vec<Option<LeaseSlot>> = match &shared.leases {
-        Some(leases) => leases
-            .register_many(held.iter().map(|(delivery, _)| &delivery.handle))
-            .into_iter()
-            .map(Some)
-            .collect(),
-        None => vec![None; held.len()],
-    };
-    let works: Vec<Work> = held
-        .into_iter()
-        .zip(slots)
-        .map(|((delivery, permit), slot)| Work {
-            delivery,
-            permit,
-            slot,
+    tokio::spawn(run_group(shared.clone(), held));
+}
+
+/// Starts every handler of the group and settles each as it finishes; acks
+/// whatever finished together in one batch.
+async fn run_group(shared: Arc<Shared>, held: Vec<(Delivery, OwnedSemaphorePermit)>) {
+    let started = Instant::now();
+    let deadline = started + shared.opts.handler_timeout;
+    let mut lease_due = shared
+        .leases
+        .as_ref()
+        .map(|leases| started + leases.lease() / 2);
+    let mut running: Vec<Option<Running>> = Vec::with_capacity(held.len());
+    for (Delivery { message, handle }, permit) in held {
+        let attempt = message.delivery_attempt;
+        let copy = shared.needs_copy(attempt).then(|| message.clone());
+        match start_handler(&shared, message) {
+            Ok(run) => running.push(Some(Running {
+                handle,
+                permit,
+                slot: None,
+                attempt,
+                copy,
+                run,
+            })),
+            Err(reason) => spawn_failure(
+                &shared,
+                Failed {
+                    handle,
+                    permit,
+                    slot: None,
+                    attempt,
+                    copy,
+                    reason,
+                },
+            ),
+        }
+    }
+    let mut unfinished = running.len();
+    let mut timer = pin!(tokio::time::sleep_until(next_wake(deadline, lease_due)));
+    while unfinished > 0 {
+        let mut acks = AckBatch::default();
+        let woke = poll_fn(|cx| {
+            let before = unfinished;
+            for entry in running.iter_mut() {
+                let Some(delivery) = entry else { continue };
+                let Poll::Ready(result) = delivery.run.poll_unpin(cx) else {
+                    continue;
+                };
+                let Some(delivery) = entry.take() else { continue };
+                unfinished -= 1;
+                match handler_outcome(result) {
+                    Ok(()) => acks.push(delivery.handle, delivery.permit, delivery.slot),
+                    Err(reason) => spawn_failure(&shared, delivery.fail(reason)),
+                }
+            }
+            if unfinished < before {
+                Poll::Ready(false)
+            } else {
+                timer.as_mut().poll(cx).map(|()| true)
+            }
         })
-        .collect();
-    tokio::spawn(run_group(shared.clone(), works));
-}
-
-/// Runs every handler of the group; acks whatever finished together in one batch.
-pub(super) async fn run_group(shared: Arc<Shared>, works: Vec<Work>) {
-    let mut running: FuturesUnordered<_> = works
-        .into_iter()
-        .map(|work| run_one(&shared, work))
-        .collect();
-    while let Some(first) = running.next().await {
-        let mut batch = AckBatch::default();
-        batch.extend(first);
-        // Handlers that finished by now ride in the same batch.
-        while let Some(Some(done)) = running.next().now_or_never() {
-            batch.extend(done);
+        .await;
+        shared.send_acks(acks).await;
+        if !woke {
+            continue;
         }
-        shared.send_acks(batch).await;
+        let now = Instant::now();
+        if now >= deadline {
+            // Dropping a handler's future is how a timed-out handler is abandoned.
+            for delivery in running.iter_mut().filter_map(Option::take) {
+                spawn_failure(&shared, delivery.fail(timed_out(&shared)));
+            }
+            return;
+        }
+        if let (Some(leases), Some(due)) = (&shared.leases, lease_due)
+            && now >= due
+        {
+            let still: Vec<&mut Running> = running.iter_mut().flatten().collect();
+            let slots = leases.register_due(still.iter().map(|delivery| &delivery.handle));
+            for (delivery, slot) in still.into_iter().zip(slots) {
+                delivery.slot = Some(slot);
+            }
+            lease_due = None;
+        }
+        timer.as_mut().reset(next_wake(deadline, lease_due));
     }
 }
 
-impl AckBatch {
-    /// Adds a handled delivery if it is to be acked (failures are settled by
-    /// [`run_one`] already).
-    fn extend(&mut self, outcome: Outcome) {
-        if let Outcome::Ack(acked) = outcome {
-            self.push(acked.handle, acked.permit, acked.slot);
-        }
-    }
+/// The group's next timed event: its deadline, or half its lease if sooner.
+fn next_wake(deadline: Instant, lease_due: Option<Instant>) -> Instant {
+    lease_due.map_or(deadline, |due| due.min(deadline))
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::FutureExt;
+use futures::future::{BoxFuture, CatchUnwind};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
@@ -23,7 +24,7 @@ use super::SubscriptionDriver;
 use super::lease::{LeaseKeeper, LeaseSlot};
 use super::subscriber::{
     Counters, DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE, Handler,
-    ORIGINAL_MESSAGE_ID_ATTRIBUTE, SubscriberOptions,
+    HandlerError, ORIGINAL_MESSAGE_ID_ATTRIBUTE, SubscriberOptions,
 };
 use super::{Delivery, DeliveryHandle, Message, OutgoingMessage, PubSubCapabilities};
 
@@ -199,6 +200,11 @@ pub(crate) async fn receive_loop(shared: Arc<Shared>, mut stop: watch::Receiver<
 
 /// Starts a worker for a keyed delivery, or queues it behind its key's worker.
 fn dispatch_keyed(shared: &Arc<Shared>, delivery: Delivery, permit: OwnedSemaphorePermit) {
+    let Some(key) = delivery.message.ordering_key.clone() else {
+        // Not reached (the receive loop groups unordered deliveries).
+        group::spawn_group(shared, vec![(delivery, permit)]);
+        return;
+    };
     Counters::add(&shared.counters.received, 1);
     let slot = shared
         .leases
@@ -208,12 +214,6 @@ fn dispatch_keyed(shared: &Arc<Shared>, delivery: Delivery, permit: OwnedSemapho
         delivery,
         permit,
         slot,
-    };
-    let Some(key) = work.delivery.message.ordering_key.clone() else {
-        // Not reached (the receive loop groups unordered deliveries), but a
-        // lone delivery in a group of one is handled the same way.
-        tokio::spawn(group::run_group(shared.clone(), vec![work]));
-        return;
     };
     {
         let mut keyed = shared.keyed();
@@ -302,18 +302,71 @@ async fn process(shared: &Shared, work: Work) -> Option<Duration> {
     }
 }
 
-/// Calls the handler; a panic, an error or a timeout becomes the failure reason.
-async fn run_handler(shared: &Shared, message: Message) -> Result<(), String> {
+/// A started handler: its future, with a panic inside it caught.
+type HandlerRun = CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Result<(), HandlerError>>>>;
+
+/// Calls the handler; a panic in the call itself becomes the failure reason.
+fn start_handler(shared: &Shared, message: Message) -> Result<HandlerRun, String> {
     let handler = &shared.handler;
     let future = std::panic::catch_unwind(AssertUnwindSafe(|| handler(message)))
         .map_err(|panic| format!("handler panicked: {}", panic_text(panic.as_ref())))?;
-    let timeout = shared.opts.handler_timeout;
-    match tokio::time::timeout(timeout, AssertUnwindSafe(future).catch_unwind()).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(err))) => Err(format!("handler failed: {err}")),
-        Ok(Err(panic)) => Err(format!("handler panicked: {}", panic_text(panic.as_ref()))),
-        Err(_) => Err(format!("handler timed out after {timeout:?}")),
+    Ok(AssertUnwindSafe(future).catch_unwind())
+}
+
+/// What a finished [`HandlerRun`] means: `Ok` acks, `Err` is the failure reason.
+fn handler_outcome(result: std::thread::Result<Result<(), HandlerError>>) -> Result<(), String> {
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(format!("handler failed: {err}")),
+        Err(panic) => Err(format!("handler panicked: {}", panic_text(panic.as_ref()))),
     }
+}
+
+/// Why a handler that ran too long failed.
+fn timed_out(shared: &Shared) -> String {
+    format!("handler timed out after {:?}", shared.opts.handler_timeout)
+}
+
+/// Runs the handler to its end; a panic, an error or a timeout becomes the
+/// failure reason.
+async fn run_handler(shared: &Shared, message: Message) -> Result<(), String> {
+    let run = start_handler(shared, message)?;
+    match tokio::time::timeout(shared.opts.handler_timeout, run).await {
+        Ok(result) => handler_outcome(result),
+        Err(_) => Err(timed_out(shared)),
+    }
+}
+
+/// Settles a failed delivery of a group on a task of its own (nacking or
+/// dead-lettering may take a network call; the group's other handlers go on).
+fn spawn_failure(shared: &Arc<Shared>, failed: Failed) {
+    Counters::add(&shared.counters.handler_errors, 1);
+    let attempt = failed.attempt;
+    tracing::debug!(subscription = shared.name, attempt, "{}", failed.reason);
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let Failed {
+            handle,
+            permit,
+            slot,
+            attempt,
+            copy,
+            reason,
+        } = failed;
+        settle_failure(&shared, handle, attempt, copy, reason).await;
+        shared.release(slot, permit);
+    });
+}
+
+/// A delivery whose handler failed, with what it holds until settled.
+struct Failed {
+    handle: DeliveryHandle,
+    permit: OwnedSemaphorePermit,
+    slot: Option<LeaseSlot>,
+    attempt: u32,
+    /// The message, kept when it may have to be republished as a dead letter.
+    copy: Option<Message>,
+    reason: String,
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {

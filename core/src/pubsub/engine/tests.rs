@@ -159,3 +159,35 @@ async fn a_group_dead_letters_only_the_exhausted_message() {
     );
     assert_eq!((stats.acked, stats.dead_lettered), (9, 1));
 }
+
+#[tokio::test]
+async fn a_handler_that_never_finishes_times_out_alone_in_its_group() {
+    let driver = driver_with(8);
+    let handler = handler_fn(|msg| async move {
+        if msg.id == "m2" {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    });
+    let opts = SubscriberOptions {
+        handler_timeout: Duration::from_millis(200),
+        ..wide(None)
+    };
+    let subscriber = run_until_settled(&driver, handler, opts, 8).await;
+    let stats = tokio::time::timeout(LIMIT, subscriber.shutdown_with_stats())
+        .await
+        .unwrap()
+        .unwrap();
+    let calls = driver.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| matches!(c, Call::Nack(h, delay) if h == "h2" && !delay.is_zero())),
+        "{calls:?}"
+    );
+    assert!(!calls.contains(&Call::Ack("h2".into())));
+    assert_eq!(
+        (stats.acked, stats.nacked, stats.handler_errors),
+        (7, 1, 1)
+    );
+}
