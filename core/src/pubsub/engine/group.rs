@@ -115,7 +115,9 @@ async fn run_group(shared: Arc<Shared>, held: Vec<(Delivery, OwnedSemaphorePermi
                 let Poll::Ready(result) = delivery.run.poll_unpin(cx) else {
                     continue;
                 };
-                let Some(delivery) = entry.take() else { continue };
+                let Some(delivery) = entry.take() else {
+                    continue;
+                };
                 unfinished -= 1;
                 match handler_outcome(result) {
                     Ok(()) => acks.push(delivery.handle, delivery.permit, delivery.slot),

@@ -186,8 +186,5 @@ async fn a_handler_that_never_finishes_times_out_alone_in_its_group() {
         "{calls:?}"
     );
     assert!(!calls.contains(&Call::Ack("h2".into())));
-    assert_eq!(
-        (stats.acked, stats.nacked, stats.handler_errors),
-        (7, 1, 1)
-    );
+    assert_eq!((stats.acked, stats.nacked, stats.handler_errors), (7, 1, 1));
 }
