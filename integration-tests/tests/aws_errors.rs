@@ -27,6 +27,9 @@
 
 // Shared with the conformance test files; only part of it is used here.
 #[allow(dead_code)]
+#[path = "support/aws_emulators.rs"]
+mod aws_emulators;
+#[allow(dead_code)]
 #[path = "support/aws_harness.rs"]
 mod aws_harness;
 
@@ -34,7 +37,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_harness::{Emulator, Names};
+use aws_emulators::LOCALSTACK;
+use aws_harness::Names;
 use strata_aws::{
     AwsClients, AwsCredentials, AwsSettings, S3Bucket, S3BucketOptions, SnsTopic, SqsSubscription,
     SqsSubscriptionOptions,
@@ -42,15 +46,6 @@ use strata_aws::{
 use strata_core::ErrorCode;
 use strata_core::pubsub::{OutgoingMessage, Topic, TopicOptions};
 use strata_integration_tests::tcp_proxy::CuttableProxy;
-
-const LOCALSTACK: Emulator = Emulator {
-    name: "localstack",
-    env: "STRATA_TEST_LOCALSTACK_ENDPOINT",
-    default_endpoint: "http://127.0.0.1:4566",
-    fifo_ordering: true,
-    private_objects: false,
-    patience: Duration::from_secs(45),
-};
 
 /// Set (to the endpoint) only in the child process of the no-credentials test.
 const CHILD_ENDPOINT: &str = "STRATA_TEST_NO_CREDENTIALS_CHILD_ENDPOINT";

@@ -20,28 +20,23 @@
 mod aws_faults_load;
 // Shared with the conformance test files; only part of it is used here.
 #[allow(dead_code)]
+#[path = "support/aws_emulators.rs"]
+mod aws_emulators;
+#[allow(dead_code)]
 #[path = "support/aws_harness.rs"]
 mod aws_harness;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_emulators::LOCALSTACK;
 use aws_faults_load::{Outcome, Pace};
-use aws_harness::{Emulator, Names};
+use aws_harness::Names;
 use strata_aws::{AwsClients, AwsSettings, SnsTopic, SqsSubscription, SqsSubscriptionOptions};
 use strata_core::ErrorCode;
 use strata_core::pubsub::{Topic, TopicOptions};
 use strata_integration_tests::tcp_proxy::CuttableProxy;
 use tokio::time::Instant;
-
-const LOCALSTACK: Emulator = Emulator {
-    name: "localstack",
-    env: "STRATA_TEST_LOCALSTACK_ENDPOINT",
-    default_endpoint: "http://127.0.0.1:4566",
-    fifo_ordering: true,
-    private_objects: false,
-    patience: Duration::from_secs(45),
-};
 
 /// 10,000 messages in about 20 s: 25 every 50 ms.
 const PACE: Pace = Pace {

@@ -42,6 +42,9 @@
 mod aws_faults_load;
 // Shared with the conformance test files; only part of it is used here.
 #[allow(dead_code)]
+#[path = "support/aws_emulators.rs"]
+mod aws_emulators;
+#[allow(dead_code)]
 #[path = "support/aws_harness.rs"]
 mod aws_harness;
 
@@ -50,22 +53,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use aws_emulators::LOCALSTACK;
 use aws_faults_load::{Outcome, Pace, PublishRecord};
-use aws_harness::{Emulator, Names};
+use aws_harness::Names;
 use strata_aws::{AwsClients, SnsTopic, SqsSubscription, SqsSubscriptionOptions};
 use strata_core::ErrorCode;
 use strata_core::pubsub::{Topic, TopicOptions};
 use strata_integration_tests::aws_tools::{repo_root, run_bounded};
 use tokio::time::Instant;
-
-const LOCALSTACK: Emulator = Emulator {
-    name: "localstack",
-    env: "STRATA_TEST_LOCALSTACK_ENDPOINT",
-    default_endpoint: "http://127.0.0.1:4566",
-    fifo_ordering: true,
-    private_objects: false,
-    patience: Duration::from_secs(45),
-};
 
 /// 10,000 messages in about 40 s (25 every 100 ms): the restart (5–13 s
 /// measured, more under load) falls well inside the run.

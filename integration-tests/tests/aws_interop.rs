@@ -17,6 +17,9 @@
 
 // Shared with the conformance test files; only part of it is used here.
 #[allow(dead_code)]
+#[path = "support/aws_emulators.rs"]
+mod aws_emulators;
+#[allow(dead_code)]
 #[path = "support/aws_harness.rs"]
 mod aws_harness;
 
@@ -24,6 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_emulators::{LOCALSTACK, MOTO};
 use aws_harness::{Emulator, Names};
 use serde_json::Value;
 use strata_aws::{S3Bucket, S3BucketOptions, SnsTopic, SqsSubscription, SqsSubscriptionOptions};
@@ -32,24 +36,6 @@ use strata_core::pubsub::{
     Message, OutgoingMessage, Subscriber, SubscriberOptions, Topic, TopicOptions, handler_fn,
 };
 use strata_integration_tests::aws_tools::Tools;
-
-const LOCALSTACK: Emulator = Emulator {
-    name: "localstack",
-    env: "STRATA_TEST_LOCALSTACK_ENDPOINT",
-    default_endpoint: "http://127.0.0.1:4566",
-    fifo_ordering: true,
-    private_objects: false,
-    patience: Duration::from_secs(45),
-};
-
-const MOTO: Emulator = Emulator {
-    name: "moto",
-    env: "STRATA_TEST_MOTO_ENDPOINT",
-    default_endpoint: "http://127.0.0.1:5000",
-    fifo_ordering: false,
-    private_objects: true,
-    patience: Duration::from_secs(45),
-};
 
 /// The longest any one step may take.
 const LIMIT: Duration = Duration::from_secs(60);
