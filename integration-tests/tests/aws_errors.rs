@@ -209,3 +209,50 @@ async fn oversized_message_fails_before_any_network_call() {
     drop(sub);
     topic.close().await;
 }
+
+/// A server that accepts connections and never answers: each request fails
+/// once its read timeout passes (here 1 s, one attempt), as `Unavailable` or
+/// `Timeout` — never a hang.
+#[tokio::test]
+async fn a_server_that_never_answers_fails_after_the_read_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    // Accept and hold every connection without reading or writing.
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let settings = AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint: Some(endpoint.clone()),
+        credentials: AwsCredentials::Static {
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+            session_token: None,
+        },
+        read_timeout: Duration::from_secs(1),
+        max_attempts: 1,
+        ..AwsSettings::default()
+    };
+    let clients = AwsClients::connect(&settings).await.unwrap();
+    let started = Instant::now();
+    let err = tokio::time::timeout(
+        Duration::from_secs(20),
+        SnsTopic::open(&clients, "never-answered", false, false),
+    )
+    .await
+    .expect("opening a topic on a silent server must not hang")
+    .unwrap_err();
+    assert!(
+        matches!(err.code(), ErrorCode::Unavailable | ErrorCode::Timeout),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    silent.abort();
+}

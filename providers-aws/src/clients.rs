@@ -58,6 +58,7 @@ impl AwsClients {
             .build_https();
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.read_timeout)
             .build();
         let retries = RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())

@@ -91,6 +91,10 @@ pub struct AwsSettings {
     pub provision: bool,
     /// How long opening a connection may take before the attempt fails.
     pub connect_timeout: Duration,
+    /// How long an attempt may wait for the server's next bytes before it
+    /// fails (and is retried): a server that accepts a connection and then
+    /// never answers costs this long, not forever. Above SQS's 20 s long poll.
+    pub read_timeout: Duration,
     /// Attempts per request (1 = no retries) for throttling, 5xx and
     /// connection failures.
     pub max_attempts: u32,
@@ -108,6 +112,7 @@ impl Default for AwsSettings {
             force_path_style: None,
             provision: false,
             connect_timeout: Duration::from_secs(3),
+            read_timeout: Duration::from_secs(60),
             max_attempts: 3,
         }
     }
