@@ -264,6 +264,16 @@ stop_one() { # NAME
         sleep 0.1
     done
     rm -f "$pidf"
+    # After a crash stop (KILL), a listening socket can outlive the process
+    # group for a moment (a child outside the session still closing): wait for
+    # the port, so a restart on the same port does not find it taken.
+    local port until
+    port=$(cat "$RUN_DIR/$name.port" 2>/dev/null || true)
+    if [[ -n $port ]]; then
+        until=$(($(now_ms) + 10000))
+        while port_in_use "$port" && (($(now_ms) < until)); do sleep 0.1; done
+        port_in_use "$port" && say "$name: stopped, but port $port is still in use after 10 s"
+    fi
     echo "==== $(date -u +%Y-%m-%dT%H:%M:%SZ) stopped $name (pid $pid)" >>"$RUN_DIR/$name.log"
     say "$name: stopped (pid $pid) in $(secs_since "$t0") s"
 }
