@@ -70,9 +70,8 @@ const PACE: Pace = Pace {
     tick: Duration::from_millis(100),
     publish_limit: Duration::from_secs(60),
 };
-/// When LocalStack is stopped. (The stop is SIGTERM: with
-/// `STRATA_EMULATORS_STOP_SIGNAL=KILL` the restart can find the port still
-/// held by the dying process and fail.)
+/// When LocalStack is stopped (SIGTERM, LocalStack's own shutdown; the
+/// emulator script waits for the port to be free before starting it again).
 const STOP_AT: Duration = Duration::from_secs(5);
 /// The longest the restart may take (stop and start, start timeout 120 s).
 const RESTART_LIMIT: Duration = Duration::from_secs(150);
