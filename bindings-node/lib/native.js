@@ -72,32 +72,48 @@ function setDeliverer(fn) {
   deliver = fn;
 }
 
-function onWake(done, meta, bytes) {
-  const count = done.length;
-  for (let i = 0; i < count; i += 3) {
-    const id = done[i];
-    const resolve = resolvers[id];
-    const reject = rejecters[id];
-    const map = mappers[id];
-    if (resolve === undefined) continue;
-    resolvers[id] = undefined;
-    rejecters[id] = undefined;
-    mappers[id] = undefined;
-    freeIds.push(id);
-    const value = done[i + 2];
-    if (done[i + 1] !== 0) {
-      reject(new StrataError(value[0], value[1]));
-    } else if (map === undefined) {
-      resolve(value);
-    } else {
-      try {
-        resolve(map(value));
-      } catch (err) {
-        reject(err);
+// Completion kinds (the second number of each row; `Kind` in src/bridge.rs).
+const KIND_UNDEFINED = 0;
+const KIND_NUMBER = 1;
+const KIND_ERROR = 3;
+
+/**
+ * One wake-up: `done` holds three numbers per answered call (id, kind, the
+ * value when it is a number); `values` the other values and errors, in order.
+ */
+function onWake(done, values, meta, bytes) {
+  if (done !== null && done !== undefined) {
+    const count = done.length;
+    let next = 0;
+    for (let i = 0; i < count; i += 3) {
+      const id = done[i];
+      const kind = done[i + 1];
+      let value;
+      if (kind === KIND_UNDEFINED) value = undefined;
+      else if (kind === KIND_NUMBER) value = done[i + 2];
+      else value = values[next++];
+      const resolve = resolvers[id];
+      if (resolve === undefined) continue;
+      const reject = rejecters[id];
+      const map = mappers[id];
+      resolvers[id] = undefined;
+      rejecters[id] = undefined;
+      mappers[id] = undefined;
+      freeIds.push(id);
+      if (kind === KIND_ERROR) {
+        reject(new StrataError(value[0], value[1]));
+      } else if (map === undefined) {
+        resolve(value);
+      } else {
+        try {
+          resolve(map(value));
+        } catch (err) {
+          reject(err);
+        }
       }
     }
+    release(count / 3);
   }
-  if (count > 0) release(count / 3);
   if (meta !== null && meta !== undefined) {
     try {
       deliver(meta, bytes);

@@ -25,10 +25,33 @@ use crate::errors::{Code, js_error};
 use crate::out::Out;
 use crate::runtime::runtime;
 
-/// What one wake-up hands to JS: the flat completions
-/// (`[id, failed, value, id, failed, value, …]`), then the delivery table and
-/// bytes (see [`crate::pubsub`]), both `null` when no message arrived.
-type WakeArgs = FnArgs<(Vec<Out>, Option<Float64Array>, Option<Buffer>)>;
+/// What one wake-up hands to JS: the completion table (three numbers per
+/// call: id, [`Kind`], and the value when it is a number) and the values of
+/// the completions that need one (strings, buffers, objects, errors), in order;
+/// then the delivery table and bytes (see [`crate::pubsub`]). Each is `null`
+/// when empty. A completion that is `undefined` or a number costs no napi
+/// call: with many calls in flight most of the work is writing three numbers.
+type WakeArgs = FnArgs<(
+    Option<Float64Array>,
+    Option<Vec<Out>>,
+    Option<Float64Array>,
+    Option<Buffer>,
+)>;
+
+/// How a completion's value travels (the second number of its row; the JS
+/// side in `lib/native.js` reads the same codes).
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Kind {
+    /// Resolves with `undefined`.
+    Undefined = 0,
+    /// Resolves with the row's third number.
+    Number = 1,
+    /// Resolves with the next entry of the values.
+    Value = 2,
+    /// Rejects with the next entry of the values, `[code, message]`.
+    Error = 3,
+}
 
 /// Weak: the wake-up never keeps the process alive by itself; the JS side holds
 /// a ref'd handle exactly while something is pending.
@@ -37,8 +60,10 @@ type WakeFn = ThreadsafeFunction<(), Unknown<'static>, WakeArgs, Status, false, 
 /// Everything queued for the next wake-up.
 #[derive(Default)]
 pub(crate) struct Pending {
-    /// Flat completions: id, 0 or 1 (failed), value.
-    pub(crate) done: Vec<Out>,
+    /// Completion rows: id, [`Kind`], number.
+    pub(crate) done: Vec<f64>,
+    /// Values of the rows of kind `Value` or `Error`, in order.
+    pub(crate) values: Vec<Out>,
     /// Delivery table, [`crate::pubsub::DELIVERY_STRIDE`] numbers per message.
     pub(crate) meta: Vec<f64>,
     /// The bytes the delivery table points into.
@@ -93,14 +118,14 @@ impl Hub {
 
     /// Answers call `id`.
     pub(crate) fn complete(&self, id: u32, result: Result<Out>) {
-        self.push(|pending| push_result(&mut pending.done, id, result));
+        self.push(|pending| push_result(pending, id, result));
     }
 
     /// Answers many calls at once (one wake-up at most).
     pub(crate) fn complete_many(&self, results: impl IntoIterator<Item = (u32, Result<Out>)>) {
         self.push(|pending| {
             for (id, result) in results {
-                push_result(&mut pending.done, id, result);
+                push_result(pending, id, result);
             }
         });
     }
@@ -120,18 +145,22 @@ impl Hub {
     }
 }
 
-fn push_result(done: &mut Vec<Out>, id: u32, result: Result<Out>) {
-    done.push(Out::Num(f64::from(id)));
-    match result {
+fn push_result(pending: &mut Pending, id: u32, result: Result<Out>) {
+    let (kind, number) = match result {
+        Ok(Out::Undefined) => (Kind::Undefined, 0.0),
+        Ok(Out::Num(n)) => (Kind::Number, n),
         Ok(value) => {
-            done.push(Out::Num(0.0));
-            done.push(value);
+            pending.values.push(value);
+            (Kind::Value, 0.0)
         }
         Err(err) => {
-            done.push(Out::Num(1.0));
-            done.push(Out::error(&err));
+            pending.values.push(Out::error(&err));
+            (Kind::Error, 0.0)
         }
-    }
+    };
+    pending
+        .done
+        .extend_from_slice(&[f64::from(id), f64::from(kind as u8), number]);
 }
 
 /// What every native handle carries: the hub to answer through, and whether
@@ -216,8 +245,8 @@ pub struct Bridge {
 
 #[napi]
 impl Bridge {
-    /// `wake(completions, deliveryTable, deliveryBytes)` is called on the JS
-    /// thread whenever results are waiting.
+    /// `wake(completions, values, deliveryTable, deliveryBytes)` is called on
+    /// the JS thread whenever results are waiting (see [`WakeArgs`]).
     #[napi(constructor)]
     pub fn new(wake: Function<'_, (), Unknown<'static>>) -> napi::Result<Self, Code> {
         let pending = Arc::new(Mutex::new(Pending::default()));
@@ -228,6 +257,8 @@ impl Bridge {
             .callee_handled::<false>()
             .build_callback(move |_ctx| {
                 let batch = std::mem::take(&mut *lock(&queue));
+                let done = (!batch.done.is_empty()).then(|| Float64Array::new(batch.done));
+                let values = (!batch.values.is_empty()).then_some(batch.values);
                 let (meta, bytes) = if batch.meta.is_empty() {
                     (None, None)
                 } else {
@@ -236,7 +267,7 @@ impl Bridge {
                         Some(Buffer::from(batch.bytes)),
                     )
                 };
-                Ok(FnArgs::from((batch.done, meta, bytes)))
+                Ok(FnArgs::from((done, values, meta, bytes)))
             })
             .map_err(|e| Code::internal(e.reason))?;
         Ok(Bridge {
@@ -288,5 +319,5 @@ impl Bridge {
 /// threadsafe-function argument.
 const _: fn() = || {
     fn is_arg<T: ToNapiValue>() {}
-    is_arg::<Vec<Out>>();
+    is_arg::<Option<Vec<Out>>>();
 };
