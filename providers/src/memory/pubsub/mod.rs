@@ -14,10 +14,14 @@
 //! cloud); batches of 1000 messages or 10 MiB; receives and acks of up to 1000.
 //! Publishing never lingers: the memory "network" costs nothing to call.
 
+mod tokens;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use self::tokens::TokenMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -50,10 +54,6 @@ pub const MEMORY_CAPABILITIES: PubSubCapabilities = PubSubCapabilities {
 };
 
 static CAPABILITIES: PubSubCapabilities = MEMORY_CAPABILITIES;
-
-/// Delivery tokens are unique in the process, so a handle from another
-/// subscription (or an earlier delivery) is simply unknown.
-static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 /// Topics and their subscriptions, in memory. Cloning shares the same broker.
 #[derive(Clone, Default)]
@@ -294,7 +294,7 @@ impl Ord for Delayed {
 struct Queue {
     ready: VecDeque<Entry>,
     delayed: BinaryHeap<Delayed>,
-    leased: HashMap<u64, Leased>,
+    leased: TokenMap<Leased>,
     /// Lease deadlines in delivery order (one lease length, so also in time
     /// order). A record is stale once its token is settled or extended.
     expiries: VecDeque<(Instant, u64)>,
@@ -393,15 +393,6 @@ fn after(delay: Duration) -> Instant {
     Instant::now() + delay.min(FAR)
 }
 
-fn parse_token(handle: &DeliveryHandle) -> Result<u64> {
-    handle.0.parse().map_err(|_| {
-        Error::invalid_argument(format!(
-            "`{}` is not a delivery handle of the memory provider",
-            handle.0
-        ))
-    })
-}
-
 impl MemorySubscription {
     /// The subscription's name.
     pub fn name(&self) -> &str {
@@ -441,7 +432,7 @@ impl MemorySubscription {
         if count == 0 {
             return Err(queue.next_wake());
         }
-        let first_token = NEXT_TOKEN.fetch_add(count as u64, Ordering::Relaxed);
+        let first_token = tokens::reserve(count);
         let deadline = now + self.lease.min(Duration::from_secs(365 * 86_400));
         let mut deliveries = Vec::with_capacity(count);
         for token in first_token..first_token + count as u64 {
@@ -459,7 +450,7 @@ impl MemorySubscription {
                     publish_time: stored.publish_time,
                     delivery_attempt: entry.attempts,
                 },
-                handle: DeliveryHandle(token.to_string()),
+                handle: tokens::handle(token),
             });
             queue.leased.insert(token, Leased { entry, deadline });
             queue.expiries.push_back((deadline, token));
@@ -514,7 +505,7 @@ impl SubscriptionDriver for MemorySubscription {
         {
             let mut queue = lock(&self.queue);
             for handle in &handles {
-                match parse_token(handle) {
+                match tokens::parse(handle) {
                     // Unknown means acked already, or expired and handed out
                     // again: acking it is harmless and changes nothing.
                     Ok(token) => {
@@ -534,7 +525,7 @@ impl SubscriptionDriver for MemorySubscription {
     }
 
     async fn nack(&self, handle: DeliveryHandle, redeliver_after: Duration) -> Result<()> {
-        let token = parse_token(&handle)?;
+        let token = tokens::parse(&handle)?;
         {
             let mut queue = lock(&self.queue);
             let Some(leased) = queue.leased.remove(&token) else {
@@ -557,7 +548,7 @@ impl SubscriptionDriver for MemorySubscription {
     }
 
     async fn extend_lease(&self, handle: &DeliveryHandle, lease: Duration) -> Result<()> {
-        let token = parse_token(handle)?;
+        let token = tokens::parse(handle)?;
         let mut queue = lock(&self.queue);
         let deadline = after(lease);
         match queue.leased.get_mut(&token) {
