@@ -76,22 +76,35 @@ function setDeliverer(fn) {
 const KIND_UNDEFINED = 0;
 const KIND_NUMBER = 1;
 const KIND_ERROR = 3;
+const KIND_TEXT = 4;
 
 /**
- * One wake-up: `done` holds three numbers per answered call (id, kind, the
- * value when it is a number); `values` the other values and errors, in order.
+ * One wake-up: `done` holds three numbers per answered call (id, kind, and
+ * the value when it is a number or the length of its text); `values` the
+ * values that are neither numbers nor strings, and errors, in order; `texts`
+ * the string results, joined.
  */
-function onWake(done, values, meta, bytes) {
+function onWake(done, values, texts, meta, bytes) {
   if (done !== null && done !== undefined) {
     const count = done.length;
     let next = 0;
+    let at = 0;
     for (let i = 0; i < count; i += 3) {
       const id = done[i];
       const kind = done[i + 1];
       let value;
-      if (kind === KIND_UNDEFINED) value = undefined;
-      else if (kind === KIND_NUMBER) value = done[i + 2];
-      else value = values[next++];
+      if (kind === KIND_UNDEFINED) {
+        value = undefined;
+      } else if (kind === KIND_NUMBER) {
+        value = done[i + 2];
+      } else if (kind === KIND_TEXT) {
+        const end = at + done[i + 2];
+        // `texts` is null when every text of this wake-up is empty.
+        value = end === at ? '' : texts.slice(at, end);
+        at = end;
+      } else {
+        value = values[next++];
+      }
       const resolve = resolvers[id];
       if (resolve === undefined) continue;
       const reject = rejecters[id];

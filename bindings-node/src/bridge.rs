@@ -26,14 +26,17 @@ use crate::out::Out;
 use crate::runtime::runtime;
 
 /// What one wake-up hands to JS: the completion table (three numbers per
-/// call: id, [`Kind`], and the value when it is a number) and the values of
-/// the completions that need one (strings, buffers, objects, errors), in order;
-/// then the delivery table and bytes (see [`crate::pubsub`]). Each is `null`
-/// when empty. A completion that is `undefined` or a number costs no napi
-/// call: with many calls in flight most of the work is writing three numbers.
+/// call: id, [`Kind`], and a number: the value, or a text's length), the
+/// values of the completions that need one (buffers, objects, errors) in
+/// order, and the texts of the string results joined into one string; then
+/// the delivery table and bytes (see [`crate::pubsub`]). Each is `null` when
+/// empty. A completion that is `undefined`, a number or a string costs no napi
+/// call of its own: with many calls in flight most of the work is writing
+/// three numbers (and one string for all the texts).
 type WakeArgs = FnArgs<(
     Option<Float64Array>,
     Option<Vec<Out>>,
+    Option<String>,
     Option<Float64Array>,
     Option<Buffer>,
 )>;
@@ -51,6 +54,9 @@ enum Kind {
     Value = 2,
     /// Rejects with the next entry of the values, `[code, message]`.
     Error = 3,
+    /// Resolves with the next text: as many UTF-16 units of the joined texts
+    /// as the row's number says.
+    Text = 4,
 }
 
 /// Weak: the wake-up never keeps the process alive by itself; the JS side holds
@@ -64,6 +70,8 @@ pub(crate) struct Pending {
     pub(crate) done: Vec<f64>,
     /// Values of the rows of kind `Value` or `Error`, in order.
     pub(crate) values: Vec<Out>,
+    /// The strings of the rows of kind `Text`, joined.
+    pub(crate) text: String,
     /// Delivery table, [`crate::pubsub::DELIVERY_STRIDE`] numbers per message.
     pub(crate) meta: Vec<f64>,
     /// The bytes the delivery table points into.
@@ -149,6 +157,15 @@ fn push_result(pending: &mut Pending, id: u32, result: Result<Out>) {
     let (kind, number) = match result {
         Ok(Out::Undefined) => (Kind::Undefined, 0.0),
         Ok(Out::Num(n)) => (Kind::Number, n),
+        Ok(Out::Str(text)) => {
+            let units = if text.is_ascii() {
+                text.len()
+            } else {
+                text.encode_utf16().count()
+            };
+            pending.text.push_str(&text);
+            (Kind::Text, units as f64)
+        }
         Ok(value) => {
             pending.values.push(value);
             (Kind::Value, 0.0)
@@ -245,8 +262,8 @@ pub struct Bridge {
 
 #[napi]
 impl Bridge {
-    /// `wake(completions, values, deliveryTable, deliveryBytes)` is called on
-    /// the JS thread whenever results are waiting (see [`WakeArgs`]).
+    /// `wake(completions, values, texts, deliveryTable, deliveryBytes)` is
+    /// called on the JS thread whenever results are waiting (see [`WakeArgs`]).
     #[napi(constructor)]
     pub fn new(wake: Function<'_, (), Unknown<'static>>) -> napi::Result<Self, Code> {
         let pending = Arc::new(Mutex::new(Pending::default()));
@@ -259,6 +276,7 @@ impl Bridge {
                 let batch = std::mem::take(&mut *lock(&queue));
                 let done = (!batch.done.is_empty()).then(|| Float64Array::new(batch.done));
                 let values = (!batch.values.is_empty()).then_some(batch.values);
+                let text = (!batch.text.is_empty()).then_some(batch.text);
                 let (meta, bytes) = if batch.meta.is_empty() {
                     (None, None)
                 } else {
@@ -267,7 +285,7 @@ impl Bridge {
                         Some(Buffer::from(batch.bytes)),
                     )
                 };
-                Ok(FnArgs::from((done, values, meta, bytes)))
+                Ok(FnArgs::from((done, values, text, meta, bytes)))
             })
             .map_err(|e| Code::internal(e.reason))?;
         Ok(Bridge {

@@ -4,8 +4,8 @@
 //! hands each topic's queue over in one `publishBatch` call: a table of numbers
 //! and one byte buffer (see [`PUBLISH_STRIDE`]), so the per-message cost on
 //! the JS thread is a few array pushes, not a native call. The batch is
-//! appended to the topic's native queue; one task per topic drains that queue
-//! into `Topic::publish_many` batch after batch (in call order, so ordering keys
+//! appended, undecoded, to the topic's native queue; one task per topic decodes
+//! what is queued and drains it into `Topic::publish_many` batch after batch (in call order, so ordering keys
 //! keep their order), and the ids come back through the hub, many per wake-up.
 //! `Infra.close()` waits for every topic's queue to drain before closing
 //! ([`TopicQueue::flushed`]), so a publish issued just before it is not lost.
@@ -69,9 +69,26 @@ pub(crate) struct TopicQueue {
 
 #[derive(Default)]
 struct PublishQueue {
-    items: Vec<(u32, OutgoingMessage)>,
+    /// `publishBatch` calls not yet decoded, in call order.
+    batches: Vec<RawBatch>,
     /// A drain task is running and will see anything appended.
     draining: bool,
+}
+
+/// One `publishBatch` call as it came from JS, decoded on the runtime so that
+/// the JS thread does two copies per turn and nothing per message.
+struct RawBatch {
+    table: Vec<f64>,
+    bytes: Bytes,
+}
+
+impl RawBatch {
+    /// The call ids of its messages.
+    fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.table
+            .chunks_exact(PUBLISH_STRIDE)
+            .map(|row| row[0] as u32)
+    }
 }
 
 impl NativeTopic {
@@ -92,13 +109,10 @@ impl NativeTopic {
     }
 
     /// Appends to the native queue, starting the drain task if none runs.
-    fn enqueue(&self, items: Vec<(u32, OutgoingMessage)>) {
-        if items.is_empty() {
-            return;
-        }
+    fn enqueue(&self, batch: RawBatch) {
         let start = {
             let mut queue = lock(&self.inner.queue);
-            queue.items.extend(items);
+            queue.batches.push(batch);
             !std::mem::replace(&mut queue.draining, true)
         };
         if !start {
@@ -109,16 +123,17 @@ impl NativeTopic {
                 rt.spawn(drain(self.inner.clone(), self.ctx.hub.clone()));
             }
             Err(err) => {
-                let items = {
+                let batches = {
                     let mut queue = lock(&self.inner.queue);
                     queue.draining = false;
-                    std::mem::take(&mut queue.items)
+                    std::mem::take(&mut queue.batches)
                 };
                 self.inner.idle.notify_waiters();
                 self.ctx.hub.complete_many(
-                    items
-                        .into_iter()
-                        .map(|(id, _)| (id, Err(Error::new(err.code(), err.message())))),
+                    batches
+                        .iter()
+                        .flat_map(RawBatch::ids)
+                        .map(|id| (id, Err(Error::new(err.code(), err.message())))),
                 );
             }
         }
@@ -148,29 +163,20 @@ impl NativeTopic {
     /// is answered with its message id or its own error.
     #[napi]
     pub fn publish_batch(&self, table: &[f64], bytes: &[u8]) {
-        let rows = table.chunks_exact(PUBLISH_STRIDE);
+        let batch = RawBatch {
+            table: table.to_vec(),
+            // One copy of everything; each payload becomes a slice of it.
+            bytes: Bytes::copy_from_slice(bytes),
+        };
         if self.ctx.is_closed() {
             self.ctx
                 .hub
-                .complete_many(rows.map(|row| (row[0] as u32, Err(closed()))));
+                .complete_many(batch.ids().map(|id| (id, Err(closed()))));
             return;
         }
-        // One copy of everything; each payload is a slice of it.
-        let bytes = Bytes::copy_from_slice(bytes);
-        let mut items = Vec::with_capacity(table.len() / PUBLISH_STRIDE);
-        let mut failed = Vec::new();
-        let mut offset = 0;
-        for row in rows {
-            let id = row[0] as u32;
-            match decode_publish(row, &bytes, &mut offset) {
-                Ok(message) => items.push((id, message)),
-                Err(err) => failed.push((id, Err(err))),
-            }
+        if !batch.table.is_empty() {
+            self.enqueue(batch);
         }
-        if !failed.is_empty() {
-            self.ctx.hub.complete_many(failed);
-        }
-        self.enqueue(items);
     }
 
     /// The topic's logical name.
@@ -224,17 +230,36 @@ fn decode_publish(row: &[f64], bytes: &Bytes, offset: &mut usize) -> Result<Outg
 /// Publishes everything queued, batch after batch, until the queue is empty.
 async fn drain(inner: Arc<TopicQueue>, hub: Arc<Hub>) {
     loop {
-        let items = {
+        let batches = {
             let mut queue = lock(&inner.queue);
-            if queue.items.is_empty() {
+            if queue.batches.is_empty() {
                 queue.draining = false;
                 drop(queue);
                 inner.idle.notify_waiters();
                 return;
             }
-            std::mem::take(&mut queue.items)
+            std::mem::take(&mut queue.batches)
         };
-        let (ids, messages): (Vec<u32>, Vec<OutgoingMessage>) = items.into_iter().unzip();
+        let mut ids = Vec::new();
+        let mut messages = Vec::new();
+        let mut failed = Vec::new();
+        for batch in &batches {
+            let mut offset = 0;
+            for row in batch.table.chunks_exact(PUBLISH_STRIDE) {
+                let id = row[0] as u32;
+                match decode_publish(row, &batch.bytes, &mut offset) {
+                    Ok(message) => {
+                        ids.push(id);
+                        messages.push(message);
+                    }
+                    Err(err) => failed.push((id, Err(err))),
+                }
+            }
+        }
+        drop(batches);
+        if !failed.is_empty() {
+            hub.complete_many(failed);
+        }
         let count = ids.len();
         let results = AssertUnwindSafe(inner.topic.publish_many(messages))
             .catch_unwind()
