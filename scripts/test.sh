@@ -22,6 +22,8 @@ done
 stop_started() { [ ${#started[@]} -eq 0 ] || localstack/emulators down "${started[@]}" >/dev/null 2>&1 || true; }
 trap stop_started EXIT
 localstack/emulators up "${EMULATORS[@]}"
+# The other clients the interop tests read and write with (aws CLI, boto3, Google's Python clients).
+localstack/emulators install tools
 eval "$(localstack/emulators env --running)"
 
 # Cloud providers are cargo features; the tests build them all in one go.
