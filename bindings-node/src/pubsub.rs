@@ -283,13 +283,16 @@ pub(crate) fn js_handler(hub: Arc<Hub>, sub_id: u32) -> Handler {
         let (reply, settled) = oneshot::channel::<Settlement>();
         let token = hub.register(reply);
         hub.push(|pending| encode_delivery(pending, sub_id, token, &message));
-        let forget = ForgetOnDrop {
+        let mut forget = ForgetOnDrop {
             hub: hub.clone(),
             token,
+            armed: true,
         };
         Box::pin(async move {
             let outcome = settled.await;
-            drop(forget);
+            // A settlement took the entry out already; only a closed channel
+            // (the hub dropped it) leaves nothing to forget either.
+            forget.disarm();
             match outcome {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(reason)) => Err(HandlerError::from(reason)),
@@ -301,15 +304,30 @@ pub(crate) fn js_handler(hub: Arc<Hub>, sub_id: u32) -> Handler {
     })
 }
 
-/// Drops the token's entry when the handler future goes away unsettled.
+/// Drops the token's entry when the handler future goes away unsettled
+/// (timed out, or its subscriber shut down).
 struct ForgetOnDrop {
     hub: Arc<Hub>,
     token: u64,
+    /// False once the settlement arrived: the entry is gone, and taking the
+    /// lock again for nothing would cost every message.
+    armed: bool,
+}
+
+impl ForgetOnDrop {
+    /// Called once settled. A method, not a field write: the async block must
+    /// own the whole guard (a closure capturing just the field would let the
+    /// guard drop, and forget the delivery, as soon as the future is made).
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
 }
 
 impl Drop for ForgetOnDrop {
     fn drop(&mut self) {
-        self.hub.forget(self.token);
+        if self.armed {
+            self.hub.forget(self.token);
+        }
     }
 }
 
