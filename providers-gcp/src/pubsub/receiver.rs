@@ -27,6 +27,13 @@ use crate::error::gax_error;
 /// bounds a delivery that is never settled (12 hours, as SQS's longest
 /// visibility timeout).
 const MAX_HOLD: Duration = Duration::from_secs(12 * 60 * 60);
+/// The ack deadline the crate keeps on the server for held deliveries
+/// (Pub/Sub's shortest), re-extended while they are held. It bounds how long
+/// Pub/Sub waits for a consumer that vanished, or whose acks were lost with
+/// a connection, before it redelivers: Pub/Sub counts those deliveries
+/// against the client's flow control until then, so a longer deadline
+/// stalls delivery that much longer after a network cut.
+const SERVER_DEADLINE: Duration = Duration::from_secs(10);
 /// The pause before a stream that ended or failed is opened again.
 const REOPEN_AFTER: Duration = Duration::from_secs(1);
 /// The longest the lease task sleeps between checks.
@@ -227,6 +234,7 @@ async fn pump(client: Subscriber, settings: PullSettings, tx: mpsc::Sender<Item>
         let mut stream = client
             .subscribe(settings.path.clone())
             .set_max_lease(MAX_HOLD)
+            .set_max_lease_extension(SERVER_DEADLINE)
             .set_max_outstanding_messages(outstanding)
             .build();
         loop {
