@@ -55,20 +55,25 @@ pub struct CloudSettings {
     /// AWS region, e.g. `us-east-1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// GCP project id.
+    /// GCP project id, owner of topics, subscriptions and new buckets
+    /// (default: `GOOGLE_CLOUD_PROJECT` from the environment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// Azure storage account or Service Bus namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// Override the service endpoint, e.g. `http://127.0.0.1:4566` for an emulator.
+    /// On `gcp`, a plain `http://` endpoint is taken for an emulator and used
+    /// without credentials unless `credentials` says otherwise;
+    /// `PUBSUB_EMULATOR_HOST` and `STORAGE_EMULATOR_HOST` are read too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// Per-service endpoint overrides (`s3`, `sqs`, `pubsub`, `storage`, `blob`,
     /// `servicebus`), for emulators that serve one service each.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoints: BTreeMap<String, String>,
-    /// Explicit credentials; without them the cloud's standard chain is used.
+    /// Explicit credentials; without them the cloud's standard chain is used
+    /// (on `gcp`: Application Default Credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
     /// Create missing topics, subscriptions, queues and buckets at startup.
@@ -89,7 +94,8 @@ pub struct Credentials {
     /// AWS session token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_token: Option<String>,
-    /// GCP service-account key (the JSON document itself).
+    /// GCP service-account key: the JSON document itself, usually
+    /// `{"$env": "NAME"}`. Also what signs V4 signed URLs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_json: Option<String>,
     /// Azure storage account key or Service Bus shared access key.
