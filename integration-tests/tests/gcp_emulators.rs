@@ -120,5 +120,7 @@ mod behaviour {
         a_missing_project_is_invalid_config,
         infra_from_a_gcp_config_stores_publishes_and_delivers,
         the_example_config_parses_with_this_build,
+        bad_credentials_are_invalid_config_naming_the_field,
+        nothing_listening_at_the_endpoint_is_unavailable,
     );
 }

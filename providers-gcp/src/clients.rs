@@ -2,14 +2,20 @@
 //! built from [`GcpSettings`] on first use of each service.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gcloud_storage::client::{Client as StorageClient, ClientConfig as StorageConfig};
 use google_cloud_auth::credentials::Credentials;
+use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_pubsub::client::{BasePublisher, Subscriber, SubscriptionAdmin, TopicAdmin};
 use strata_core::{Error, Result};
 use tokio::sync::OnceCell;
 
 use crate::settings::{GcpCredentials, GcpSettings};
+
+/// How long an admin call (get or create a topic or subscription) is retried
+/// on transient errors.
+const ADMIN_RETRY_LIMIT: Duration = Duration::from_secs(10);
 
 /// The Cloud Storage JSON API of Google Cloud itself.
 const STORAGE_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -158,9 +164,18 @@ impl GcpClients {
                 builder.build().await.map_err(|e| failed($what, &e))?
             }};
         }
+        // Admin calls run at startup, where a wrong endpoint should fail in
+        // seconds rather than be retried for minutes.
+        let admin_retry = || Aip194Strict.with_time_limit(ADMIN_RETRY_LIMIT);
         Ok(PubSubClients {
-            topics: build!(TopicAdmin::builder(), "Pub/Sub topic admin"),
-            subscriptions: build!(SubscriptionAdmin::builder(), "Pub/Sub subscription admin"),
+            topics: build!(
+                TopicAdmin::builder().with_retry_policy(admin_retry()),
+                "Pub/Sub topic admin"
+            ),
+            subscriptions: build!(
+                SubscriptionAdmin::builder().with_retry_policy(admin_retry()),
+                "Pub/Sub subscription admin"
+            ),
             publisher: build!(BasePublisher::builder(), "Pub/Sub publisher"),
             subscriber: build!(Subscriber::builder(), "Pub/Sub subscriber"),
         })

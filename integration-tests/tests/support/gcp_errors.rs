@@ -12,7 +12,8 @@ use strata_core::config::{CloudSettings, LoadedConfig, parse_config};
 use strata_core::pubsub::{Handler, Message, OutgoingMessage};
 use strata_core::testkit::pubsub::PubSubHarness;
 use strata_gcp::{
-    GcpClients, GcpSettings, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic,
+    GcpClients, GcpCredentials, GcpSettings, GcsBucket, GcsBucketOptions, PubSubSubscription,
+    PubSubSubscriptionOptions, PubSubTopic,
 };
 use strata_providers::{CATALOG, Infra, SubscribeOptions};
 use tokio::sync::mpsc;
@@ -230,4 +231,73 @@ pub async fn the_example_config_parses_with_this_build() {
     let settings = GcpSettings::from_cloud(&gcp).unwrap();
     assert_eq!(settings.project, "strata-demo");
     assert!(settings.provision);
+}
+
+pub async fn bad_credentials_are_invalid_config_naming_the_field() {
+    let settings = GcpSettings {
+        credentials: GcpCredentials::ServiceAccountJson("not a key".into()),
+        ..settings()
+    };
+    let clients = GcpClients::connect(&settings).await.unwrap();
+    let names = Names::new();
+    let err = bounded(
+        "open",
+        PubSubTopic::open(&clients, &names.unique("creds"), true),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
+    assert!(err.message().contains("service_account_json"), "{err}");
+    let opts = GcsBucketOptions {
+        provision: true,
+        ..GcsBucketOptions::default()
+    };
+    let err = bounded(
+        "open",
+        GcsBucket::open(&clients, &names.unique("creds"), opts),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
+    assert!(err.message().contains("credentials"), "{err}");
+}
+
+pub async fn nothing_listening_at_the_endpoint_is_unavailable() {
+    // A port nothing listens on: connections are refused at once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let settings = GcpSettings {
+        pubsub_endpoint: Some(endpoint.clone()),
+        storage_endpoint: Some(endpoint.clone()),
+        ..settings()
+    };
+    let clients = GcpClients::connect(&settings).await.unwrap();
+    let names = Names::new();
+    let err = bounded(
+        "open",
+        PubSubTopic::open(&clients, &names.unique("nowhere"), true),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err.code(), ErrorCode::Unavailable | ErrorCode::Timeout),
+        "{err}"
+    );
+    assert!(err.message().contains(&endpoint), "says where: {err}");
+    let err = bounded(
+        "open",
+        GcsBucket::open(
+            &clients,
+            &names.unique("nowhere"),
+            GcsBucketOptions::default(),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err.code(), ErrorCode::Unavailable | ErrorCode::Timeout),
+        "{err}"
+    );
+    assert!(err.message().contains(&endpoint), "says where: {err}");
 }
