@@ -346,11 +346,7 @@ fn encode_delivery(pending: &mut Pending, sub_id: u32, token: u64, message: &Mes
         0
     } else {
         let before = bytes.len();
-        // A map of strings always serializes; on the impossible failure the
-        // message goes out without attributes rather than not at all.
-        if serde_json::to_writer(&mut *bytes, &message.attributes).is_err() {
-            bytes.truncate(before);
-        }
+        write_attributes(bytes, &message.attributes);
         bytes.len() - before
     };
     bytes.extend_from_slice(&message.data);
@@ -366,6 +362,38 @@ fn encode_delivery(pending: &mut Pending, sub_id: u32, token: u64, message: &Mes
         message.data.len() as f64,
     ]);
     debug_assert!(pending.meta.len().is_multiple_of(DELIVERY_STRIDE));
+}
+
+/// Writes attributes as a JSON object. Every delivery carries at least the
+/// content-type attribute, so the common case (nothing to escape) is copied
+/// straight; a string that needs escaping goes through serde_json.
+fn write_attributes(out: &mut Vec<u8>, attributes: &Attributes) {
+    out.push(b'{');
+    for (n, (key, value)) in attributes.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_json_string(out, key);
+        out.push(b':');
+        write_json_string(out, value);
+    }
+    out.push(b'}');
+}
+
+fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        let before = out.len();
+        // Serializing a string into a Vec cannot fail; were it to, an empty
+        // string keeps the object valid.
+        if serde_json::to_writer(&mut *out, text).is_err() {
+            out.truncate(before);
+            out.extend_from_slice(b"\"\"");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -398,6 +426,34 @@ mod tests {
         }
         let len = row[5 + n].max(0.0) as usize;
         &p.bytes[start..start + len]
+    }
+
+    #[test]
+    fn attributes_are_valid_json_whatever_they_hold() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[("a", "1")],
+            &[
+                ("strata.content_type", "text/plain; charset=utf-8"),
+                ("k", "v"),
+            ],
+            &[
+                ("quote\"d", "back\\slash"),
+                ("ctl", "line\nbreak\ttab\u{1}"),
+            ],
+            &[("ünï", "🚀 €")],
+            &[("", "")],
+        ];
+        for attrs in cases {
+            let map: Attributes = attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let mut out = Vec::new();
+            write_attributes(&mut out, &map);
+            let back: Attributes = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, map);
+            assert_eq!(out, serde_json::to_vec(&map).unwrap());
+        }
     }
 
     #[test]
