@@ -122,5 +122,6 @@ mod behaviour {
         the_example_config_parses_with_this_build,
         bad_credentials_are_invalid_config_naming_the_field,
         nothing_listening_at_the_endpoint_is_unavailable,
+        an_ordered_subscription_dead_letters_a_poison_message_and_goes_on,
     );
 }

@@ -3,14 +3,17 @@
 //! cannot be what the config asks, a missing project, and `Infra` built from
 //! a config with the `gcp` provider (and the example config parses).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
 use strata_core::ErrorCode;
 use strata_core::config::{CloudSettings, LoadedConfig, parse_config};
-use strata_core::pubsub::{Handler, Message, OutgoingMessage};
-use strata_core::testkit::pubsub::PubSubHarness;
+use strata_core::pubsub::{
+    DeadLetterPolicy, Handler, HandlerError, Message, OutgoingMessage, RetryPolicy, Subscriber,
+    SubscriberOptions, Topic, TopicOptions, handler_fn,
+};
+use strata_core::testkit::pubsub::{HarnessSubscriptionOptions, PubSubHarness};
 use strata_gcp::{
     GcpClients, GcpCredentials, GcpSettings, GcsBucket, GcsBucketOptions, PubSubSubscription,
     PubSubSubscriptionOptions, PubSubTopic,
@@ -300,4 +303,96 @@ pub async fn nothing_listening_at_the_endpoint_is_unavailable() {
         "{err}"
     );
     assert!(err.message().contains(&endpoint), "says where: {err}");
+}
+
+pub async fn an_ordered_subscription_dead_letters_a_poison_message_and_goes_on() {
+    let h = GcpPubSubHarness::new().await;
+    let (name, dl_name) = (h.unique("ordered-dl"), h.unique("dead"));
+    let driver = bounded("topic", h.topic(&name)).await.unwrap();
+    let dl_driver = bounded("topic", h.topic(&dl_name)).await.unwrap();
+    let plain = HarnessSubscriptionOptions::default();
+    let dl_sub = bounded(
+        "sub",
+        h.subscription(&dl_name, &h.unique("dead-sub"), &plain),
+    )
+    .await
+    .unwrap();
+    let opts = HarnessSubscriptionOptions {
+        ordering: true,
+        dead_letter_topic: Some(dl_name.clone()),
+        max_attempts: Some(5),
+        ..HarnessSubscriptionOptions::default()
+    };
+    let sub = bounded(
+        "sub",
+        h.subscription(&name, &h.unique("ordered-dl-sub"), &opts),
+    )
+    .await
+    .unwrap();
+    let caps = sub.capabilities().clone();
+    assert!(caps.ordering && caps.delivery_attempts, "{caps:?}");
+    assert!(
+        !caps.native_dead_letter,
+        "keyed retries stay in the consumer, so the engine dead-letters: {caps:?}"
+    );
+
+    let dl_topic = Topic::new(&dl_name, dl_driver, TopicOptions::default());
+    let handled: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = handled.clone();
+    let handler = handler_fn(move |message| {
+        let seen = seen.clone();
+        async move {
+            let text = String::from_utf8_lossy(&message.data).into_owned();
+            if text == "poison" {
+                return Err(HandlerError::from("poison always fails"));
+            }
+            seen.lock().unwrap().push(text);
+            Ok(())
+        }
+    });
+    let quick = SubscriberOptions {
+        retry: RetryPolicy {
+            min_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+        },
+        receive_wait: Duration::from_millis(200),
+        ..SubscriberOptions::default()
+    };
+    let subscriber = Subscriber::start(
+        "ordered-dl",
+        sub,
+        handler,
+        SubscriberOptions {
+            dead_letter: Some(DeadLetterPolicy {
+                max_attempts: 5,
+                topic: Some(dl_topic.clone()),
+            }),
+            ..quick.clone()
+        },
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let dl_subscriber = Subscriber::start("dead", dl_sub, forward(tx), quick);
+
+    let topic = Topic::new(&name, driver, TopicOptions::default());
+    for text in ["m0", "poison", "m2", "m3"] {
+        let message = OutgoingMessage::new(text).with_ordering_key("k");
+        bounded("publish", topic.publish(message)).await.unwrap();
+    }
+    let letter = bounded("dead letter", rx.recv()).await.unwrap();
+    assert_eq!(&letter.data[..], b"poison");
+    let started = std::time::Instant::now();
+    while handled.lock().unwrap().len() < 3 {
+        assert!(started.elapsed() < LIMIT, "{:?}", handled.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = bounded("shutdown", subscriber.shutdown_with_stats())
+        .await
+        .unwrap();
+    bounded("shutdown", dl_subscriber.shutdown()).await.unwrap();
+    assert_eq!(
+        *handled.lock().unwrap(),
+        ["m0", "m2", "m3"],
+        "the key went on in order"
+    );
+    assert_eq!(stats.dead_lettered, 1, "{stats:?}");
 }

@@ -13,7 +13,10 @@
 //! - Dead letters: a subscription opened with [`PubSubDeadLetter`] gets a
 //!   native dead-letter policy; Pub/Sub then counts delivery attempts and
 //!   forwards a message to the dead-letter topic (every subscription of it
-//!   gets it) after `max_attempts`.
+//!   gets it) after `max_attempts`. On an ordered subscription the engine
+//!   dead-letters instead (retries of a keyed message stay in the consumer,
+//!   where Pub/Sub does not count them); the policy remains as a safety net
+//!   for a consumer that dies.
 //! - Names: see [`names`]; ids are checked before any request.
 
 mod leases;
@@ -45,16 +48,20 @@ pub const MAX_BATCH_MESSAGES: usize = 1000;
 /// How long publishes wait to fill a batch.
 pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
 
-/// The capabilities of a topic or subscription (`ordering`: the subscription
-/// has message ordering; `native_dead_letter`: it has a dead-letter policy,
-/// which is also when Pub/Sub reports delivery attempts).
-pub(crate) fn capabilities(ordering: bool, native_dead_letter: bool) -> PubSubCapabilities {
+/// The capabilities of a topic or of a subscription with (`ordering`)
+/// message ordering and (`dead_letter_policy`) a dead-letter policy.
+///
+/// Pub/Sub reports delivery attempts only with a dead-letter policy. It
+/// dead-letters natively only where it sees every redelivery: on an ordered
+/// subscription, retries of a keyed message happen in the consumer (see
+/// `leases`), so the engine dead-letters there, through the topic.
+pub(crate) fn capabilities(ordering: bool, dead_letter_policy: bool) -> PubSubCapabilities {
     PubSubCapabilities {
         ordering,
-        native_dead_letter,
+        native_dead_letter: dead_letter_policy && !ordering,
         explicit_dead_letter: false,
         lease_extension: true,
-        delivery_attempts: native_dead_letter,
+        delivery_attempts: dead_letter_policy,
         max_message_bytes: MAX_MESSAGE_BYTES,
         max_batch_messages: MAX_BATCH_MESSAGES,
         max_batch_bytes: MAX_MESSAGE_BYTES,
