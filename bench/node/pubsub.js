@@ -104,7 +104,7 @@ async function main() {
   process.chdir(fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-pubsub-')));
   const { Infra } = binding();
   // Warm-up: JIT and allocator, not measured.
-  await runOnceQuiet(Infra);
+  await runOnce(Infra, 'async', 'warm');
   const results = new Map(handlers.map((h) => [h, []]));
   for (let rep = 0; rep < reps; rep++) {
     for (const kind of handlers) {
@@ -128,12 +128,6 @@ async function main() {
         `${rates} | ${dups} | ${pick((r) => r.closeMs).toFixed(0)} |`,
     );
   }
-}
-
-async function runOnceQuiet(Infra) {
-  const saved = total;
-  await runOnce(Infra, 'async', 'warm');
-  return saved;
 }
 
 main().catch((err) => {
