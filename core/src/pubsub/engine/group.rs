@@ -20,6 +20,7 @@ use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
@@ -73,11 +74,11 @@ pub(super) fn spawn_group(shared: &Arc<Shared>, held: Vec<(Delivery, OwnedSemaph
 /// whatever finished together in one batch.
 async fn run_group(shared: Arc<Shared>, held: Vec<(Delivery, OwnedSemaphorePermit)>) {
     let started = Instant::now();
-    let deadline = started + shared.opts.handler_timeout;
+    let deadline = later(started, shared.opts.handler_timeout);
     let mut lease_due = shared
         .leases
         .as_ref()
-        .map(|leases| started + leases.lease() / 2);
+        .map(|leases| later(started, leases.lease() / 2));
     let mut running: Vec<Option<Running>> = Vec::with_capacity(held.len());
     for (Delivery { message, handle }, permit) in held {
         let attempt = message.delivery_attempt;
@@ -155,6 +156,15 @@ async fn run_group(shared: Arc<Shared>, held: Vec<(Delivery, OwnedSemaphorePermi
         }
         timer.as_mut().reset(next_wake(deadline, lease_due));
     }
+}
+
+/// `start + wait`, or about thirty years from `start` when `wait` is too long
+/// to add (a handler timeout of `Duration::MAX` means no timeout).
+fn later(start: Instant, wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
+    start
+        .checked_add(wait)
+        .unwrap_or_else(|| start + FAR.min(wait))
 }
 
 /// The group's next timed event: its deadline, or half its lease if sooner.

@@ -188,3 +188,19 @@ async fn a_handler_that_never_finishes_times_out_alone_in_its_group() {
     assert!(!calls.contains(&Call::Ack("h2".into())));
     assert_eq!((stats.acked, stats.nacked, stats.handler_errors), (7, 1, 1));
 }
+
+#[tokio::test]
+async fn a_group_accepts_a_handler_timeout_too_long_to_add() {
+    let driver = driver_with(3);
+    let handler = handler_fn(|_| async { Ok(()) });
+    let opts = SubscriberOptions {
+        handler_timeout: Duration::MAX,
+        ..wide(None)
+    };
+    let subscriber = run_until_settled(&driver, handler, opts, 3).await;
+    let stats = tokio::time::timeout(LIMIT, subscriber.shutdown_with_stats())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.acked, 3);
+}
