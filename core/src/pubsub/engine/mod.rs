@@ -257,8 +257,10 @@ async fn run_key(shared: Arc<Shared>, key: String, first: Work) {
     }
 }
 
-/// Runs the handler for one delivery and settles a failure (retry or dead
-/// letter); a success is returned to be acked, alone or in a batch.
+/// Runs the handler of one keyed delivery and settles a failure (retry or
+/// dead letter) in place, since the key's next message must wait for it; a
+/// success is returned for [`process`] to ack. (Unordered deliveries run in
+/// groups instead, see [`group`].)
 async fn run_one(shared: &Shared, work: Work) -> Outcome {
     let Work {
         delivery: Delivery { message, handle },
