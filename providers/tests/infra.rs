@@ -283,10 +283,10 @@ async fn a_named_config_file_that_is_missing_is_an_error() {
 async fn config_with_a_compiled_out_provider_fails_to_load() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("infra.config.json");
-    std::fs::write(&path, r#"{ "objects": { "u": { "provider": "gcp" } } }"#).unwrap();
+    std::fs::write(&path, r#"{ "objects": { "u": { "provider": "azure" } } }"#).unwrap();
     let err = Infra::load_from(Some(&path)).await.err().unwrap();
     assert_eq!(err.code(), ErrorCode::InvalidConfig);
-    assert!(err.to_string().contains("cargo feature `gcp`"), "{err}");
+    assert!(err.to_string().contains("cargo feature `azure`"), "{err}");
     assert!(
         err.to_string()
             .contains("this build has: memory, filesystem"),
