@@ -12,8 +12,8 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup
 step "servers the tests need (PostgreSQL, Redis)"
 bash scripts/services.sh up
 
-step "emulators (LocalStack, moto): install into localstack/.emulators and start"
-EMULATORS=(localstack moto)
+step "emulators (LocalStack, moto, fake-gcs-server, Pub/Sub emulator): install into localstack/.emulators and start"
+EMULATORS=(localstack moto gcs pubsub)
 started=()
 for name in "${EMULATORS[@]}"; do
   localstack/emulators status "$name" >/dev/null 2>&1 || started+=("$name")
@@ -27,7 +27,7 @@ localstack/emulators install tools
 eval "$(localstack/emulators env --running)"
 
 # Cloud providers are cargo features; the tests build them all in one go.
-FEATURES=(--features strata-providers/aws,strata-integration-tests/aws,strata-examples/aws)
+FEATURES=(--features strata-providers/aws,strata-integration-tests/aws,strata-examples/aws,strata-providers/gcp,strata-integration-tests/gcp)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
