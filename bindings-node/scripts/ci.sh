@@ -23,8 +23,8 @@ else
   npm install --no-audit --no-fund
 fi
 
-echo "== bindings-node: build the addon (with the AWS providers, for the demo on LocalStack)"
-npm run build -- --features aws
+echo "== bindings-node: build the addon (with the AWS and GCP providers, for the demo on their emulators)"
+npm run build -- --features aws,gcp
 
 echo "== bindings-node: typecheck"
 npm run typecheck

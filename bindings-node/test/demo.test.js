@@ -133,18 +133,25 @@ function requireEnv(name, start) {
   );
 }
 
-test('one codebase, swapped by config: the same account on the embedded defaults and on AWS (LocalStack)', async () => {
+test('one codebase, swapped by config: the same account on the embedded defaults, AWS (LocalStack) and GCP (emulators)', async () => {
   requireEnv('STRATA_TEST_LOCALSTACK_ENDPOINT', 'localstack');
+  requireEnv('STRATA_TEST_PUBSUB_ENDPOINT', 'pubsub');
+  requireEnv('STRATA_TEST_GCS_ENDPOINT', 'gcs');
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-demo-'));
   const examples = path.join(__dirname, '..', '..', 'examples', 'configs');
   try {
     const local = await runDemo(cwd);
-    const aws = await runDemoWithConfig(uniqueConfig(path.join(examples, 'aws-localstack.json'), cwd), cwd);
-    assert.match(aws, /with config .*aws-localstack\.json/);
-    assert.match(aws, /1 migration\(s\) applied, 0 already applied/);
-    assert.match(aws, /uploads stored: 3; events processed: 3; failed attempts retried: 1/);
-    assert.match(aws, /img\/broken\.png: 512 B, attempts 2/);
-    assert.equal(accountOf(aws), accountOf(local));
+    for (const [file, cloud] of [
+      ['aws-localstack.json', 'AWS'],
+      ['gcp-emulators.json', 'GCP'],
+    ]) {
+      const out = await runDemoWithConfig(uniqueConfig(path.join(examples, file), cwd), cwd);
+      assert.match(out, new RegExp(`with config .*${file.replace('.', '\\.')}`), cloud);
+      assert.match(out, /1 migration\(s\) applied, 0 already applied/, cloud);
+      assert.match(out, /uploads stored: 3; events processed: 3; failed attempts retried: 1/, cloud);
+      assert.match(out, /img\/broken\.png: 512 B, attempts 2/, cloud);
+      assert.equal(accountOf(out), accountOf(local), `the account on ${cloud}`);
+    }
   } finally {
     fs.rmSync(cwd, { recursive: true, force: true });
   }
