@@ -165,7 +165,10 @@ export declare class Bucket {
   private constructor();
   /** The bucket's logical name. */
   readonly name: string;
-  /** Stores `body` under `key`; a failed stream stores nothing. */
+  /**
+   * Stores `body` under `key`; a failed stream stores nothing. Buffers are sent
+   * without copying: do not modify one until the upload settles.
+   */
   upload(key: string, body: UploadBody, options?: UploadOptions): Promise<ObjectAttrs>;
   /** Downloads the object (or a range) into a Buffer; `NotFound` when missing. */
   download(key: string, range?: RangeOptions): Promise<Buffer>;

@@ -61,6 +61,14 @@ function isStream(body) {
     (typeof body.pipe === 'function' || typeof body[Symbol.asyncIterator] === 'function');
 }
 
+/**
+ * A Buffer view of `bytes` (no copy). Uploads hand Buffers to the native side
+ * without copying them, so a Buffer must not change until its upload settles.
+ */
+function asBuffer(bytes) {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** A bucket of objects. */
 class Bucket {
   constructor(native, name) {
@@ -79,8 +87,9 @@ class Bucket {
       const opts = putOptions(options);
       if (typeof body === 'string') body = Buffer.from(body);
       if (body instanceof Uint8Array) {
+        const bytes = asBuffer(body);
         const n = this._n;
-        return call((id) => n.upload(id, key, body, opts), attrsOf);
+        return call((id) => n.upload(id, key, bytes, opts), attrsOf);
       }
       if (isStream(body)) return this._uploadStream(key, body, opts);
       throw invalid(`an upload body must be a Buffer, a string or a Readable, got ${typeOf(body)}`);
@@ -96,7 +105,10 @@ class Bucket {
         if (!(bytes instanceof Uint8Array)) {
           throw invalid(`an upload stream must yield Buffers or strings, got ${typeOf(chunk)}`);
         }
-        if (bytes.length > 0) await call((id) => upload.write(id, bytes));
+        if (bytes.length > 0) {
+          const buffer = asBuffer(bytes);
+          await call((id) => upload.write(id, buffer));
+        }
       }
     } catch (err) {
       upload.abort(err instanceof Error ? err.message : String(err));

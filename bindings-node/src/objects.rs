@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use strata_core::objects::{
     Bucket, ByteRange, ByteStream, GetOptions, ListEntry, ListOptions, ObjectMeta, Precondition,
@@ -94,10 +95,14 @@ impl NativeBucket {
 #[napi]
 impl NativeBucket {
     /// Uploads a body held in memory; answers with the object's metadata.
+    ///
+    /// The Buffer is not copied: the I/O runtime reads the JS memory through a
+    /// reference that keeps it alive until the upload is done (the JS API
+    /// documents that the Buffer must not change meanwhile, as `fs.write` does).
     #[napi]
-    pub fn upload(&self, id: u32, key: String, body: &[u8], opts: Option<NativePutOptions>) {
+    pub fn upload(&self, id: u32, key: String, body: Buffer, opts: Option<NativePutOptions>) {
         let bucket = self.bucket.clone();
-        let body = Bytes::copy_from_slice(body);
+        let body = Bytes::from_owner(body);
         let opts = put_options(opts);
         self.ctx.spawn(id, async move {
             Ok(Out::meta(bucket.upload(&key, body, opts?).await?))
@@ -289,8 +294,8 @@ pub struct NativeUpload {
 impl NativeUpload {
     /// Sends one chunk; answers once it is accepted (backpressure).
     #[napi]
-    pub fn write(&self, id: u32, chunk: &[u8]) {
-        let chunk = Bytes::copy_from_slice(chunk);
+    pub fn write(&self, id: u32, chunk: Buffer) {
+        let chunk = Bytes::from_owner(chunk);
         let sender = lock(&self.chunks).clone();
         self.ctx.spawn(id, async move {
             let sender = sender.ok_or_else(|| {

@@ -156,3 +156,16 @@ test('URLs: the filesystem provider has public URLs but no signed ones', async (
   await rejectsWith('InvalidArgument', bucket.signedUrl('img/cat.png', { method: 'POST' }), 'an unknown method');
   throwsWith('InvalidArgument', () => bucket.publicUrl(42), 'publicUrl(42)');
 });
+
+test('typed-array views upload exactly their own bytes, whole and streamed (no copy on the JS thread)', async () => {
+  const backing = crypto.randomBytes(10_000);
+  // A plain Uint8Array over the middle of a larger ArrayBuffer: offset and length matter.
+  const view = new Uint8Array(backing.buffer, backing.byteOffset + 1000, 5000);
+  await bucket.upload('views/whole.bin', view);
+  assert.deepEqual(await bucket.download('views/whole.bin'), Buffer.from(backing.subarray(1000, 6000)));
+
+  const chunks = [view.subarray(0, 100), backing.subarray(6000, 7000), new Uint8Array(0), 'tail'];
+  await bucket.upload('views/streamed.bin', Readable.from(chunks));
+  const expected = Buffer.concat([backing.subarray(1000, 1100), backing.subarray(6000, 7000), Buffer.from('tail')]);
+  assert.deepEqual(await bucket.download('views/streamed.bin'), expected);
+});
