@@ -41,6 +41,10 @@ const MESSAGE = JSON.stringify({ kind: 'bench', pad: 'x'.repeat(220) });
 const SMALL = Buffer.alloc(4096, 7);
 const SMALL_KEYS = 1000;
 
+// With STORAGE_EMULATOR_HOST set, @google-cloud/storage 7 builds download URLs
+// that fake-gcs-server answers with 404; the endpoint is passed explicitly instead.
+delete process.env.STORAGE_EMULATOR_HOST;
+
 if (!PUBSUB || !GCS) {
   console.error('compare.js: PUBSUB_EMULATOR_HOST and STRATA_TEST_GCS_ENDPOINT must be set; run it through run.sh');
   process.exit(1);

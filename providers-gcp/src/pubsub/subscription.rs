@@ -45,7 +45,10 @@ pub struct PubSubSubscriptionOptions {
     /// Native dead-lettering; see [`PubSubDeadLetter`].
     pub dead_letter: Option<PubSubDeadLetter>,
     /// Most deliveries this consumer holds at once (flow control): the rest
-    /// stay with Pub/Sub for other consumers.
+    /// stay with Pub/Sub for other consumers. Acks go out in batches every
+    /// 100 ms, and an ack frees its slot only once Pub/Sub has it, so this
+    /// bounds throughput to roughly ten times its value per second; 1,000 is
+    /// the default of Google's own clients.
     pub max_outstanding: usize,
     /// Create the subscription if missing, and set its dead-letter policy.
     pub provision: bool,
@@ -57,7 +60,7 @@ impl Default for PubSubSubscriptionOptions {
             lease: Duration::from_secs(30),
             ordering: false,
             dead_letter: None,
-            max_outstanding: 100,
+            max_outstanding: 1000,
             provision: false,
         }
     }
