@@ -38,6 +38,11 @@ const SERVER_DEADLINE: Duration = Duration::from_secs(10);
 const REOPEN_AFTER: Duration = Duration::from_secs(1);
 /// The longest the lease task sleeps between checks.
 const EXPIRY_TICK: Duration = Duration::from_millis(50);
+/// Streaming pulls one unordered consumer keeps open (Google's Node client
+/// opens 5). Each stream is served at a bounded rate — about 2,000 msgs/s by
+/// the emulator, measured: 1 stream 1,960/s, 4 streams 7,500/s, 8 streams
+/// 14,800/s through Node — so throughput grows with them.
+pub(crate) const PULL_STREAMS: usize = 8;
 
 type Item = google_cloud_pubsub::Result<(PubSubMessage, Handler)>;
 
@@ -48,8 +53,10 @@ pub(crate) struct PullSettings {
     pub path: String,
     /// Strata's lease of each delivery.
     pub lease: Duration,
-    /// Most deliveries held at once (flow control).
+    /// Most deliveries held at once (flow control), split over the streams.
     pub max_outstanding: usize,
+    /// Streaming pulls kept open (1 for ordered subscriptions).
+    pub streams: usize,
     /// Where requests go, for errors.
     pub target: String,
 }
@@ -66,13 +73,15 @@ struct Running {
     rx: mpsc::Receiver<Item>,
     /// A stream error met while draining a batch, returned by the next call.
     pending: Option<Error>,
-    pump: JoinHandle<()>,
+    pumps: Vec<JoinHandle<()>>,
     expiry: JoinHandle<()>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.pump.abort();
+        for pump in &self.pumps {
+            pump.abort();
+        }
         self.expiry.abort();
     }
 }
@@ -102,12 +111,23 @@ impl Receiver {
     fn start(&self) -> Running {
         let capacity = self.settings.max_outstanding.max(1);
         let (tx, rx) = mpsc::channel(capacity);
-        let pump = tokio::spawn(pump(self.client.clone(), self.settings.clone(), tx));
+        let streams = self.settings.streams.clamp(1, capacity);
+        let per_stream = capacity / streams;
+        let pumps = (0..streams)
+            .map(|_| {
+                tokio::spawn(pump(
+                    self.client.clone(),
+                    self.settings.path.clone(),
+                    per_stream,
+                    tx.clone(),
+                ))
+            })
+            .collect();
         let expiry = tokio::spawn(expire(Arc::downgrade(&self.leases)));
         Running {
             rx,
             pending: None,
-            pump,
+            pumps,
             expiry,
         }
     }
@@ -228,11 +248,11 @@ impl Receiver {
 /// Reads the crate's stream into `tx` until the receiver goes away, opening
 /// the stream again when it ends or fails (an emulator restart, a network
 /// blip); a failure is passed on so `receive` reports it.
-async fn pump(client: Subscriber, settings: PullSettings, tx: mpsc::Sender<Item>) {
-    let outstanding = i64::try_from(settings.max_outstanding).unwrap_or(i64::MAX);
+async fn pump(client: Subscriber, path: String, outstanding: usize, tx: mpsc::Sender<Item>) {
+    let outstanding = i64::try_from(outstanding).unwrap_or(i64::MAX);
     loop {
         let mut stream = client
-            .subscribe(settings.path.clone())
+            .subscribe(path.clone())
             .set_max_lease(MAX_HOLD)
             .set_max_lease_extension(SERVER_DEADLINE)
             .set_max_outstanding_messages(outstanding)
@@ -249,7 +269,7 @@ async fn pump(client: Subscriber, settings: PullSettings, tx: mpsc::Sender<Item>
                     }
                 }
                 Some(Err(err)) => {
-                    tracing::debug!(subscription = settings.path, "streaming pull failed: {err}");
+                    tracing::debug!(subscription = path, "streaming pull failed: {err}");
                     if tx.send(Err(err)).await.is_err() {
                         return;
                     }

@@ -9,7 +9,7 @@ use strata_core::pubsub::{Delivery, DeliveryHandle, PubSubCapabilities, Subscrip
 use strata_core::{Error, Result};
 
 use super::provision::{SubscriptionSpec, ensure_subscription};
-use super::receiver::{PullSettings, Receiver};
+use super::receiver::{PULL_STREAMS, PullSettings, Receiver};
 use super::{PubSubTopic, capabilities, names};
 use crate::clients::{GcpClients, Service};
 
@@ -138,6 +138,14 @@ impl PubSubSubscription {
             path: path.clone(),
             lease: opts.lease,
             max_outstanding: opts.max_outstanding,
+            // Several streams, as Google's own clients open: one streaming
+            // pull is served at a bounded rate (about 2,000 msgs/s from the
+            // emulator). One stream where keys must stay in order.
+            streams: if found.enable_message_ordering {
+                1
+            } else {
+                PULL_STREAMS
+            },
             target: clients.describe(Service::PubSub),
         };
         let client = clients.pubsub().await?.subscriber.clone();
