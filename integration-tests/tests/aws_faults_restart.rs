@@ -38,8 +38,8 @@
 #![allow(clippy::unwrap_used)]
 
 #[allow(dead_code)]
-#[path = "support/aws_faults_load.rs"]
-mod aws_faults_load;
+#[path = "support/faults_load.rs"]
+mod faults_load;
 // Shared with the conformance test files; only part of it is used here.
 #[allow(dead_code)]
 #[path = "support/aws_emulators.rs"]
@@ -54,8 +54,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_emulators::LOCALSTACK;
-use aws_faults_load::{Outcome, Pace, PublishRecord};
 use aws_harness::Names;
+use faults_load::{Outcome, Pace, PublishRecord};
 use strata_aws::{AwsClients, SnsTopic, SqsSubscription, SqsSubscriptionOptions};
 use strata_core::ErrorCode;
 use strata_core::pubsub::{Topic, TopicOptions};
@@ -145,8 +145,7 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
     // messages a second against 250 published), so messages sit in the queue
     // when LocalStack goes down; after it, it runs at full speed.
     let delay = Arc::new(AtomicU64::new(100));
-    let (subscriber, deliveries) =
-        aws_faults_load::record_deliveries(Arc::new(sub), 8, delay.clone());
+    let (subscriber, deliveries) = faults_load::record_deliveries(Arc::new(sub), 8, delay.clone());
     let topic = Topic::new(
         driver.name().to_owned(),
         Arc::new(driver),
@@ -154,11 +153,11 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
     );
 
     let started = Instant::now();
-    let publishing = aws_faults_load::publish_paced(topic.clone(), PACE);
+    let publishing = faults_load::publish_paced(topic.clone(), PACE);
     tokio::time::sleep(STOP_AT).await;
     let sampled_at = Instant::now();
     let depth_at_stop = queue_depth(&clients, &queue_url).await;
-    let delivered_at_stop = aws_faults_load::snapshot(&deliveries).len();
+    let delivered_at_stop = faults_load::snapshot(&deliveries).len();
     let stopped_at = Instant::now();
     delay.store(0, Ordering::Relaxed);
     let mut restart = Command::new("localstack/emulators");
@@ -198,7 +197,7 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
         .unwrap();
     let published_in = started.elapsed();
     let after = resolved_ok_between(&records, ready_at, Instant::now());
-    let missing_after = aws_faults_load::wait_for(&deliveries, &after, DRAIN_LIMIT).await;
+    let missing_after = faults_load::wait_for(&deliveries, &after, DRAIN_LIMIT).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stats = tokio::time::timeout(Duration::from_secs(30), subscriber.shutdown_with_stats())
         .await
@@ -208,7 +207,7 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
         .await
         .expect("the topic did not close");
 
-    let seen = aws_faults_load::snapshot(&deliveries);
+    let seen = faults_load::snapshot(&deliveries);
     let before = resolved_ok_between(&records, started, stopped_at);
     let lost_before: Vec<u64> = before
         .iter()
@@ -218,7 +217,7 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
     let in_window = resolved_ok_between(&records, stopped_at, ready_at);
     let lost_in_window = in_window.iter().filter(|s| !seen.contains_key(s)).count();
     let near_stop = resolved_ok_between(&records, sampled_at - HANDOVER, stopped_at).len() as u64;
-    let failures = aws_faults_load::failures_by_code(&records);
+    let failures = faults_load::failures_by_code(&records);
     let failed_but_delivered = records
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Failed(..)) && seen.contains_key(&r.seq))
@@ -245,7 +244,7 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
         in_window.len(),
         after.len(),
         seen.len(),
-        aws_faults_load::duplicates(&seen),
+        faults_load::duplicates(&seen),
         lost_before.len(),
     );
 
@@ -287,7 +286,7 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
         missing_after.len(),
         &missing_after[..missing_after.len().min(10)]
     );
-    if let Some(mismatch) = aws_faults_load::id_mismatch(&records, &seen) {
+    if let Some(mismatch) = faults_load::id_mismatch(&records, &seen) {
         panic!("{mismatch}");
     }
     assert!(

@@ -27,24 +27,25 @@
 
 // Shared with other test files; only part of each is used here.
 #[allow(dead_code)]
-#[path = "support/aws_faults_load.rs"]
+#[path = "support/faults_load.rs"]
 mod faults_load;
 #[allow(dead_code)]
 #[path = "support/gcp_harness.rs"]
 mod gcp_harness;
+#[path = "support/network_cut.rs"]
+mod network_cut;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use faults_load::{Outcome, Pace};
+use faults_load::Pace;
 use gcp_harness::{Names, PUBSUB, settings};
-use strata_core::ErrorCode;
+use network_cut::Cut;
 use strata_core::pubsub::{Topic, TopicOptions};
 use strata_gcp::{
     GcpClients, GcpSettings, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic,
 };
 use strata_integration_tests::tcp_proxy::CuttableProxy;
-use tokio::time::Instant;
 
 /// 10,000 messages in about 20 s: 25 every 50 ms.
 const PACE: Pace = Pace {
@@ -53,15 +54,19 @@ const PACE: Pace = Pace {
     tick: Duration::from_millis(50),
     publish_limit: Duration::from_secs(90),
 };
-/// When the cut starts, and how long it lasts.
-const CUT_AT: Duration = Duration::from_secs(6);
-const CUT_FOR: Duration = Duration::from_secs(4);
-/// How long the subscriber may take to catch up after the last publish.
+/// The cut: 4 s long, 6 s into the run; publishes may still fail for
+/// 30 s after it (retries under way); `drain_limit` is how long the
+/// subscriber may take to catch up after the last publish.
 /// Usually all is delivered within 20 s of it; once in four runs here the
 /// emulator held back part of the run for longer than 90 s after the cut
 /// (it redelivers in rounds, one per ack deadline), so the bound is loose:
 /// this asserts at-least-once delivery, not the emulator's recovery time.
-const DRAIN_LIMIT: Duration = Duration::from_secs(240);
+const CUT: Cut = Cut {
+    at: Duration::from_secs(6),
+    lasts: Duration::from_secs(4),
+    retry_grace: Duration::from_secs(30),
+    drain_limit: Duration::from_secs(240),
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_resolved_publish_is_delivered_across_a_network_cut() {
@@ -88,106 +93,12 @@ async fn every_resolved_publish_is_delivered_across_a_network_cut() {
     let sub = PubSubSubscription::open(&clients, &driver, &names.unique("cut-sub"), &opts)
         .await
         .unwrap();
-    let (subscriber, deliveries) =
-        faults_load::record_deliveries(Arc::new(sub), 64, Arc::default());
     let topic = Topic::new(
         driver.name().to_owned(),
         Arc::new(driver),
         TopicOptions::default(),
     );
-
-    let started = Instant::now();
-    let publishing = faults_load::publish_paced(topic.clone(), PACE);
-    tokio::time::sleep(CUT_AT).await;
-    let accepted_before_cut = proxy.accepted();
-    let cut_at = Instant::now();
-    proxy.cut().await;
-    tokio::time::sleep(CUT_FOR).await;
-    proxy.restore().await.unwrap();
-    let restored_at = Instant::now();
-
-    let records = tokio::time::timeout(PACE.publish_limit + Duration::from_secs(60), publishing)
-        .await
-        .expect("the publisher did not finish")
-        .unwrap();
-    let published_in = started.elapsed();
-    let resolved: Vec<u64> = records
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Published(_)))
-        .map(|r| r.seq)
-        .collect();
-    let missing = faults_load::wait_for(&deliveries, &resolved, DRAIN_LIMIT).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let stats = tokio::time::timeout(Duration::from_secs(30), subscriber.shutdown_with_stats())
-        .await
-        .expect("the subscriber did not shut down")
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), topic.close())
-        .await
-        .expect("the topic did not close");
-
-    let seen = faults_load::snapshot(&deliveries);
-    let failures = faults_load::failures_by_code(&records);
-    let failed_during_cut = records
-        .iter()
-        .filter(|r| {
-            matches!(r.outcome, Outcome::Failed(..))
-                && r.resolved_at >= cut_at
-                && r.resolved_at <= restored_at + Duration::from_secs(30)
-        })
-        .count();
-    eprintln!(
-        "network cut of {CUT_FOR:?} at {CUT_AT:?}: {} messages published in {published_in:?}; \
-         resolved {}, failed {failures:?} ({failed_during_cut} of them during the cut or its \
-         retries), unresolved {}; delivered {} distinct, {} duplicates; proxy: {} connections \
-         accepted ({accepted_before_cut} before the cut), {} dropped by the cut; subscriber \
-         {stats:?}",
-        records.len(),
-        resolved.len(),
-        records
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Unresolved))
-            .count(),
-        seen.len(),
-        faults_load::duplicates(&seen),
-        proxy.accepted(),
-        proxy.dropped(),
-    );
-
-    assert_eq!(records.len() as u64, PACE.total);
-    for record in &records {
-        match &record.outcome {
-            Outcome::Published(_) => {}
-            Outcome::Failed(code, message) => assert!(
-                matches!(code, ErrorCode::Unavailable | ErrorCode::Timeout),
-                "message {} failed with {code:?}, not Unavailable/Timeout: {message}",
-                record.seq
-            ),
-            Outcome::Unresolved => panic!(
-                "message {}'s publish did not resolve within {:?}",
-                record.seq, PACE.publish_limit
-            ),
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "{} resolved publishes never delivered (first: {:?})",
-        missing.len(),
-        &missing[..missing.len().min(10)]
-    );
-    if let Some(mismatch) = faults_load::id_mismatch(&records, &seen) {
-        panic!("{mismatch}");
-    }
-    // The cut must have been felt, or this test proved nothing.
-    assert!(proxy.dropped() > 0, "the cut dropped no open connection");
-    assert!(
-        proxy.accepted() > accepted_before_cut,
-        "no connection was remade after the cut: it went unnoticed"
-    );
-    assert!(
-        resolved.len() as u64 > PACE.total / 2,
-        "most publishes resolve: only {} of {}",
-        resolved.len(),
-        PACE.total
-    );
+    let run = network_cut::run_across_cut(&proxy, topic, Arc::new(sub), PACE, CUT).await;
+    eprintln!("{}", run.report(CUT, &proxy));
+    run.assert_every_resolved_publish_delivered(PACE, &proxy);
 }
