@@ -2,4 +2,5 @@
 //! test files share.
 
 pub mod aws_tools;
+pub mod emulator;
 pub mod tcp_proxy;

@@ -3,7 +3,6 @@
 //! capability overrides.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use strata_core::objects::Bucket;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
 use strata_core::testkit::objects::ObjectsHarness;
 use strata_core::testkit::pubsub::{HarnessSubscriptionOptions, PubSubHarness};
+use strata_integration_tests::emulator::{EmulatorEndpoint, UniqueNames};
 
 /// One AWS emulator the tests run against.
 #[derive(Debug, Clone, Copy)]
@@ -39,9 +39,18 @@ pub struct Emulator {
 }
 
 impl Emulator {
+    /// Where the emulator answers.
+    pub fn at(&self) -> EmulatorEndpoint {
+        EmulatorEndpoint {
+            name: self.name,
+            env: self.env,
+            default_endpoint: self.default_endpoint,
+        }
+    }
+
     /// The emulator's endpoint.
     pub fn endpoint(&self) -> String {
-        std::env::var(self.env).unwrap_or_else(|_| self.default_endpoint.to_owned())
+        self.at().endpoint()
     }
 
     /// Settings for the emulator: its endpoint, test keys, provisioning on.
@@ -70,59 +79,12 @@ impl Emulator {
 
     /// Panics with how to start the emulator when its port is closed.
     pub async fn check_reachable(&self) {
-        let endpoint = self.endpoint();
-        let authority = endpoint
-            .split_once("://")
-            .map_or(endpoint.as_str(), |(_, rest)| rest)
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let connect = tokio::net::TcpStream::connect(authority.clone());
-        match tokio::time::timeout(Duration::from_secs(3), connect).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => panic!("{}", self.not_running(&endpoint, &err.to_string())),
-            Err(_) => panic!("{}", self.not_running(&endpoint, "no answer within 3 s")),
-        }
-    }
-
-    fn not_running(&self, endpoint: &str, why: &str) -> String {
-        format!(
-            "{name} is not reachable at {endpoint} ({why}). Start it with \
-             `localstack/emulators up {name}` and export its endpoint with \
-             `eval \"$(localstack/emulators env)\"` (sets {env}).",
-            name = self.name,
-            env = self.env,
-        )
+        self.at().check_reachable().await;
     }
 }
 
-/// A name no other test or run uses: `strata-<base>-<run>-<n>`, short enough
-/// for SQS (80 characters) and S3 (63, lowercase).
-pub struct Names {
-    run: String,
-    next: AtomicU64,
-}
-
-impl Names {
-    pub fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        Self {
-            run: format!(
-                "{:x}",
-                (nanos as u64 ^ u64::from(std::process::id())) & 0xffff_ffff
-            ),
-            next: AtomicU64::new(0),
-        }
-    }
-
-    pub fn unique(&self, base: &str) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("strata-{base}-{}-{n}", self.run).to_lowercase()
-    }
-}
+/// Unique resource names (shared with the GCP harness).
+pub type Names = UniqueNames;
 
 /// The base name of the suite's ordering case's topic. SNS fixes ordering per
 /// topic (FIFO) when the topic is created, but the suite asks for ordering

@@ -3,7 +3,6 @@
 //! and where the emulators differ from Google Cloud.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,20 +16,13 @@ use strata_gcp::{
     GcpClients, GcpCredentials, GcpSettings, GcsBucket, GcsBucketOptions, PubSubDeadLetter,
     PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic,
 };
+use strata_integration_tests::emulator::{EmulatorEndpoint, UniqueNames};
 
 /// The project the tests use; the emulators accept any.
 pub const PROJECT: &str = "strata-test";
 
 /// One emulator the tests run against.
-#[derive(Debug, Clone, Copy)]
-pub struct Emulator {
-    /// Its name in `localstack/emulators`.
-    pub name: &'static str,
-    /// The variable holding its endpoint (printed by `localstack/emulators env`).
-    pub env: &'static str,
-    /// Where `localstack/emulators up` starts it by default.
-    pub default_endpoint: &'static str,
-}
+pub type Emulator = EmulatorEndpoint;
 
 /// Google's Pub/Sub emulator.
 pub const PUBSUB: Emulator = Emulator {
@@ -45,38 +37,6 @@ pub const GCS: Emulator = Emulator {
     env: "STRATA_TEST_GCS_ENDPOINT",
     default_endpoint: "http://127.0.0.1:4443",
 };
-
-impl Emulator {
-    /// The emulator's endpoint.
-    pub fn endpoint(&self) -> String {
-        std::env::var(self.env).unwrap_or_else(|_| self.default_endpoint.to_owned())
-    }
-
-    /// Panics with how to start the emulator when its port is closed.
-    pub async fn check_reachable(&self) {
-        let endpoint = self.endpoint();
-        let authority = endpoint
-            .split_once("://")
-            .map_or(endpoint.as_str(), |(_, rest)| rest)
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let connect = tokio::net::TcpStream::connect(authority.clone());
-        let why = match tokio::time::timeout(Duration::from_secs(3), connect).await {
-            Ok(Ok(_)) => return,
-            Ok(Err(err)) => err.to_string(),
-            Err(_) => "no answer within 3 s".to_owned(),
-        };
-        panic!(
-            "{name} is not reachable at {endpoint} ({why}). Start it with \
-             `localstack/emulators up {name}` and export its endpoint with \
-             `eval \"$(localstack/emulators env)\"` (sets {env}).",
-            name = self.name,
-            env = self.env,
-        );
-    }
-}
 
 /// Settings for both emulators: their endpoints, no credentials, provisioning on.
 pub fn settings() -> GcpSettings {
@@ -99,32 +59,8 @@ pub async fn clients(emulator: &Emulator) -> GcpClients {
         .unwrap_or_else(|err| panic!("clients for {}: {err}", emulator.name))
 }
 
-/// A name no other test or run uses: `strata-<base>-<run>-<n>` (starts with
-/// a letter, as Pub/Sub ids must; lowercase, as bucket names must).
-pub struct Names {
-    run: String,
-    next: AtomicU64,
-}
-
-impl Names {
-    pub fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        Self {
-            run: format!(
-                "{:x}",
-                (nanos as u64 ^ u64::from(std::process::id())) & 0xffff_ffff
-            ),
-            next: AtomicU64::new(0),
-        }
-    }
-
-    pub fn unique(&self, base: &str) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("strata-{base}-{}-{n}", self.run).to_lowercase()
-    }
-}
+/// Unique resource names (shared with the AWS harness).
+pub type Names = UniqueNames;
 
 /// Pub/Sub topics and subscriptions on the emulator.
 pub struct GcpPubSubHarness {
