@@ -40,8 +40,8 @@ const REOPEN_AFTER: Duration = Duration::from_secs(1);
 const EXPIRY_TICK: Duration = Duration::from_millis(50);
 /// Streaming pulls one unordered consumer keeps open (Google's Node client
 /// opens 5). Each stream is served at a bounded rate — about 2,000 msgs/s by
-/// the emulator, measured: 1 stream 1,960/s, 4 streams 7,500/s, 8 streams
-/// 14,800/s through Node — so throughput grows with them.
+/// the emulator — so throughput grows with them (`bash bench/node-gcp/run.sh`,
+/// figures in bench/results/gcp.md).
 pub(crate) const PULL_STREAMS: usize = 8;
 
 type Item = google_cloud_pubsub::Result<(PubSubMessage, Handler)>;
