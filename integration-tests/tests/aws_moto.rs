@@ -28,7 +28,8 @@ use aws_harness::Emulator;
 /// moto's gaps, each overridden here only:
 /// - its FIFO queues hand out later messages of a group before an earlier
 ///   one that was given back (nacked) becomes visible again, so ordering is
-///   not claimed (no FIFO topics; `ordering_per_key` is skipped);
+///   not claimed (no FIFO topics; `ordering_per_key` still checks that every
+///   keyed message arrives with its key and a failure is retried, not the order);
 /// - its receive scans the whole queue per call (about 30 messages a second
 ///   with a backlog of thousands: `batch_publish_many` takes about two
 ///   minutes), so the cases get more patience.

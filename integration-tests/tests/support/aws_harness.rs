@@ -29,7 +29,8 @@ pub struct Emulator {
     pub default_endpoint: &'static str,
     /// Whether its FIFO queues keep a message group in order across
     /// redeliveries; when not, the harness makes no FIFO topics, so the
-    /// subscriptions do not claim `ordering` and the ordering case is skipped.
+    /// subscriptions do not claim `ordering` and the ordering case checks
+    /// delivery and keys but not the order.
     pub fifo_ordering: bool,
     /// Whether objects are private to their owner, as on S3 (anonymous reads
     /// are denied).
