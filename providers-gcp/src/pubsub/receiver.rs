@@ -38,11 +38,6 @@ const SERVER_DEADLINE: Duration = Duration::from_secs(10);
 const REOPEN_AFTER: Duration = Duration::from_secs(1);
 /// The longest the lease task sleeps between checks.
 const EXPIRY_TICK: Duration = Duration::from_millis(50);
-/// Streaming pulls one unordered consumer keeps open (Google's Node client
-/// opens 5). Each stream is served at a bounded rate — about 2,000 msgs/s by
-/// the emulator — so throughput grows with them (`bash bench/node-gcp/run.sh`,
-/// figures in bench/results/gcp.md).
-pub(crate) const PULL_STREAMS: usize = 8;
 
 type Item = google_cloud_pubsub::Result<(PubSubMessage, Handler)>;
 
@@ -53,10 +48,8 @@ pub(crate) struct PullSettings {
     pub path: String,
     /// Strata's lease of each delivery.
     pub lease: Duration,
-    /// Most deliveries held at once (flow control), split over the streams.
+    /// Most deliveries held at once (flow control).
     pub max_outstanding: usize,
-    /// Streaming pulls kept open (1 for ordered subscriptions).
-    pub streams: usize,
     /// Where requests go, for errors.
     pub target: String,
 }
@@ -73,15 +66,13 @@ struct Running {
     rx: mpsc::Receiver<Item>,
     /// A stream error met while draining a batch, returned by the next call.
     pending: Option<Error>,
-    pumps: Vec<JoinHandle<()>>,
+    pump: JoinHandle<()>,
     expiry: JoinHandle<()>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        for pump in &self.pumps {
-            pump.abort();
-        }
+        self.pump.abort();
         self.expiry.abort();
     }
 }
@@ -111,23 +102,12 @@ impl Receiver {
     fn start(&self) -> Running {
         let capacity = self.settings.max_outstanding.max(1);
         let (tx, rx) = mpsc::channel(capacity);
-        let streams = self.settings.streams.clamp(1, capacity);
-        let per_stream = capacity / streams;
-        let pumps = (0..streams)
-            .map(|_| {
-                tokio::spawn(pump(
-                    self.client.clone(),
-                    self.settings.path.clone(),
-                    per_stream,
-                    tx.clone(),
-                ))
-            })
-            .collect();
+        let pump = tokio::spawn(pump(self.client.clone(), self.settings.clone(), tx));
         let expiry = tokio::spawn(expire(Arc::downgrade(&self.leases)));
         Running {
             rx,
             pending: None,
-            pumps,
+            pump,
             expiry,
         }
     }
@@ -248,11 +228,11 @@ impl Receiver {
 /// Reads the crate's stream into `tx` until the receiver goes away, opening
 /// the stream again when it ends or fails (an emulator restart, a network
 /// blip); a failure is passed on so `receive` reports it.
-async fn pump(client: Subscriber, path: String, outstanding: usize, tx: mpsc::Sender<Item>) {
-    let outstanding = i64::try_from(outstanding).unwrap_or(i64::MAX);
+async fn pump(client: Subscriber, settings: PullSettings, tx: mpsc::Sender<Item>) {
+    let outstanding = i64::try_from(settings.max_outstanding).unwrap_or(i64::MAX);
     loop {
         let mut stream = client
-            .subscribe(path.clone())
+            .subscribe(settings.path.clone())
             .set_max_lease(MAX_HOLD)
             .set_max_lease_extension(SERVER_DEADLINE)
             .set_max_outstanding_messages(outstanding)
@@ -269,7 +249,7 @@ async fn pump(client: Subscriber, path: String, outstanding: usize, tx: mpsc::Se
                     }
                 }
                 Some(Err(err)) => {
-                    tracing::debug!(subscription = path, "streaming pull failed: {err}");
+                    tracing::debug!(subscription = settings.path, "streaming pull failed: {err}");
                     if tx.send(Err(err)).await.is_err() {
                         return;
                     }

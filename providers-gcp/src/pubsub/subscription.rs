@@ -9,7 +9,7 @@ use strata_core::pubsub::{Delivery, DeliveryHandle, PubSubCapabilities, Subscrip
 use strata_core::{Error, Result};
 
 use super::provision::{SubscriptionSpec, ensure_subscription};
-use super::receiver::{PULL_STREAMS, PullSettings, Receiver};
+use super::receiver::{PullSettings, Receiver};
 use super::{PubSubTopic, capabilities, names};
 use crate::clients::{GcpClients, Service};
 
@@ -45,10 +45,7 @@ pub struct PubSubSubscriptionOptions {
     /// Native dead-lettering; see [`PubSubDeadLetter`].
     pub dead_letter: Option<PubSubDeadLetter>,
     /// Most deliveries this consumer holds at once (flow control): the rest
-    /// stay with Pub/Sub for other consumers. Acks go out in batches every
-    /// 100 ms, and an ack frees its slot only once Pub/Sub has it, so this
-    /// bounds throughput to roughly ten times its value per second; 1,000 is
-    /// the default of Google's own clients.
+    /// stay with Pub/Sub for other consumers.
     pub max_outstanding: usize,
     /// Create the subscription if missing, and set its dead-letter policy.
     pub provision: bool,
@@ -60,7 +57,7 @@ impl Default for PubSubSubscriptionOptions {
             lease: Duration::from_secs(30),
             ordering: false,
             dead_letter: None,
-            max_outstanding: 1000,
+            max_outstanding: 100,
             provision: false,
         }
     }
@@ -138,14 +135,6 @@ impl PubSubSubscription {
             path: path.clone(),
             lease: opts.lease,
             max_outstanding: opts.max_outstanding,
-            // Several streams, as Google's own clients open: one streaming
-            // pull is served at a bounded rate (about 2,000 msgs/s from the
-            // emulator). One stream where keys must stay in order.
-            streams: if found.enable_message_ordering {
-                1
-            } else {
-                PULL_STREAMS
-            },
             target: clients.describe(Service::PubSub),
         };
         let client = clients.pubsub().await?.subscriber.clone();
