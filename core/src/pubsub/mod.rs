@@ -171,6 +171,15 @@ pub trait SubscriptionDriver: Send + Sync + 'static {
     /// visibility timeout, Pub/Sub ack deadline, Service Bus lock duration).
     fn lease(&self) -> Duration;
 
+    /// Told, before the first `receive`, how many deliveries the subscriber
+    /// holds at once (its `max_concurrency`). A driver that prefetches —
+    /// Pub/Sub's streaming pull — sizes its prefetch by it, so one consumer
+    /// does not take what a competing consumer could be handling; the others
+    /// ignore it.
+    fn set_max_held(&self, deliveries: usize) {
+        let _ = deliveries;
+    }
+
     /// Waits up to `wait` for at least one message, returns at most `max`.
     /// An empty vector means none arrived in time.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>>;

@@ -198,6 +198,7 @@ impl Subscriber {
                  topic is set: failing messages will be retried forever"
             );
         }
+        driver.set_max_held(permits);
         let lease = driver.lease();
         let leases = (capabilities.lease_extension && !lease.is_zero())
             .then(|| Arc::new(LeaseKeeper::new(lease)));

@@ -3,10 +3,11 @@
 //! task expires [`Leases`].
 //!
 //! The stream starts on the first `receive`, so a subscription that is
-//! opened but never consumed holds no messages. The crate's flow control
-//! (`max_outstanding`) bounds how many messages one consumer holds, which
-//! leaves the rest to competing consumers.
+//! opened but never consumed holds no messages. How much one consumer
+//! prefetches is [`Prefetch`]: enough to keep its handlers busy, bounded so
+//! competing consumers get the rest.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -38,6 +39,19 @@ const SERVER_DEADLINE: Duration = Duration::from_secs(10);
 const REOPEN_AFTER: Duration = Duration::from_secs(1);
 /// The longest the lease task sleeps between checks.
 const EXPIRY_TICK: Duration = Duration::from_millis(50);
+/// Most streaming pulls one unordered consumer keeps open (Google's Node
+/// client opens 5). The emulator serves each stream at a bounded rate, about
+/// 2,000 msgs/s, so a busy consumer needs several (bench/results/gcp.md).
+const MAX_STREAMS: usize = 8;
+/// Deliveries prefetched per delivery the subscriber holds: one in a
+/// handler, one waiting for the next free handler.
+const PREFETCH_PER_HELD: usize = 2;
+/// The fewest deliveries one stream is given: fewer leaves it idle between
+/// the emulator's deliveries.
+const MIN_PER_STREAM: usize = 16;
+/// What a consumer holds at once when its subscriber did not say
+/// (`SubscriberOptions::max_concurrency`'s default).
+const DEFAULT_HELD: usize = 32;
 
 type Item = google_cloud_pubsub::Result<(PubSubMessage, Handler)>;
 
@@ -48,8 +62,10 @@ pub(crate) struct PullSettings {
     pub path: String,
     /// Strata's lease of each delivery.
     pub lease: Duration,
-    /// Most deliveries held at once (flow control).
+    /// Most deliveries prefetched at once, whatever the subscriber holds.
     pub max_outstanding: usize,
+    /// Keys must stay in order: one stream.
+    pub ordered: bool,
     /// Where requests go, for errors.
     pub target: String,
 }
@@ -59,20 +75,53 @@ pub(crate) struct Receiver {
     client: Subscriber,
     settings: PullSettings,
     leases: Arc<Leases>,
+    /// What the subscriber holds at once (0: not told).
+    max_held: AtomicUsize,
     running: Mutex<Option<Running>>,
+}
+
+/// How a consumer pulls: `streams` streaming pulls, each with flow control
+/// of `per_stream` outstanding messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Prefetch {
+    pub streams: usize,
+    pub per_stream: usize,
+}
+
+impl Prefetch {
+    /// Twice what the subscriber holds, at most `max_outstanding`, over as
+    /// many streams as keep [`MIN_PER_STREAM`] each (one when ordered).
+    pub(crate) fn new(held: usize, max_outstanding: usize, ordered: bool) -> Prefetch {
+        let held = if held == 0 { DEFAULT_HELD } else { held };
+        let total = held
+            .saturating_mul(PREFETCH_PER_HELD)
+            .min(max_outstanding)
+            .max(1);
+        let streams = if ordered {
+            1
+        } else {
+            (total / MIN_PER_STREAM).clamp(1, MAX_STREAMS)
+        };
+        Prefetch {
+            streams,
+            per_stream: total.div_ceil(streams),
+        }
+    }
 }
 
 struct Running {
     rx: mpsc::Receiver<Item>,
     /// A stream error met while draining a batch, returned by the next call.
     pending: Option<Error>,
-    pump: JoinHandle<()>,
+    pumps: Vec<JoinHandle<()>>,
     expiry: JoinHandle<()>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.pump.abort();
+        for pump in &self.pumps {
+            pump.abort();
+        }
         self.expiry.abort();
     }
 }
@@ -91,8 +140,14 @@ impl Receiver {
             client,
             settings,
             leases: Arc::new(Leases::default()),
+            max_held: AtomicUsize::new(0),
             running: Mutex::new(None),
         }
+    }
+
+    /// Sizes the prefetch of streams started from now on.
+    pub(crate) fn set_max_held(&self, deliveries: usize) {
+        self.max_held.store(deliveries, Ordering::Relaxed);
     }
 
     pub(crate) fn leases(&self) -> &Leases {
@@ -100,14 +155,27 @@ impl Receiver {
     }
 
     fn start(&self) -> Running {
-        let capacity = self.settings.max_outstanding.max(1);
-        let (tx, rx) = mpsc::channel(capacity);
-        let pump = tokio::spawn(pump(self.client.clone(), self.settings.clone(), tx));
+        let prefetch = Prefetch::new(
+            self.max_held.load(Ordering::Relaxed),
+            self.settings.max_outstanding,
+            self.settings.ordered,
+        );
+        let (tx, rx) = mpsc::channel(prefetch.streams * prefetch.per_stream);
+        let pumps = (0..prefetch.streams)
+            .map(|_| {
+                tokio::spawn(pump(
+                    self.client.clone(),
+                    self.settings.path.clone(),
+                    prefetch.per_stream,
+                    tx.clone(),
+                ))
+            })
+            .collect();
         let expiry = tokio::spawn(expire(Arc::downgrade(&self.leases)));
         Running {
             rx,
             pending: None,
-            pump,
+            pumps,
             expiry,
         }
     }
@@ -228,11 +296,11 @@ impl Receiver {
 /// Reads the crate's stream into `tx` until the receiver goes away, opening
 /// the stream again when it ends or fails (an emulator restart, a network
 /// blip); a failure is passed on so `receive` reports it.
-async fn pump(client: Subscriber, settings: PullSettings, tx: mpsc::Sender<Item>) {
-    let outstanding = i64::try_from(settings.max_outstanding).unwrap_or(i64::MAX);
+async fn pump(client: Subscriber, path: String, outstanding: usize, tx: mpsc::Sender<Item>) {
+    let outstanding = i64::try_from(outstanding).unwrap_or(i64::MAX);
     loop {
         let mut stream = client
-            .subscribe(settings.path.clone())
+            .subscribe(path.clone())
             .set_max_lease(MAX_HOLD)
             .set_max_lease_extension(SERVER_DEADLINE)
             .set_max_outstanding_messages(outstanding)
@@ -249,7 +317,7 @@ async fn pump(client: Subscriber, settings: PullSettings, tx: mpsc::Sender<Item>
                     }
                 }
                 Some(Err(err)) => {
-                    tracing::debug!(subscription = settings.path, "streaming pull failed: {err}");
+                    tracing::debug!(subscription = path, "streaming pull failed: {err}");
                     if tx.send(Err(err)).await.is_err() {
                         return;
                     }
@@ -276,5 +344,39 @@ async fn expire(leases: Weak<Leases>) {
         let tick = tokio::time::Instant::now() + EXPIRY_TICK;
         let until = next.map_or(tick, |next| next.min(tick));
         tokio::time::sleep_until(until).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Prefetch;
+
+    fn prefetch(held: usize, max_outstanding: usize, ordered: bool) -> (usize, usize) {
+        let p = Prefetch::new(held, max_outstanding, ordered);
+        (p.streams, p.per_stream)
+    }
+
+    #[test]
+    fn prefetch_is_twice_what_the_subscriber_holds() {
+        assert_eq!(prefetch(64, 1000, false), (8, 16));
+        assert_eq!(prefetch(8, 1000, false), (1, 16));
+        assert_eq!(prefetch(1, 1000, false), (1, 2));
+    }
+
+    #[test]
+    fn an_untold_consumer_prefetches_for_the_default_concurrency() {
+        assert_eq!(prefetch(0, 1000, false), (4, 16));
+    }
+
+    #[test]
+    fn max_outstanding_caps_the_prefetch_over_at_most_eight_streams() {
+        assert_eq!(prefetch(1000, 100, false), (6, 17));
+        assert_eq!(prefetch(10_000, 1000, false), (8, 125));
+        assert_eq!(prefetch(64, 0, false), (1, 1));
+    }
+
+    #[test]
+    fn an_ordered_subscription_pulls_over_one_stream() {
+        assert_eq!(prefetch(64, 1000, true), (1, 128));
     }
 }

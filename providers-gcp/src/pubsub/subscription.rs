@@ -44,7 +44,8 @@ pub struct PubSubSubscriptionOptions {
     pub ordering: bool,
     /// Native dead-lettering; see [`PubSubDeadLetter`].
     pub dead_letter: Option<PubSubDeadLetter>,
-    /// Most deliveries this consumer holds at once (flow control): the rest
+    /// Most deliveries this consumer prefetches at once, whatever its
+    /// subscriber's `max_concurrency` (it prefetches twice that): the rest
     /// stay with Pub/Sub for other consumers.
     pub max_outstanding: usize,
     /// Create the subscription if missing, and set its dead-letter policy.
@@ -57,7 +58,7 @@ impl Default for PubSubSubscriptionOptions {
             lease: Duration::from_secs(30),
             ordering: false,
             dead_letter: None,
-            max_outstanding: 100,
+            max_outstanding: 1000,
             provision: false,
         }
     }
@@ -135,6 +136,7 @@ impl PubSubSubscription {
             path: path.clone(),
             lease: opts.lease,
             max_outstanding: opts.max_outstanding,
+            ordered: found.enable_message_ordering,
             target: clients.describe(Service::PubSub),
         };
         let client = clients.pubsub().await?.subscriber.clone();
@@ -165,6 +167,10 @@ impl SubscriptionDriver for PubSubSubscription {
 
     fn lease(&self) -> Duration {
         self.inner.lease
+    }
+
+    fn set_max_held(&self, deliveries: usize) {
+        self.inner.receiver.set_max_held(deliveries);
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
