@@ -47,19 +47,19 @@ mod aws_emulators;
 #[allow(dead_code)]
 #[path = "support/aws_harness.rs"]
 mod aws_harness;
+#[path = "support/emulator_restart.rs"]
+mod emulator_restart;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_emulators::LOCALSTACK;
 use aws_harness::Names;
-use faults_load::{Outcome, Pace, PublishRecord};
+use faults_load::{Outcome, Pace, resolved_ok_between};
 use strata_aws::{AwsClients, SnsTopic, SqsSubscription, SqsSubscriptionOptions};
 use strata_core::ErrorCode;
 use strata_core::pubsub::{Topic, TopicOptions};
-use strata_integration_tests::aws_tools::{repo_root, run_bounded};
 use tokio::time::Instant;
 
 /// 10,000 messages in about 40 s (25 every 100 ms): the restart (5–13 s
@@ -124,15 +124,6 @@ async fn queue_depth(clients: &AwsClients, url: &str) -> u64 {
         .sum()
 }
 
-fn resolved_ok_between(records: &[PublishRecord], from: Instant, to: Instant) -> Vec<u64> {
-    records
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Published(_)))
-        .filter(|r| r.resolved_at >= from && r.resolved_at <= to)
-        .map(|r| r.seq)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn publishing_and_consuming_survive_a_localstack_restart() {
     LOCALSTACK.check_reachable().await;
@@ -160,35 +151,12 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
     let delivered_at_stop = faults_load::snapshot(&deliveries).len();
     let stopped_at = Instant::now();
     delay.store(0, Ordering::Relaxed);
-    let mut restart = Command::new("localstack/emulators");
-    restart
-        .args(["restart", "localstack"])
-        .current_dir(repo_root());
-    let restarted = run_bounded(
-        restart,
-        "localstack/emulators restart localstack".into(),
-        RESTART_LIMIT,
-    )
-    .await;
-    let up_at = Instant::now();
-    if let Err(err) = restarted {
-        panic!("{err}\n(see `localstack/emulators logs localstack`)");
-    }
+    let up_at = emulator_restart::restart("localstack", RESTART_LIMIT).await;
     // The application's part: open its resources again, creating them.
-    let mut last_error = None;
-    while up_at.elapsed() < PROVISION_LIMIT {
-        match provision(&clients, &topic_name, &queue_name).await {
-            Ok(_) => {
-                last_error = None;
-                break;
-            }
-            Err(err) => last_error = Some(err),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    if let Some(err) = last_error {
-        panic!("re-provisioning failed for {PROVISION_LIMIT:?}: {err}");
-    }
+    emulator_restart::reopen(PROVISION_LIMIT, || {
+        provision(&clients, &topic_name, &queue_name)
+    })
+    .await;
     let ready_at = Instant::now();
 
     let records = tokio::time::timeout(PACE.publish_limit + Duration::from_secs(60), publishing)
@@ -198,14 +166,7 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
     let published_in = started.elapsed();
     let after = resolved_ok_between(&records, ready_at, Instant::now());
     let missing_after = faults_load::wait_for(&deliveries, &after, DRAIN_LIMIT).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let stats = tokio::time::timeout(Duration::from_secs(30), subscriber.shutdown_with_stats())
-        .await
-        .expect("the subscriber did not shut down")
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), topic.close())
-        .await
-        .expect("the topic did not close");
+    let stats = faults_load::stop(subscriber, topic).await;
 
     let seen = faults_load::snapshot(&deliveries);
     let before = resolved_ok_between(&records, started, stopped_at);
@@ -218,10 +179,7 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
     let lost_in_window = in_window.iter().filter(|s| !seen.contains_key(s)).count();
     let near_stop = resolved_ok_between(&records, sampled_at - HANDOVER, stopped_at).len() as u64;
     let failures = faults_load::failures_by_code(&records);
-    let failed_but_delivered = records
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed(..)) && seen.contains_key(&r.seq))
-        .count();
+    let failed_but_delivered = faults_load::failed_but_delivered(&records, &seen);
     let secs = |at: Instant| at.duration_since(started).as_secs_f64();
     eprintln!(
         "LocalStack stopped at {:.1}s, answering again at {:.1}s, re-provisioned at {:.1}s; \
@@ -236,10 +194,7 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
         secs(up_at),
         secs(ready_at),
         records.len(),
-        records
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Published(_)))
-            .count(),
+        faults_load::resolved_count(&records),
         before.len(),
         in_window.len(),
         after.len(),
@@ -248,33 +203,17 @@ async fn publishing_and_consuming_survive_a_localstack_restart() {
         lost_before.len(),
     );
 
-    assert_eq!(records.len() as u64, PACE.total);
-    let settled_by = ready_at + SETTLE;
-    for record in &records {
-        match &record.outcome {
-            Outcome::Published(_) => {}
-            Outcome::Failed(code, message) => {
-                let when = secs(record.resolved_at);
-                assert!(
-                    matches!(
-                        code,
-                        ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::NotFound
-                    ),
-                    "message {} failed at {when:.1}s with {code:?}: {message}",
-                    record.seq
-                );
-                assert!(
-                    record.resolved_at >= stopped_at && record.resolved_at <= settled_by,
-                    "message {} failed at {when:.1}s, outside the outage: {message}",
-                    record.seq
-                );
-            }
-            Outcome::Unresolved => panic!(
-                "message {}'s publish did not resolve within {:?}",
-                record.seq, PACE.publish_limit
-            ),
-        }
-    }
+    faults_load::assert_failures_only_in_outage(
+        &records,
+        PACE,
+        &[
+            ErrorCode::Unavailable,
+            ErrorCode::Timeout,
+            ErrorCode::NotFound,
+        ],
+        (stopped_at, ready_at + SETTLE),
+        started,
+    );
     assert!(
         after.len() as u64 >= PACE.total / 10,
         "too few publishes after the restart to show recovery: {}",

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use strata_core::ErrorCode;
 use strata_core::pubsub::{
-    OutgoingMessage, Subscriber, SubscriberOptions, SubscriptionDriver, Topic, handler_fn,
+    OutgoingMessage, Subscriber, SubscriberOptions, SubscriberStats, SubscriptionDriver, Topic,
+    handler_fn,
 };
 use tokio::time::Instant;
 
@@ -224,4 +225,83 @@ pub fn id_mismatch(records: &[PublishRecord], seen: &HashMap<u64, Vec<Arrival>>)
             )
         })
     })
+}
+
+/// The numbers of the publishes that resolved with an id between `from` and
+/// `to`.
+pub fn resolved_ok_between(records: &[PublishRecord], from: Instant, to: Instant) -> Vec<u64> {
+    records
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Published(_)))
+        .filter(|r| r.resolved_at >= from && r.resolved_at <= to)
+        .map(|r| r.seq)
+        .collect()
+}
+
+/// Asserts that all `pace.total` publishes resolved, and that those that
+/// failed did so with one of `codes`, between `from` and `to` (an outage
+/// and its retries); times are reported from `started`.
+pub fn assert_failures_only_in_outage(
+    records: &[PublishRecord],
+    pace: Pace,
+    codes: &[ErrorCode],
+    (from, to): (Instant, Instant),
+    started: Instant,
+) {
+    assert_eq!(records.len() as u64, pace.total);
+    for record in records {
+        let when = record.resolved_at.duration_since(started).as_secs_f64();
+        match &record.outcome {
+            Outcome::Published(_) => {}
+            Outcome::Failed(code, message) => {
+                assert!(
+                    codes.contains(code),
+                    "message {} failed at {when:.1}s with {code:?}, not one of {codes:?}: \
+                     {message}",
+                    record.seq
+                );
+                assert!(
+                    record.resolved_at >= from && record.resolved_at <= to,
+                    "message {} failed at {when:.1}s, outside the outage: {message}",
+                    record.seq
+                );
+            }
+            Outcome::Unresolved => panic!(
+                "message {}'s publish did not resolve within {:?}",
+                record.seq, pace.publish_limit
+            ),
+        }
+    }
+}
+
+/// Stops the load's subscriber and topic, each within 30 s (a hang fails the
+/// test), after 2 s for quick duplicates: a redelivery of an ack lost in an
+/// outage comes after a whole lease, so the duplicate count is a floor.
+pub async fn stop(subscriber: Subscriber, topic: Topic) -> SubscriberStats {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = tokio::time::timeout(Duration::from_secs(30), subscriber.shutdown_with_stats())
+        .await
+        .expect("the subscriber did not shut down")
+        .expect("the subscriber's tasks failed");
+    tokio::time::timeout(Duration::from_secs(30), topic.close())
+        .await
+        .expect("the topic did not close");
+    stats
+}
+
+/// Publishes that resolved with an id.
+pub fn resolved_count(records: &[PublishRecord]) -> usize {
+    records
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Published(_)))
+        .count()
+}
+
+/// Publishes that failed and were delivered anyway (the request reached the
+/// server, its answer was lost).
+pub fn failed_but_delivered(records: &[PublishRecord], seen: &HashMap<u64, Vec<Arrival>>) -> usize {
+    records
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed(..)) && seen.contains_key(&r.seq))
+        .count()
 }

@@ -75,16 +75,7 @@ pub async fn run_across_cut(
         .map(|r| r.seq)
         .collect();
     let missing = faults_load::wait_for(&deliveries, &resolved, cut.drain_limit).await;
-    // Quick duplicates only: a redelivery of a message whose ack was lost in
-    // the cut comes after a whole lease, so the duplicate count is a floor.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let stats = tokio::time::timeout(Duration::from_secs(30), subscriber.shutdown_with_stats())
-        .await
-        .expect("the subscriber did not shut down")
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), topic.close())
-        .await
-        .expect("the topic did not close");
+    let stats = faults_load::stop(subscriber, topic).await;
     let failed_during_cut = records
         .iter()
         .filter(|r| {
@@ -122,10 +113,7 @@ impl CutRun {
     /// Publishes that failed and were delivered anyway (the request reached
     /// the server, its answer was lost in the cut).
     pub fn failed_but_delivered(&self) -> usize {
-        self.records
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Failed(..)) && self.seen.contains_key(&r.seq))
-            .count()
+        faults_load::failed_but_delivered(&self.records, &self.seen)
     }
 
     /// One line of figures for the test output.
