@@ -56,7 +56,7 @@ use std::time::Duration;
 
 use aws_emulators::LOCALSTACK;
 use aws_harness::Names;
-use faults_load::{Outcome, Pace, resolved_ok_between};
+use faults_load::{Pace, resolved_ok_between};
 use strata_aws::{AwsClients, SnsTopic, SqsSubscription, SqsSubscriptionOptions};
 use strata_core::ErrorCode;
 use strata_core::pubsub::{Topic, TopicOptions};

@@ -51,7 +51,7 @@ mod gcp_harness;
 use std::sync::Arc;
 use std::time::Duration;
 
-use faults_load::{Outcome, Pace, resolved_ok_between};
+use faults_load::{Pace, resolved_ok_between};
 use gcp_harness::{Names, PUBSUB};
 use strata_core::ErrorCode;
 use strata_core::pubsub::{Topic, TopicOptions};
