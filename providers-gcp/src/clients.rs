@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gcloud_storage::client::google_cloud_auth::credentials::CredentialsFile;
 use gcloud_storage::client::{Client as StorageClient, ClientConfig as StorageConfig};
+use gcloud_storage::sign::{RsaKeyPair, SignBy};
 use google_cloud_auth::credentials::Credentials;
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_pubsub::client::{BasePublisher, Subscriber, SubscriptionAdmin, TopicAdmin};
@@ -204,18 +206,66 @@ impl GcpClients {
                 config.with_auth().await.map_err(|e| auth_failed(&e))?
             }
             GcpCredentials::ServiceAccountJson(json) => {
-                use gcloud_storage::client::google_cloud_auth::credentials::CredentialsFile;
                 let file = CredentialsFile::new_from_str(json)
                     .await
                     .map_err(|e| auth_failed(&e))?;
-                config
-                    .with_credentials(file)
-                    .await
-                    .map_err(|e| auth_failed(&e))?
+                if settings.storage_uses_plain_http() {
+                    anonymous_with_signing_key(config, file)?
+                } else {
+                    config
+                        .with_credentials(file)
+                        .await
+                        .map_err(|e| auth_failed(&e))?
+                }
             }
         };
         // The project of the config wins over the one in the key file.
         config.project_id = Some(settings.project.clone());
         Ok(StorageClient::new(config))
     }
+}
+
+/// A Cloud Storage client for an emulator (a plain `http://` endpoint) that
+/// sends requests without credentials yet signs URLs with the
+/// service-account key of `file`.
+///
+/// Why both: fake-gcs-server ignores tokens, a token must not travel in
+/// clear, and minting one would call the key's `token_uri` — but V4 signing
+/// is local (RSA-SHA256 with the private key), so a throwaway key is enough
+/// to produce, and test, real signed URLs against the emulator.
+fn anonymous_with_signing_key(
+    config: StorageConfig,
+    file: CredentialsFile,
+) -> Result<StorageConfig> {
+    const FIELD: &str = "providers.gcp.credentials.service_account_json";
+    let email = file
+        .client_email
+        .filter(|email| !email.is_empty())
+        .ok_or_else(|| {
+            Error::invalid_config(format!(
+                "{FIELD} has no `client_email`: a signed URL names the service account \
+                 that signs it"
+            ))
+        })?;
+    let key = file
+        .private_key
+        .filter(|key| !key.is_empty())
+        .ok_or_else(|| {
+            Error::invalid_config(format!(
+                "{FIELD} has no `private_key`: signed URLs are signed with it"
+            ))
+        })?
+        .into_bytes();
+    // Checked now rather than at the first signed URL. The error names the
+    // PEM label or why the key was rejected, never the key itself.
+    RsaKeyPair::try_from(&key).map_err(|e| {
+        Error::invalid_config(format!(
+            "{FIELD}: `private_key` is not an RSA key in PKCS#8 PEM \
+             (`-----BEGIN PRIVATE KEY-----`): {e}"
+        ))
+    })?;
+    let mut config = config.anonymous();
+    config.default_google_access_id = Some(email);
+    config.default_sign_by = Some(SignBy::PrivateKey(key));
+    Ok(config)
 }

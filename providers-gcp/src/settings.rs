@@ -32,7 +32,10 @@ pub enum GcpCredentials {
     #[default]
     ApplicationDefault,
     /// A service-account key: the JSON document itself (usually given
-    /// through `{"$env": NAME}`).
+    /// through `{"$env": NAME}`). It authenticates requests and signs V4
+    /// signed URLs. With a plain `http://` storage endpoint (an emulator such
+    /// as fake-gcs-server), Cloud Storage requests go without credentials and
+    /// the key only signs URLs: see [`GcpSettings::storage_endpoint`].
     ServiceAccountJson(String),
     /// No credentials: for emulators.
     Anonymous,
@@ -171,11 +174,26 @@ impl GcpSettings {
         self.pubsub_endpoint.as_deref().or(self.endpoint.as_deref())
     }
 
-    /// The endpoint Cloud Storage requests go to, if overridden.
+    /// The endpoint Cloud Storage requests go to, if overridden. Signed URLs
+    /// point there too, and so do public URLs unless a bucket is given its
+    /// own `public_base_url`.
+    ///
+    /// A plain `http://` endpoint is an emulator. With a
+    /// [`GcpCredentials::ServiceAccountJson`] key, requests to it carry no
+    /// token (the emulator ignores it, it would travel in clear, and minting
+    /// it would call the key's `token_uri`), while the key still signs URLs
+    /// locally: signed URLs can be tested against fake-gcs-server with a
+    /// throwaway key.
     pub fn storage_endpoint(&self) -> Option<&str> {
         self.storage_endpoint
             .as_deref()
             .or(self.endpoint.as_deref())
+    }
+
+    /// Whether Cloud Storage is an emulator reached over plain HTTP.
+    pub(crate) fn storage_uses_plain_http(&self) -> bool {
+        self.storage_endpoint()
+            .is_some_and(|url| url.starts_with("http://"))
     }
 
     /// Whether a service is reached over plain HTTP: an emulator, which

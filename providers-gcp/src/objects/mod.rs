@@ -11,6 +11,12 @@
 //!   ever visible.
 //! - Reads pin the generation they looked up, so a range or a stream never
 //!   mixes two versions.
+//! - URLs: public URLs are `ENDPOINT/BUCKET/KEY` (or under
+//!   [`GcsBucketOptions::public_base_url`]). V4 signed URLs point at the
+//!   storage endpoint too and are signed for its host, with a
+//!   service-account key (which also signs for an emulator endpoint, where
+//!   requests stay anonymous) or IAM `signBlob` on Google Cloud; anonymous
+//!   clients have none (`Unsupported`).
 //!
 //! The official `google-cloud-storage` crate is not used: it lists and
 //! deletes over gRPC, which no local emulator serves.
