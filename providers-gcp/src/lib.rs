@@ -1,9 +1,10 @@
 //! # strata-gcp
 //!
 //! Strata's Google Cloud providers: PubSub on Cloud Pub/Sub ([`PubSubTopic`],
-//! [`PubSubSubscription`], on Google's official `google-cloud-pubsub` crate)
-//! and ObjectStore on Cloud Storage ([`GcsBucket`], on the JSON API through
-//! `gcloud-storage`).
+//! [`PubSubSubscription`], on Google's official `google-cloud-pubsub` crate),
+//! ObjectStore on Cloud Storage ([`GcsBucket`], on the JSON API through
+//! `gcloud-storage`), and Cloud SQL IAM database auth tokens for PostgreSQL
+//! ([`CloudSqlAuthTokenSource`]).
 //!
 //! Build [`GcpSettings`] from the infra config's `providers.gcp`
 //! ([`GcpSettings::from_cloud`]), make one [`GcpClients`] from them, and open
@@ -30,12 +31,14 @@
 //! [`GcpClients::connect`] installs ring there unless one is installed.
 
 mod clients;
+mod cloudsql;
 mod error;
 pub mod objects;
 pub mod pubsub;
 mod settings;
 
 pub use clients::GcpClients;
+pub use cloudsql::{CloudSqlAuthTokenSource, SQL_LOGIN_SCOPE};
 pub use objects::{GcsBucket, GcsBucketOptions};
 pub use pubsub::{PubSubDeadLetter, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic};
 pub use settings::{GcpCredentials, GcpSettings};

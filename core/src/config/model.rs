@@ -385,6 +385,13 @@ pub enum DatabaseAuth {
     /// minutes and refreshed before it expires. The `url` names the user, host
     /// and port, without a password. Needs the `aws` build feature.
     AwsIam,
+    /// Cloud SQL IAM database authentication: an OAuth 2.0 access token
+    /// (scope `sqlservice.login`) from the credentials of `providers.gcp`
+    /// (a service-account key, or Application Default Credentials), valid an
+    /// hour and refreshed before it expires. The `url` names the IAM user
+    /// (for a service account, its email without `.gserviceaccount.com`),
+    /// host and port, without a password. Needs the `gcp` build feature.
+    GcpIam,
 }
 
 /// What a local PostgreSQL database falls back to without PostgreSQL's binaries.

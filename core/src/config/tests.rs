@@ -235,11 +235,13 @@ fn postgres_auth_and_local_fallback_parse() {
     let config = parse_with_postgres(
         r#"{ "databases": {
             "rds": { "provider": "postgres", "url": "postgres://app@db.example:5432/main", "auth": "aws_iam" },
+            "sql": { "provider": "postgres", "url": "postgres://app%40demo.iam@10.0.0.3/main", "auth": "gcp_iam" },
             "dev": { "provider": "postgres", "local": true, "fallback": "sqlite" }
         } }"#,
     )
     .expect("valid config");
     assert_eq!(config.databases["rds"].auth, Some(DatabaseAuth::AwsIam));
+    assert_eq!(config.databases["sql"].auth, Some(DatabaseAuth::GcpIam));
     assert_eq!(
         config.databases["dev"].fallback,
         Some(DatabaseFallback::Sqlite)
@@ -265,10 +267,27 @@ fn postgres_auth_and_fallback_errors_name_the_field() {
             r#"{ "databases": { "m": { "provider": "postgres", "local": true, "auth": "aws_iam" } } }"#,
             "databases.m.auth",
         ),
+        (
+            r#"{ "databases": { "m": { "provider": "sqlite", "auth": "gcp_iam" } } }"#,
+            "databases.m.auth",
+        ),
+        (
+            r#"{ "databases": { "m": { "provider": "postgres", "local": true, "auth": "gcp_iam" } } }"#,
+            "databases.m.auth",
+        ),
+        (
+            r#"{ "databases": { "m": { "provider": "postgres", "url": "postgres://a@h/d", "auth": "GCP_IAM" } } }"#,
+            "databases.m.auth",
+        ),
     ];
     for (text, path) in cases {
         let err = parse_with_postgres(text).expect_err(text);
         assert_eq!(err.code(), crate::ErrorCode::InvalidConfig);
         assert!(err.message().contains(path), "{path}: {err}");
     }
+    let err = parse_with_postgres(cases[0].0).expect_err("unknown auth");
+    assert!(
+        err.message().contains("`gcp_iam`"),
+        "names the choices: {err}"
+    );
 }

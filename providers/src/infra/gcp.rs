@@ -1,7 +1,8 @@
 //! The `gcp` arms of [`Infra`](super::Infra): one set of clients for the whole
 //! config, Pub/Sub topics kept by logical name so subscriptions can find their
 //! dead-letter topic, Pub/Sub's native dead-letter policy wherever it can
-//! stand in for the engine's, and Cloud Storage buckets.
+//! stand in for the engine's, Cloud Storage buckets, and Cloud SQL IAM auth
+//! tokens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,10 +10,11 @@ use std::sync::{Arc, Mutex};
 use strata_core::config::{InfraConfig, SubscriptionConfig};
 use strata_core::objects::BucketDriver;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
+use strata_core::sqldb::CachedToken;
 use strata_core::{Error, Result};
 use strata_gcp::{
-    GcpClients, GcpSettings, GcsBucket, GcsBucketOptions, PubSubDeadLetter, PubSubSubscription,
-    PubSubSubscriptionOptions, PubSubTopic,
+    CloudSqlAuthTokenSource, GcpClients, GcpSettings, GcsBucket, GcsBucketOptions,
+    PubSubDeadLetter, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic,
 };
 
 use super::{lease_of, lock};
@@ -114,4 +116,66 @@ pub(super) async fn open_bucket(
         ..GcsBucketOptions::default()
     };
     Ok(Arc::new(GcsBucket::open(clients, physical, opts).await?))
+}
+
+/// A Cloud SQL IAM auth token source for database `name` at the PostgreSQL
+/// `url`, with the credentials of the clients' settings.
+///
+/// A service-account key logs in as one user only (its email without
+/// `.gserviceaccount.com`); a `url` naming another draws a warning, since
+/// Cloud SQL's own login error would not say why.
+pub(super) fn cloud_sql_auth_token(
+    clients: &GcpClients,
+    name: &str,
+    url: &str,
+) -> Result<CachedToken> {
+    let target = crate::postgres::connect_target(url)?;
+    let source = CloudSqlAuthTokenSource::new(&clients.settings().credentials)
+        .map_err(|e| Error::new(e.code(), format!("databases.{name}.auth: {}", e.message())))?;
+    if let Some(user) = source.database_user().filter(|user| *user != target.user) {
+        tracing::warn!(
+            database = name,
+            "databases.{name}.url names the user `{}`, but the service-account key of \
+             providers.gcp logs in to Cloud SQL as `{user}`",
+            target.user
+        );
+    }
+    Ok(source.cached_token())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use strata_core::ErrorCode;
+    use strata_gcp::GcpCredentials;
+
+    use super::*;
+
+    async fn clients(credentials: GcpCredentials) -> GcpClients {
+        let settings = GcpSettings {
+            project: "demo".into(),
+            credentials,
+            ..GcpSettings::default()
+        };
+        GcpClients::connect(&settings).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn gcp_iam_without_credentials_is_invalid_config_naming_the_database() {
+        let clients = clients(GcpCredentials::Anonymous).await;
+        let err =
+            cloud_sql_auth_token(&clients, "main", "postgres://app@10.0.0.3/main").unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidConfig);
+        assert!(err.message().starts_with("databases.main.auth: "), "{err}");
+        assert!(err.message().contains("needs GCP credentials"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn gcp_iam_with_adc_makes_a_token_source_without_a_request() {
+        let clients = clients(GcpCredentials::ApplicationDefault).await;
+        let token =
+            cloud_sql_auth_token(&clients, "main", "postgres://app%40demo.iam@10.0.0.3/main")
+                .unwrap();
+        assert!(token.describe().contains("Cloud SQL IAM"), "{token:?}");
+    }
 }

@@ -540,6 +540,21 @@ impl Infra {
                      feature (strata-providers/aws; for Node, the addon built with --features aws)"
                 )))
             }
+            DatabaseAuth::GcpIam => {
+                #[cfg(feature = "gcp")]
+                {
+                    let clients = self.inner.gcp.clients(&self.inner.loaded.config).await?;
+                    let token = gcp::cloud_sql_auth_token(&clients, name, &opts.url)?;
+                    Ok(Arc::new(
+                        PostgresDatabase::connect_with_auth_token(opts, token).await?,
+                    ))
+                }
+                #[cfg(not(feature = "gcp"))]
+                Err(Error::invalid_config(format!(
+                    "databases.{name}.auth: `gcp_iam` needs Strata built with the `gcp` \
+                     feature (strata-providers/gcp; for Node, the addon built with --features gcp)"
+                )))
+            }
         }
     }
 
