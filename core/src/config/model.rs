@@ -392,6 +392,13 @@ pub enum DatabaseAuth {
     /// (for a service account, its email without `.gserviceaccount.com`),
     /// host and port, without a password. Needs the `gcp` build feature.
     GcpIam,
+    /// Azure Database for PostgreSQL Entra ID authentication: an access token
+    /// (scope `ossrdbms-aad`) for the service principal of `AZURE_TENANT_ID`,
+    /// `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET`, or else the managed
+    /// identity, valid an hour or more and refreshed before it expires. The
+    /// `url` names the Entra principal's database user, host and port,
+    /// without a password. Needs the `azure` build feature.
+    AzureEntra,
 }
 
 /// What a local PostgreSQL database falls back to without PostgreSQL's binaries.

@@ -236,12 +236,17 @@ fn postgres_auth_and_local_fallback_parse() {
         r#"{ "databases": {
             "rds": { "provider": "postgres", "url": "postgres://app@db.example:5432/main", "auth": "aws_iam" },
             "sql": { "provider": "postgres", "url": "postgres://app%40demo.iam@10.0.0.3/main", "auth": "gcp_iam" },
+            "flex": { "provider": "postgres", "url": "postgres://strata-app@demo.postgres.database.azure.com/main?sslmode=require", "auth": "azure_entra" },
             "dev": { "provider": "postgres", "local": true, "fallback": "sqlite" }
         } }"#,
     )
     .expect("valid config");
     assert_eq!(config.databases["rds"].auth, Some(DatabaseAuth::AwsIam));
     assert_eq!(config.databases["sql"].auth, Some(DatabaseAuth::GcpIam));
+    assert_eq!(
+        config.databases["flex"].auth,
+        Some(DatabaseAuth::AzureEntra)
+    );
     assert_eq!(
         config.databases["dev"].fallback,
         Some(DatabaseFallback::Sqlite)
@@ -279,6 +284,14 @@ fn postgres_auth_and_fallback_errors_name_the_field() {
             r#"{ "databases": { "m": { "provider": "postgres", "url": "postgres://a@h/d", "auth": "GCP_IAM" } } }"#,
             "databases.m.auth",
         ),
+        (
+            r#"{ "databases": { "m": { "provider": "sqlite", "auth": "azure_entra" } } }"#,
+            "databases.m.auth",
+        ),
+        (
+            r#"{ "databases": { "m": { "provider": "postgres", "local": true, "auth": "azure_entra" } } }"#,
+            "databases.m.auth",
+        ),
     ];
     for (text, path) in cases {
         let err = parse_with_postgres(text).expect_err(text);
@@ -287,7 +300,7 @@ fn postgres_auth_and_fallback_errors_name_the_field() {
     }
     let err = parse_with_postgres(cases[0].0).expect_err("unknown auth");
     assert!(
-        err.message().contains("`gcp_iam`"),
+        err.message().contains("`gcp_iam`") && err.message().contains("`azure_entra`"),
         "names the choices: {err}"
     );
 }

@@ -36,6 +36,8 @@ use crate::sqlite::{SqliteDatabase, SqliteOptions};
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "azure")]
+mod azure;
 #[cfg(feature = "gcp")]
 mod gcp;
 
@@ -553,6 +555,20 @@ impl Infra {
                 Err(Error::invalid_config(format!(
                     "databases.{name}.auth: `gcp_iam` needs Strata built with the `gcp` \
                      feature (strata-providers/gcp; for Node, the addon built with --features gcp)"
+                )))
+            }
+            DatabaseAuth::AzureEntra => {
+                #[cfg(feature = "azure")]
+                {
+                    let token = azure::entra_auth_token(name)?;
+                    Ok(Arc::new(
+                        PostgresDatabase::connect_with_auth_token(opts, token).await?,
+                    ))
+                }
+                #[cfg(not(feature = "azure"))]
+                Err(Error::invalid_config(format!(
+                    "databases.{name}.auth: `azure_entra` needs Strata built with the `azure` \
+                     feature (strata-providers/azure; the Node addon is not built with it)"
                 )))
             }
         }

@@ -1,0 +1,357 @@
+//! Entra ID authentication for Azure Database for PostgreSQL: an access token
+//! for the `ossrdbms-aad` scope, sent as the password of the Entra principal's
+//! database user (the user or group name, or the managed identity's name).
+//!
+//! Strata's config has no Entra fields yet, so the credentials come from the
+//! environment, the way Azure SDKs read them:
+//! - `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET`: a service
+//!   principal with a client secret (the client-credentials grant);
+//! - otherwise a managed identity: the user-assigned one whose client id is
+//!   `AZURE_CLIENT_ID`, or the system-assigned one.
+//!
+//! `azure_identity` does the exchange; [`CachedToken`] keeps the token and
+//! fetches the next one before it expires.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::error::ErrorKind;
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
+use azure_identity::{
+    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId,
+};
+use strata_core::sqldb::{AuthToken, AuthTokenSource, CachedToken};
+use strata_core::{Error, ErrorCode, Result};
+
+/// The scope Azure Database for PostgreSQL (and MySQL) accepts tokens for.
+pub const DATABASE_SCOPE: &str = "https://ossrdbms-aad.database.windows.net/.default";
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// What to set, for messages about missing or unusable credentials.
+const CREDENTIALS_HINT: &str = "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET \
+     for a service principal, or run on Azure with a managed identity (AZURE_CLIENT_ID picks a \
+     user-assigned one)";
+
+/// Who logs in: a service principal (all three fields) or a managed identity
+/// (no secret; `client_id` picks a user-assigned one).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct EntraSettings {
+    /// The directory (tenant) id of the service principal.
+    pub tenant_id: Option<String>,
+    /// The application (client) id of the service principal, or of a
+    /// user-assigned managed identity.
+    pub client_id: Option<String>,
+    /// The service principal's client secret.
+    pub client_secret: Option<String>,
+}
+
+impl EntraSettings {
+    /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET`; unset or
+    /// empty variables are `None`.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self {
+            tenant_id: var("AZURE_TENANT_ID"),
+            client_id: var("AZURE_CLIENT_ID"),
+            client_secret: var("AZURE_CLIENT_SECRET"),
+        }
+    }
+}
+
+/// Shows who, never the secret.
+impl fmt::Debug for EntraSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EntraSettings")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// Mints Entra ID access tokens for Azure Database for PostgreSQL.
+///
+/// ```no_run
+/// # async fn demo() -> strata_core::Result<()> {
+/// use strata_azure::{EntraAuthTokenSource, EntraSettings};
+/// let token = EntraAuthTokenSource::new(&EntraSettings::from_env())?.cached_token();
+/// let password = token.get().await?; // refreshed before it expires
+/// # let _ = password; Ok(()) }
+/// ```
+pub struct EntraAuthTokenSource {
+    credential: Arc<dyn TokenCredential>,
+    principal: Principal,
+    /// Kept to scrub from messages, should the endpoint echo it.
+    secret: Option<Secret>,
+    margin: Duration,
+}
+
+/// Who the tokens are for, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Principal {
+    ServicePrincipal {
+        tenant_id: String,
+        client_id: String,
+    },
+    ManagedIdentity {
+        client_id: Option<String>,
+    },
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ServicePrincipal {
+                tenant_id,
+                client_id,
+            } => write!(f, "service principal {client_id} in tenant {tenant_id}"),
+            Self::ManagedIdentity {
+                client_id: Some(id),
+            } => write!(f, "user-assigned managed identity {id}"),
+            Self::ManagedIdentity { client_id: None } => {
+                f.write_str("the system-assigned managed identity")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for EntraAuthTokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EntraAuthTokenSource")
+            .field("principal", &self.principal)
+            .field("margin", &self.margin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EntraAuthTokenSource {
+    /// Tokens for the principal `settings` names, refreshed
+    /// [`CachedToken::DEFAULT_MARGIN`] before expiry (Entra tokens live an
+    /// hour or more). Makes no request.
+    ///
+    /// # Errors
+    /// `InvalidConfig` for a client secret without a tenant or client id, and
+    /// for ids `azure_identity` refuses.
+    pub fn new(settings: &EntraSettings) -> Result<Self> {
+        Self::with_client_options(settings, client_options()?)
+    }
+
+    /// As [`new`](Self::new), sending through `options` (tests: a local
+    /// transport, no retries).
+    pub(crate) fn with_client_options(
+        settings: &EntraSettings,
+        options: ClientOptions,
+    ) -> Result<Self> {
+        let (credential, principal): (Arc<dyn TokenCredential>, _) = match settings {
+            EntraSettings {
+                tenant_id: Some(tenant_id),
+                client_id: Some(client_id),
+                client_secret: Some(secret),
+            } => {
+                let principal = Principal::ServicePrincipal {
+                    tenant_id: tenant_id.clone(),
+                    client_id: client_id.clone(),
+                };
+                let credential = ClientSecretCredential::new(
+                    tenant_id,
+                    client_id.clone(),
+                    Secret::new(secret.clone()),
+                    Some(ClientSecretCredentialOptions {
+                        client_options: options,
+                    }),
+                )
+                .map_err(|e| invalid(&principal, &e))?;
+                (credential, principal)
+            }
+            EntraSettings {
+                client_secret: Some(_),
+                tenant_id,
+                client_id,
+            } => {
+                let missing: Vec<_> = [
+                    ("AZURE_TENANT_ID", tenant_id.is_none()),
+                    ("AZURE_CLIENT_ID", client_id.is_none()),
+                ]
+                .into_iter()
+                .filter_map(|(name, missing)| missing.then_some(name))
+                .collect();
+                return Err(Error::invalid_config(format!(
+                    "Entra ID auth: a client secret (AZURE_CLIENT_SECRET) needs {} too",
+                    missing.join(" and ")
+                )));
+            }
+            EntraSettings { client_id, .. } => {
+                let principal = Principal::ManagedIdentity {
+                    client_id: client_id.clone(),
+                };
+                let credential =
+                    ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+                        user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                        client_options: options,
+                    }))
+                    .map_err(|e| invalid(&principal, &e))?;
+                (credential, principal)
+            }
+        };
+        Ok(Self {
+            credential,
+            principal,
+            secret: settings.client_secret.clone().map(Secret::new),
+            margin: CachedToken::DEFAULT_MARGIN,
+        })
+    }
+
+    /// Refreshes tokens `margin` before they expire instead. A token with no
+    /// more than `margin` left when it arrives is refused with `Internal`.
+    pub fn with_refresh_margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// The refresh margin.
+    pub fn refresh_margin(&self) -> Duration {
+        self.margin
+    }
+
+    /// A [`CachedToken`] over this source with its refresh margin.
+    pub fn cached_token(self) -> CachedToken {
+        let margin = self.margin;
+        CachedToken::new(Arc::new(self), margin)
+    }
+
+    /// `text` without the client secret.
+    fn scrub(&self, text: String) -> String {
+        match self.secret.as_ref().map(Secret::secret) {
+            Some(s) if !s.is_empty() => text.replace(s, "***"),
+            _ => text,
+        }
+    }
+}
+
+#[async_trait]
+impl AuthTokenSource for EntraAuthTokenSource {
+    async fn fetch(&self) -> Result<AuthToken> {
+        let token = self
+            .credential
+            .get_token(&[DATABASE_SCOPE], None)
+            .await
+            .map_err(|e| {
+                let (code, status) = classify(&e);
+                let status = status.map(|s| format!("HTTP {s}: ")).unwrap_or_default();
+                // What to set helps when the credentials are refused, or when
+                // there is no managed identity to reach (not on Azure).
+                let hint = match (code, &self.principal) {
+                    (ErrorCode::PermissionDenied, _) | (_, Principal::ManagedIdentity { .. }) => {
+                        format!(" ({CREDENTIALS_HINT})")
+                    }
+                    _ => String::new(),
+                };
+                Error::new(
+                    code,
+                    format!(
+                        "Entra ID auth: no access token for {}: {status}{}{hint}",
+                        self.principal,
+                        self.scrub(chain(&e))
+                    ),
+                )
+            })?;
+        let expires_at = SystemTime::from(token.expires_on);
+        let left = expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        if left <= self.margin {
+            return Err(Error::internal(format!(
+                "Entra ID auth: the token for {} is valid for {left:?}, no more than the \
+                 refresh margin of {:?}; it would be refreshed continuously",
+                self.principal, self.margin
+            )));
+        }
+        Ok(AuthToken::new(token.token.secret(), expires_at))
+    }
+
+    fn describe(&self) -> String {
+        format!("Entra ID access token for {}", self.principal)
+    }
+}
+
+/// The HTTP client `azure_identity` sends with: rustls over the process-wide
+/// ring provider, with timeouts, and a few retries of transient failures
+/// (the default retries for a minute, too long for a login).
+fn client_options() -> Result<ClientOptions> {
+    // `Err`: a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build an HTTP client: {}", chain(&e))))?;
+    Ok(ClientOptions {
+        transport: Some(Transport::new(Arc::new(http))),
+        retry: RetryOptions::exponential(ExponentialRetryOptions {
+            max_retries: 3,
+            max_total_elapsed: azure_core::time::Duration::seconds(20),
+            ..ExponentialRetryOptions::default()
+        }),
+        ..ClientOptions::default()
+    })
+}
+
+fn invalid(principal: &Principal, err: &azure_core::Error) -> Error {
+    Error::invalid_config(format!(
+        "Entra ID auth for {principal}: {} ({CREDENTIALS_HINT})",
+        chain(err)
+    ))
+}
+
+/// Unreachable or overloaded endpoints are `Unavailable`; a refusal (an HTTP
+/// 4xx, or a credential error with no response) is `PermissionDenied`. With
+/// the HTTP status, if there was an answer.
+fn classify(err: &azure_core::Error) -> (ErrorCode, Option<u16>) {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut code = ErrorCode::PermissionDenied;
+    while let Some(e) = source {
+        if let Some(e) = e.downcast_ref::<azure_core::Error>() {
+            match e.kind() {
+                ErrorKind::HttpResponse { status, .. } => {
+                    let status = u16::from(*status);
+                    let code = match status {
+                        408 => ErrorCode::Timeout,
+                        429 | 500..=599 => ErrorCode::Unavailable,
+                        _ => ErrorCode::PermissionDenied,
+                    };
+                    return (code, Some(status));
+                }
+                ErrorKind::Connection | ErrorKind::Io => code = ErrorCode::Unavailable,
+                _ => {}
+            }
+        }
+        source = e.source();
+    }
+    (code, None)
+}
+
+/// An error and its causes, `: `-separated, without repeats.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string().trim().to_owned();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        let cause_text = cause_text.trim();
+        if !cause_text.is_empty() && !text.contains(cause_text) {
+            text.push_str(": ");
+            text.push_str(cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "entra_tests.rs"]
+mod tests;
