@@ -67,35 +67,32 @@ pub fn publish_paced(topic: Topic, pace: Pace) -> tokio::task::JoinHandle<Vec<Pu
                         .with_attribute(SEQ, n.to_string())
                 })
                 .collect();
-            let first = seq;
             let topic = topic.clone();
-            tasks.push(tokio::spawn(async move {
-                let results =
-                    tokio::time::timeout(pace.publish_limit, topic.publish_many(messages)).await;
-                let resolved_at = Instant::now();
-                let count = end - first;
-                match results {
-                    Ok(results) => results
-                        .into_iter()
-                        .zip(first..)
-                        .map(|(result, seq)| PublishRecord {
-                            seq,
-                            outcome: match result {
-                                Ok(id) => Outcome::Published(id),
-                                Err(err) => Outcome::Failed(err.code(), err.message().to_owned()),
-                            },
-                            resolved_at,
-                        })
-                        .collect::<Vec<_>>(),
-                    Err(_) => (first..first + count)
-                        .map(|seq| PublishRecord {
-                            seq,
-                            outcome: Outcome::Unresolved,
-                            resolved_at,
-                        })
-                        .collect(),
+            // One publish per message, so each resolves on its own: a batch
+            // call would resolve only when its last provider request did,
+            // after messages of its first request were accepted (SNS takes
+            // 10 per request).
+            let publishes = messages.into_iter().zip(seq..).map(move |(message, seq)| {
+                let topic = topic.clone();
+                async move {
+                    let outcome = match tokio::time::timeout(
+                        pace.publish_limit,
+                        topic.publish(message),
+                    )
+                    .await
+                    {
+                        Ok(Ok(id)) => Outcome::Published(id),
+                        Ok(Err(err)) => Outcome::Failed(err.code(), err.message().to_owned()),
+                        Err(_) => Outcome::Unresolved,
+                    };
+                    PublishRecord {
+                        seq,
+                        outcome,
+                        resolved_at: Instant::now(),
+                    }
                 }
-            }));
+            });
+            tasks.push(tokio::spawn(futures::future::join_all(publishes)));
             seq = end;
         }
         let mut records = Vec::with_capacity(pace.total as usize);
