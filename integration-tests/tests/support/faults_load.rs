@@ -29,11 +29,12 @@ pub enum Outcome {
     Unresolved,
 }
 
-/// One publish: its outcome and when it resolved.
+/// One publish: its outcome, when it was issued and when it resolved.
 #[derive(Debug, Clone)]
 pub struct PublishRecord {
     pub seq: u64,
     pub outcome: Outcome,
+    pub issued_at: Instant,
     pub resolved_at: Instant,
 }
 
@@ -68,6 +69,7 @@ pub fn publish_paced(topic: Topic, pace: Pace) -> tokio::task::JoinHandle<Vec<Pu
                 })
                 .collect();
             let topic = topic.clone();
+            let issued_at = Instant::now();
             // One publish per message, so each resolves on its own: a batch
             // call would resolve only when its last provider request did,
             // after messages of its first request were accepted (SNS takes
@@ -88,6 +90,7 @@ pub fn publish_paced(topic: Topic, pace: Pace) -> tokio::task::JoinHandle<Vec<Pu
                     PublishRecord {
                         seq,
                         outcome,
+                        issued_at,
                         resolved_at: Instant::now(),
                     }
                 }
@@ -231,6 +234,18 @@ pub fn resolved_ok_between(records: &[PublishRecord], from: Instant, to: Instant
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Published(_)))
         .filter(|r| r.resolved_at >= from && r.resolved_at <= to)
+        .map(|r| r.seq)
+        .collect()
+}
+
+/// The numbers of the publishes issued at or after `from` that resolved with
+/// an id: after an emulator restart, the ones it surely accepted once
+/// re-provisioned. (One that resolved after re-provisioning may have been
+/// accepted before, while a slow server had not answered yet.)
+pub fn issued_ok_since(records: &[PublishRecord], from: Instant) -> Vec<u64> {
+    records
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Published(_)) && r.issued_at >= from)
         .map(|r| r.seq)
         .collect()
 }
