@@ -1,7 +1,8 @@
 //! The PostgreSQL provider against real servers: the database conformance
 //! suite on the shared server (127.0.0.1:5432, or `STRATA_TEST_POSTGRES_URL`),
 //! typed values both ways, typed errors, and faults on private clusters
-//! (restart under load, password authentication, TLS).
+//! (restart under load, password authentication, TLS), and how the pool lends
+//! its connections.
 //!
 //! A test that cannot reach its server fails and says how to start it; none
 //! is skipped. Each test works in databases of its own, so they run in
@@ -19,6 +20,8 @@ mod config;
 mod errors;
 #[path = "support/pg_faults.rs"]
 mod faults;
+#[path = "support/pg_leases.rs"]
+mod leases;
 #[path = "support/pg_private.rs"]
 mod private;
 #[path = "support/pg_shared.rs"]

@@ -25,6 +25,10 @@
 //!   refreshes it before it expires.
 //! * A statement whose cached plan went stale after a schema change
 //!   (`cached plan must not change result type`) is prepared again once.
+//! * A connection goes back to work as soon as its statement has finished,
+//!   without the test sqlx's pool makes of every returned connection (a
+//!   round trip); only a statement cancelled or failed on the wire sends its
+//!   connection through that test (see `leases`).
 //! * Connections idle for more than a second are checked before use, so a
 //!   pool heals after a server restart: calls in flight fail with
 //!   `Unavailable`, later ones reconnect.
@@ -53,6 +57,7 @@
 mod decode;
 mod encode;
 mod errors;
+mod leases;
 mod local;
 mod numeric;
 mod options;
@@ -81,6 +86,7 @@ use strata_core::{Error, ErrorCode, Result};
 use self::decode::decode_value;
 use self::encode::encode_param;
 use self::errors::map_sqlx_error;
+use self::leases::{Leases, PING_IDLE_AFTER};
 use self::types::PgKind;
 
 pub use self::local::{
@@ -94,8 +100,6 @@ pub use self::options::{
 
 /// How long `close` waits for open transactions to end.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// Connections idle longer than this are pinged before use.
-const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A pooled PostgreSQL database implementing [`DatabaseDriver`].
 ///
@@ -113,7 +117,7 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// # let _ = rows; Ok(()) }
 /// ```
 pub struct PostgresDatabase {
-    pool: PgPool,
+    leases: Leases,
     /// The URL without its password, for messages.
     redacted_url: String,
     capabilities: DatabaseCapabilities,
@@ -126,7 +130,7 @@ impl std::fmt::Debug for PostgresDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresDatabase")
             .field("url", &self.redacted_url)
-            .field("closed", &self.pool.is_closed())
+            .field("closed", &self.leases.pool().is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -225,9 +229,9 @@ impl PostgresDatabase {
             .max_connections(options.max_connections.max(1))
             .min_connections(0)
             .acquire_timeout(options.acquire_timeout)
-            // sqlx pings every connection as it returns to the pool, so only
-            // connections idle for a while (maybe across a server restart)
-            // need a check before use.
+            // sqlx pings every connection that comes back to it (see
+            // `leases`), so only connections idle for a while (maybe across
+            // a server restart) need a check before use.
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
@@ -252,7 +256,7 @@ impl PostgresDatabase {
             _ => None,
         };
         Ok(PostgresDatabase {
-            pool,
+            leases: Leases::new(pool, options.max_connections, options.acquire_timeout),
             redacted_url,
             capabilities: DatabaseCapabilities {
                 dialect: SqlDialect::Postgres,
@@ -342,30 +346,41 @@ impl DatabaseDriver for PostgresDatabase {
     }
 
     async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx_error)?;
-        match fetch_rows(&mut conn, sql, params).await {
-            Err(err) if is_stale_plan(&err) => {
-                forget_statements(&mut conn).await?;
-                fetch_rows(&mut conn, sql, params).await
-            }
+        let mut lease = self.leases.lease().await?;
+        let conn = lease.conn();
+        let result = match fetch_rows(conn, sql, params).await {
+            Err(err) if is_stale_plan(&err) => match forget_statements(conn).await {
+                Ok(()) => fetch_rows(conn, sql, params).await,
+                Err(err) => Err(err),
+            },
             other => other,
-        }
+        };
+        lease.finished(result)
     }
 
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx_error)?;
-        match execute(&mut conn, sql, params).await {
-            Err(err) if is_stale_plan(&err) => {
-                forget_statements(&mut conn).await?;
-                execute(&mut conn, sql, params).await
-            }
+        let mut lease = self.leases.lease().await?;
+        let conn = lease.conn();
+        let result = match execute(conn, sql, params).await {
+            Err(err) if is_stale_plan(&err) => match forget_statements(conn).await {
+                Ok(()) => execute(conn, sql, params).await,
+                Err(err) => Err(err),
+            },
             other => other,
-        }
+        };
+        lease.finished(result)
     }
 
     async fn begin(&self) -> Result<Box<dyn TransactionDriver>> {
-        let tx = self.pool.begin().await.map_err(map_sqlx_error)?;
-        Ok(Box::new(PostgresTransaction { tx }))
+        let (conn, permit) = self.leases.lease_for_transaction().await?;
+        // What `PgPool::begin` does, on a connection counted by the leases.
+        let tx = sqlx::Transaction::begin(conn, None)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(Box::new(PostgresTransaction {
+            tx,
+            _permit: permit,
+        }))
     }
 
     async fn close(&self) {
@@ -375,7 +390,8 @@ impl DatabaseDriver for PostgresDatabase {
         // New work fails with `Closed` at once; connections held by open
         // transactions close when those end. Waiting is bounded so a
         // forgotten transaction cannot hang shutdown.
-        if tokio::time::timeout(CLOSE_GRACE, self.pool.close())
+        self.leases.close().await;
+        if tokio::time::timeout(CLOSE_GRACE, self.leases.pool().close())
             .await
             .is_err()
         {
@@ -390,6 +406,9 @@ impl DatabaseDriver for PostgresDatabase {
 /// A transaction on one pooled connection; dropping it rolls back.
 pub struct PostgresTransaction {
     tx: sqlx::Transaction<'static, Postgres>,
+    /// The connection's place among the leases, given up after `tx` (fields
+    /// drop in order).
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl std::fmt::Debug for PostgresTransaction {
