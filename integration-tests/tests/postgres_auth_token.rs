@@ -80,7 +80,8 @@ async fn connect(
     options.max_connections = pool_size;
     options.connect_timeout = Duration::from_secs(10);
     options.acquire_timeout = Duration::from_secs(10);
-    PostgresDatabase::connect_with_auth_token(options, CachedToken::new(source, margin)).await
+    PostgresDatabase::connect_with_auth_token(options, CachedToken::new(source).with_margin(margin))
+        .await
 }
 
 #[tokio::test]

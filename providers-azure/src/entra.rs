@@ -10,7 +10,9 @@
 //!   `AZURE_CLIENT_ID`, or the system-assigned one.
 //!
 //! `azure_identity` does the exchange; [`CachedToken`] keeps the token and
-//! fetches the next one before it expires.
+//! fetches the next one [`CachedToken::DEFAULT_MARGIN`] before it expires
+//! (Entra tokens live an hour or more), and refuses one that arrives with no
+//! more than that left.
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,7 +26,9 @@ use azure_identity::{
     ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
     ManagedIdentityCredentialOptions, UserAssignedId,
 };
-use strata_core::sqldb::{AuthToken, AuthTokenSource, CachedToken};
+#[cfg(doc)]
+use strata_core::sqldb::CachedToken;
+use strata_core::sqldb::{AuthToken, AuthTokenSource};
 use strata_core::{Error, ErrorCode, Result};
 
 /// The scope Azure Database for PostgreSQL (and MySQL) accepts tokens for.
@@ -78,8 +82,11 @@ impl fmt::Debug for EntraSettings {
 ///
 /// ```no_run
 /// # async fn demo() -> strata_core::Result<()> {
+/// use std::sync::Arc;
 /// use strata_azure::{EntraAuthTokenSource, EntraSettings};
-/// let token = EntraAuthTokenSource::new(&EntraSettings::from_env())?.cached_token();
+/// use strata_core::sqldb::CachedToken;
+/// let source = EntraAuthTokenSource::new(&EntraSettings::from_env())?;
+/// let token = CachedToken::new(Arc::new(source));
 /// let password = token.get().await?; // refreshed before it expires
 /// # let _ = password; Ok(()) }
 /// ```
@@ -88,7 +95,6 @@ pub struct EntraAuthTokenSource {
     principal: Principal,
     /// Kept to scrub from messages, should the endpoint echo it.
     secret: Option<Secret>,
-    margin: Duration,
 }
 
 /// Who the tokens are for, for messages.
@@ -124,15 +130,12 @@ impl fmt::Debug for EntraAuthTokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EntraAuthTokenSource")
             .field("principal", &self.principal)
-            .field("margin", &self.margin)
             .finish_non_exhaustive()
     }
 }
 
 impl EntraAuthTokenSource {
-    /// Tokens for the principal `settings` names, refreshed
-    /// [`CachedToken::DEFAULT_MARGIN`] before expiry (Entra tokens live an
-    /// hour or more). Makes no request.
+    /// Tokens for the principal `settings` names. Makes no request.
     ///
     /// # Errors
     /// `InvalidConfig` for a client secret without a tenant or client id, and
@@ -202,26 +205,7 @@ impl EntraAuthTokenSource {
             credential,
             principal,
             secret: settings.client_secret.clone().map(Secret::new),
-            margin: CachedToken::DEFAULT_MARGIN,
         })
-    }
-
-    /// Refreshes tokens `margin` before they expire instead. A token with no
-    /// more than `margin` left when it arrives is refused with `Internal`.
-    pub fn with_refresh_margin(mut self, margin: Duration) -> Self {
-        self.margin = margin;
-        self
-    }
-
-    /// The refresh margin.
-    pub fn refresh_margin(&self) -> Duration {
-        self.margin
-    }
-
-    /// A [`CachedToken`] over this source with its refresh margin.
-    pub fn cached_token(self) -> CachedToken {
-        let margin = self.margin;
-        CachedToken::new(Arc::new(self), margin)
     }
 
     /// `text` without the client secret.
@@ -260,18 +244,10 @@ impl AuthTokenSource for EntraAuthTokenSource {
                     ),
                 )
             })?;
-        let expires_at = SystemTime::from(token.expires_on);
-        let left = expires_at
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
-        if left <= self.margin {
-            return Err(Error::internal(format!(
-                "Entra ID auth: the token for {} is valid for {left:?}, no more than the \
-                 refresh margin of {:?}; it would be refreshed continuously",
-                self.principal, self.margin
-            )));
-        }
-        Ok(AuthToken::new(token.token.secret(), expires_at))
+        Ok(AuthToken::new(
+            token.token.secret(),
+            SystemTime::from(token.expires_on),
+        ))
     }
 
     fn describe(&self) -> String {

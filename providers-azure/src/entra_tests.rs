@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use azure_core::http::{AsyncRawResponse, HttpClient, Request};
+use strata_core::sqldb::CachedToken;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -175,9 +176,8 @@ async fn cached_token_refreshes_within_the_margin_and_not_before() {
     // azure_identity's own cache refetches tokens within 5 minutes of
     // expiry, so with a 3 s token every refresh reaches the endpoint.
     let endpoint = Endpoint::token(3, "short-lived").await;
-    let cache = source(endpoint.port)
-        .with_refresh_margin(Duration::from_secs(2))
-        .cached_token();
+    let cache =
+        CachedToken::new(Arc::new(source(endpoint.port))).with_margin(Duration::from_secs(2));
     cache.get().await.unwrap();
     cache.get().await.unwrap();
     assert_eq!(endpoint.requests(), 1, "a fresh token is reused");
@@ -222,11 +222,18 @@ async fn a_closed_port_is_unavailable() {
 }
 
 #[tokio::test]
-async fn a_token_shorter_than_the_margin_is_refused() {
+async fn the_cache_refuses_a_token_within_the_five_minute_margin() {
+    // The source hands it over; the cache, with the source's margin, refuses it.
     let endpoint = Endpoint::token(60, "too-short").await;
-    let err = source(endpoint.port).fetch().await.unwrap_err();
+    let source = Arc::new(source(endpoint.port));
+    assert_eq!(source.refresh_margin(), CachedToken::DEFAULT_MARGIN);
+    assert_eq!(source.fetch().await.unwrap().secret(), "too-short");
+    let err = CachedToken::new(source).get().await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Internal, "{err}");
-    assert!(!err.to_string().contains("too-short"), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(CLIENT) && text.contains(TENANT), "{text}");
+    assert!(!text.contains("too-short"), "{text}");
+    assert!(!text.contains(SECRET), "{text}");
 }
 
 #[test]

@@ -12,10 +12,13 @@
 //!   `GOOGLE_APPLICATION_CREDENTIALS` file holding a service-account key gets
 //!   the JWT-bearer grant too, for the same reason.
 //!
-//! [`CachedToken`] keeps the token and fetches the next one before it expires.
+//! [`CachedToken`] keeps the token and fetches the next one before it expires,
+//! by the source's [`refresh_margin`](AuthTokenSource::refresh_margin):
+//! [`CachedToken::DEFAULT_MARGIN`] (five minutes) for a key's hour-long
+//! tokens, 60 s for Application Default Credentials. The cache, not this
+//! source, refuses a token that arrives with no more than that left.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -50,8 +53,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// refreshes its token 240 s before expiry and serves the cached one until
 /// then, so a token it hands out normally has 240 s or more left. Claiming
 /// 240 s and refreshing 60 s before, Strata asks it again every 180 s (an
-/// in-memory read) and logs in with 60 s or more to spare; 240 s is over
-/// twice 60 s, so refreshes cannot loop.
+/// in-memory read) and logs in with 60 s or more to spare. The default
+/// five-minute margin would exceed the claimed lifetime, and
+/// [`CachedToken`] would refuse every token.
 const ADC_LIFETIME: Duration = Duration::from_secs(240);
 /// See [`ADC_LIFETIME`].
 const ADC_MARGIN: Duration = Duration::from_secs(60);
@@ -64,14 +68,16 @@ const ADC_MARGIN: Duration = Duration::from_secs(60);
 ///
 /// ```no_run
 /// # async fn demo(settings: &strata_gcp::GcpSettings) -> strata_core::Result<()> {
+/// use std::sync::Arc;
+/// use strata_core::sqldb::CachedToken;
 /// use strata_gcp::CloudSqlAuthTokenSource;
-/// let token = CloudSqlAuthTokenSource::new(&settings.credentials)?.cached_token();
+/// let source = CloudSqlAuthTokenSource::new(&settings.credentials)?;
+/// let token = CachedToken::new(Arc::new(source));
 /// let password = token.get().await?; // refreshed before it expires
 /// # let _ = password; Ok(()) }
 /// ```
 pub struct CloudSqlAuthTokenSource {
     credentials: Source,
-    margin: Duration,
 }
 
 enum Source {
@@ -98,15 +104,16 @@ impl std::fmt::Debug for CloudSqlAuthTokenSource {
                 .field("client_email", &grant.client_email)
                 .field("token_uri", &grant.token_uri),
         };
-        s.field("margin", &self.margin).finish_non_exhaustive()
+        s.finish_non_exhaustive()
     }
 }
 
 impl CloudSqlAuthTokenSource {
     /// Tokens from `credentials`: the JWT-bearer grant for a service-account
-    /// key, google-cloud-auth for Application Default Credentials. Refreshed
-    /// [`CachedToken::DEFAULT_MARGIN`] before expiry for a key (tokens live an
-    /// hour), 60 s for ADC, whose tokens are taken to have 240 s left.
+    /// key, google-cloud-auth for Application Default Credentials. A
+    /// [`CachedToken`] refreshes them [`CachedToken::DEFAULT_MARGIN`] before
+    /// expiry for a key (tokens live an hour), 60 s for ADC, whose tokens are
+    /// taken to have 240 s left.
     ///
     /// # Errors
     /// `InvalidConfig` for anonymous credentials (there is no one to log in
@@ -127,7 +134,6 @@ impl CloudSqlAuthTokenSource {
                     json,
                     "providers.gcp.credentials.service_account_json",
                 )?),
-                margin: CachedToken::DEFAULT_MARGIN,
             }),
             GcpCredentials::ApplicationDefault => Ok(Self::application_default(
                 std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
@@ -141,27 +147,7 @@ impl CloudSqlAuthTokenSource {
                 key_file,
                 resolved: OnceCell::new(),
             },
-            margin: ADC_MARGIN,
         }
-    }
-
-    /// Refreshes tokens `margin` before they expire instead. A token must
-    /// live at least twice the margin (so refreshes come at most once per
-    /// margin); a shorter one is refused with `Internal`.
-    pub fn with_refresh_margin(mut self, margin: Duration) -> Self {
-        self.margin = margin;
-        self
-    }
-
-    /// The refresh margin.
-    pub fn refresh_margin(&self) -> Duration {
-        self.margin
-    }
-
-    /// A [`CachedToken`] over this source with its refresh margin.
-    pub fn cached_token(self) -> CachedToken {
-        let margin = self.margin;
-        CachedToken::new(Arc::new(self), margin)
     }
 
     /// The PostgreSQL user a service-account key logs in as: its email
@@ -172,17 +158,6 @@ impl CloudSqlAuthTokenSource {
             Source::ServiceAccount(grant) => Some(grant.database_user()),
             Source::ApplicationDefault { .. } => None,
         }
-    }
-
-    fn check_lifetime(&self, lifetime: Duration, issuer: &str) -> Result<()> {
-        if lifetime < self.margin.saturating_mul(2) {
-            return Err(Error::internal(format!(
-                "Cloud SQL IAM auth: {issuer} issued a token valid for {lifetime:?}, less than \
-                 twice the refresh margin of {:?}; it would be refreshed almost continuously",
-                self.margin
-            )));
-        }
-        Ok(())
     }
 }
 
@@ -210,7 +185,6 @@ impl AuthTokenSource for CloudSqlAuthTokenSource {
                                 ),
                             )
                         })?;
-                        self.check_lifetime(ADC_LIFETIME, "Application Default Credentials")?;
                         return Ok(AuthToken::new(
                             token.token,
                             SystemTime::now() + ADC_LIFETIME,
@@ -219,8 +193,7 @@ impl AuthTokenSource for CloudSqlAuthTokenSource {
                 }
             }
         };
-        let (secret, expires_at, lifetime) = grant.exchange().await?;
-        self.check_lifetime(lifetime, &format!("the token endpoint {}", grant.token_uri))?;
+        let (secret, expires_at) = grant.exchange().await?;
         Ok(AuthToken::new(secret, expires_at))
     }
 
@@ -232,6 +205,16 @@ impl AuthTokenSource for CloudSqlAuthTokenSource {
             Source::ApplicationDefault { .. } => {
                 "Cloud SQL IAM access token from Application Default Credentials".to_owned()
             }
+        }
+    }
+
+    /// [`CachedToken::DEFAULT_MARGIN`] for a key (tokens live an hour); 60 s
+    /// for Application Default Credentials, whose tokens are taken to have
+    /// 240 s left.
+    fn refresh_margin(&self) -> Duration {
+        match &self.credentials {
+            Source::ServiceAccount(_) => CachedToken::DEFAULT_MARGIN,
+            Source::ApplicationDefault { .. } => ADC_MARGIN,
         }
     }
 }
@@ -408,9 +391,8 @@ impl JwtBearer {
         ))
     }
 
-    /// Exchanges a fresh assertion for an access token: (token, expiry,
-    /// lifetime).
-    async fn exchange(&self) -> Result<(String, SystemTime, Duration)> {
+    /// Exchanges a fresh assertion for an access token: (token, expiry).
+    async fn exchange(&self) -> Result<(String, SystemTime)> {
         let sent_at = SystemTime::now();
         let iat = sent_at
             .duration_since(UNIX_EPOCH)
@@ -498,8 +480,7 @@ impl JwtBearer {
             .expires_in
             .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
             .ok_or_else(|| unusable("an `expires_in`"))?;
-        let lifetime = Duration::from_secs(seconds);
-        Ok((token, sent_at + lifetime, lifetime))
+        Ok((token, sent_at + Duration::from_secs(seconds)))
     }
 }
 

@@ -2,7 +2,7 @@
 //! for Google's OAuth token endpoint, refresh, and what errors show.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
@@ -267,9 +267,8 @@ async fn a_token_and_its_expiry_come_from_the_token_endpoint() {
 #[tokio::test]
 async fn a_cached_token_is_fetched_again_within_the_margin_and_not_before() {
     let endpoint = TokenEndpoint::start(Answer::Token { expires_in: 3 }).await;
-    let cache = source(&endpoint.url)
-        .with_refresh_margin(Duration::from_secs(1))
-        .cached_token();
+    let cache =
+        CachedToken::new(Arc::new(source(&endpoint.url))).with_margin(Duration::from_secs(1));
     let first = cache.get().await.unwrap();
     assert_eq!(first.secret(), "ya29.stand-in-1");
     // Valid 3 s, refreshed 1 s before it expires: due 2 s after it was asked for.
@@ -286,13 +285,23 @@ async fn a_cached_token_is_fetched_again_within_the_margin_and_not_before() {
 }
 
 #[tokio::test]
-async fn a_token_shorter_than_twice_the_margin_is_refused() {
-    // Else the database's refresh task would fetch again at once, forever.
-    let endpoint = TokenEndpoint::start(Answer::Token { expires_in: 60 }).await;
-    let err = source(&endpoint.url).fetch().await.unwrap_err();
-    assert_eq!(err.code(), ErrorCode::Internal);
-    assert!(err.message().contains("refresh margin"), "{err}");
-    assert!(!err.message().contains("ya29"), "{err}");
+async fn the_cache_refreshes_adc_tokens_a_minute_early_and_key_tokens_five() {
+    // Two minutes left: over the ADC margin, within a key's.
+    let endpoint = TokenEndpoint::start(Answer::Token { expires_in: 120 }).await;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), key_json(&endpoint.url)).unwrap();
+    let adc = CachedToken::new(Arc::new(CloudSqlAuthTokenSource::application_default(
+        Some(file.path().into()),
+    )));
+    let token = adc.get().await.unwrap();
+    assert_eq!(adc.refresh_at(&token), token.expires_at() - ADC_MARGIN);
+
+    let key = CachedToken::new(Arc::new(source(&endpoint.url)));
+    let err = key.get().await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Internal, "{err}");
+    assert!(err.message().contains(EMAIL), "{err}");
+    assert!(!err.message().contains("ya29"), "a token leaked: {err}");
+    endpoint.assert_requests_were_valid();
 }
 
 #[tokio::test]
@@ -355,7 +364,7 @@ async fn debug_and_descriptions_never_show_the_key_or_a_token() {
     let endpoint = TokenEndpoint::start(Answer::Token { expires_in: 3600 }).await;
     let source = source(&endpoint.url);
     let token = source.fetch().await.unwrap();
-    let cache = source.cached_token();
+    let cache = CachedToken::new(Arc::new(source));
     cache.get().await.unwrap();
     let shown = format!("{cache:?} {token:?} {}", cache.describe());
     assert!(shown.contains(EMAIL), "{shown}");

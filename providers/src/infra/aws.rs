@@ -131,8 +131,5 @@ pub(super) fn rds_auth_token(
     let target = crate::postgres::connect_target(url)?;
     let source =
         strata_aws::RdsAuthTokenSource::new(clients, &target.host, target.port, &target.user)?;
-    Ok(strata_core::sqldb::CachedToken::new(
-        Arc::new(source),
-        strata_core::sqldb::CachedToken::DEFAULT_MARGIN,
-    ))
+    Ok(strata_core::sqldb::CachedToken::new(Arc::new(source)))
 }

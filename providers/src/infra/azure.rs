@@ -1,6 +1,8 @@
 //! The `azure` arms of [`Infra`](super::Infra): Entra ID auth tokens for
 //! Azure Database for PostgreSQL.
 
+use std::sync::Arc;
+
 use strata_azure::{EntraAuthTokenSource, EntraSettings};
 use strata_core::sqldb::CachedToken;
 use strata_core::{Error, Result};
@@ -19,7 +21,7 @@ pub(super) fn entra_auth_token(name: &str) -> Result<CachedToken> {
 fn entra_auth_token_from(name: &str, settings: &EntraSettings) -> Result<CachedToken> {
     let source = EntraAuthTokenSource::new(settings)
         .map_err(|e| Error::new(e.code(), format!("databases.{name}.auth: {}", e.message())))?;
-    Ok(source.cached_token())
+    Ok(CachedToken::new(Arc::new(source)))
 }
 
 #[cfg(test)]

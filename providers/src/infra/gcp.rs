@@ -140,7 +140,7 @@ pub(super) fn cloud_sql_auth_token(
             target.user
         );
     }
-    Ok(source.cached_token())
+    Ok(CachedToken::new(Arc::new(source)))
 }
 
 #[cfg(test)]
