@@ -25,7 +25,7 @@ pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
 pub(crate) fn encode_param(
     value: &SqlValue,
     kind: &PgKind,
-    type_name: &str,
+    type_name: impl std::fmt::Display,
     position: usize,
 ) -> Result<Option<Vec<u8>>> {
     if matches!(value, SqlValue::Null) {

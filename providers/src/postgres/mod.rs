@@ -492,6 +492,15 @@ impl<'q> sqlx::Encode<'q, Postgres> for Wire {
     }
 }
 
+/// A type's name in lower case, spelled out only when a message needs it.
+struct TypeName<'a>(&'a PgTypeInfo);
+
+impl std::fmt::Display for TypeName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.name().to_ascii_lowercase())
+    }
+}
+
 /// Prepares `sql` (a cache hit after the first time on a connection) and
 /// binds `params` for the parameter types PostgreSQL inferred.
 async fn prepare(
@@ -517,7 +526,7 @@ async fn prepare(
     let mut arguments = PgArguments::default();
     for (i, (value, ty)) in params.iter().zip(types).enumerate() {
         let kind = PgKind::of(ty);
-        let bytes = encode_param(value, &kind, &ty.name().to_ascii_lowercase(), i + 1)?;
+        let bytes = encode_param(value, &kind, TypeName(ty), i + 1)?;
         arguments
             .add(Wire {
                 ty: ty.clone(),
@@ -550,22 +559,17 @@ async fn fetch_rows(conn: &mut PgConnection, sql: &str, params: &[SqlValue]) -> 
         .iter()
         .map(|c| c.name().to_owned())
         .collect();
-    let kinds: Vec<(PgKind, String)> = statement
+    let kinds: Vec<(PgKind, &PgTypeInfo)> = statement
         .columns()
         .iter()
-        .map(|c| {
-            (
-                PgKind::of(c.type_info()),
-                c.type_info().name().to_ascii_lowercase(),
-            )
-        })
+        .map(|c| (PgKind::of(c.type_info()), c.type_info()))
         .collect();
     rows.iter()
         .map(|row| {
             let values = kinds
                 .iter()
                 .enumerate()
-                .map(|(i, (kind, type_name))| {
+                .map(|(i, (kind, ty))| {
                     let raw = row.try_get_raw(i).map_err(map_sqlx_error)?;
                     let bytes = if raw.is_null() {
                         None
@@ -577,8 +581,9 @@ async fn fetch_rows(conn: &mut PgConnection, sql: &str, params: &[SqlValue]) -> 
                     };
                     decode_value(bytes, kind).map_err(|why| {
                         let message = format!(
-                            "column `{}` has type {type_name}: {why}",
-                            columns.get(i).map_or("?", String::as_str)
+                            "column `{}` has type {}: {why}",
+                            columns.get(i).map_or("?", String::as_str),
+                            TypeName(ty)
                         );
                         match kind {
                             PgKind::Unsupported(_) => Error::invalid_argument(message),
