@@ -34,6 +34,7 @@ const LOCALSTACK: Emulator = Emulator {
     fifo_ordering: true,
     private_objects: false,
     patience: Duration::from_secs(45),
+    bulk_messages: 2500,
 };
 
 aws_conformance!(LOCALSTACK);

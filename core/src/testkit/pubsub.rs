@@ -106,6 +106,13 @@ pub trait PubSubHarness: Send + Sync {
     fn patience(&self) -> Duration {
         Duration::from_secs(30)
     }
+
+    /// How many messages [`batch_publish_many`] publishes: thousands by
+    /// default, so batching and a real backlog are exercised. An emulator
+    /// whose cost per message grows with its backlog may ask for fewer.
+    fn bulk_messages(&self) -> usize {
+        2500
+    }
 }
 
 /// Runs every case, in order.

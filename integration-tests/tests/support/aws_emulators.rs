@@ -14,6 +14,7 @@ pub const LOCALSTACK: Emulator = Emulator {
     fifo_ordering: true,
     private_objects: false,
     patience: Duration::from_secs(45),
+    bulk_messages: 2500,
 };
 
 /// moto as `localstack/emulators up moto` starts it.
@@ -24,4 +25,5 @@ pub const MOTO: Emulator = Emulator {
     fifo_ordering: false,
     private_objects: true,
     patience: Duration::from_secs(45),
+    bulk_messages: 500,
 };

@@ -37,6 +37,8 @@ pub struct Emulator {
     pub private_objects: bool,
     /// The longest single wait of a pub/sub case.
     pub patience: Duration,
+    /// How many messages `batch_publish_many` publishes.
+    pub bulk_messages: usize,
 }
 
 impl Emulator {
@@ -179,6 +181,10 @@ impl PubSubHarness for AwsPubSubHarness {
 
     fn patience(&self) -> Duration {
         self.emulator.patience
+    }
+
+    fn bulk_messages(&self) -> usize {
+        self.emulator.bulk_messages
     }
 }
 

@@ -120,7 +120,7 @@ pub async fn batch_publish_many(h: &impl PubSubHarness) {
         ..quick_options()
     };
     let subscriber = Subscriber::start(&sub_name, sub, recorder(&seen), subscriber_opts);
-    let sent = 2500;
+    let sent = h.bulk_messages();
     let messages = (0..sent)
         .map(|i| OutgoingMessage::new(format!("m{i}")))
         .collect();
