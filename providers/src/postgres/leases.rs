@@ -128,10 +128,14 @@ impl Leases {
     }
 
     fn give_back(&self, conn: PoolConnection<Postgres>) {
+        // Checked under the lock: `close` closes the permits before it
+        // empties the stack, so a connection is either emptied out with the
+        // others or never pushed.
+        let mut idle = self.lock_idle();
         if self.permits.is_closed() {
             return; // dropped: sqlx closes it, the pool being closed
         }
-        self.lock_idle().push(IdleConnection {
+        idle.push(IdleConnection {
             conn,
             since: Instant::now(),
         });
