@@ -179,6 +179,24 @@ impl std::error::Error for Error {
     }
 }
 
+/// `err` and its causes on one line, `: `-separated, skipping a cause whose
+/// text is already there. Client errors often say only what failed (a URL);
+/// their cause says why ("connection refused").
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string().trim().to_owned();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        let cause_text = cause_text.trim();
+        if !cause_text.is_empty() && !text.contains(cause_text) {
+            text.push_str(": ");
+            text.push_str(cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}
+
 impl From<std::io::Error> for Error {
     fn from(err: std::io::Error) -> Self {
         use std::io::ErrorKind as K;
@@ -195,5 +213,24 @@ impl From<std::io::Error> for Error {
             _ => ErrorCode::Internal,
         };
         Error::new(code, err.to_string()).with_source(err)
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn error_chain_joins_causes_once_on_one_line() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused\nby peer");
+        let outer = Error::unavailable("POST https://login.example/token").with_source(refused);
+        assert_eq!(
+            error_chain(&outer),
+            "Unavailable: POST https://login.example/token: refused by peer"
+        );
+        let repeated =
+            Error::internal("bad key: refused").with_source(std::io::Error::other("refused"));
+        assert_eq!(error_chain(&repeated), "Internal: bad key: refused");
     }
 }

@@ -20,4 +20,4 @@ pub mod sqldb;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, Result, error_chain};

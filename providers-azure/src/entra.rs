@@ -29,7 +29,7 @@ use azure_identity::{
 #[cfg(doc)]
 use strata_core::sqldb::CachedToken;
 use strata_core::sqldb::{AuthToken, AuthTokenSource};
-use strata_core::{Error, ErrorCode, Result};
+use strata_core::{Error, ErrorCode, Result, error_chain};
 
 /// The scope Azure Database for PostgreSQL (and MySQL) accepts tokens for.
 pub const DATABASE_SCOPE: &str = "https://ossrdbms-aad.database.windows.net/.default";
@@ -240,7 +240,7 @@ impl AuthTokenSource for EntraAuthTokenSource {
                     format!(
                         "Entra ID auth: no access token for {}: {status}{}{hint}",
                         self.principal,
-                        self.scrub(chain(&e))
+                        self.scrub(error_chain(&e))
                     ),
                 )
             })?;
@@ -265,7 +265,9 @@ fn client_options() -> Result<ClientOptions> {
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .build()
-        .map_err(|e| Error::internal(format!("cannot build an HTTP client: {}", chain(&e))))?;
+        .map_err(|e| {
+            Error::internal(format!("cannot build an HTTP client: {}", error_chain(&e)))
+        })?;
     Ok(ClientOptions {
         transport: Some(Transport::new(Arc::new(http))),
         retry: RetryOptions::exponential(ExponentialRetryOptions {
@@ -280,7 +282,7 @@ fn client_options() -> Result<ClientOptions> {
 fn invalid(principal: &Principal, err: &azure_core::Error) -> Error {
     Error::invalid_config(format!(
         "Entra ID auth for {principal}: {} ({CREDENTIALS_HINT})",
-        chain(err)
+        error_chain(err)
     ))
 }
 
@@ -309,22 +311,6 @@ fn classify(err: &azure_core::Error) -> (ErrorCode, Option<u16>) {
         source = e.source();
     }
     (code, None)
-}
-
-/// An error and its causes, `: `-separated, without repeats.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string().trim().to_owned();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        let cause_text = cause_text.trim();
-        if !cause_text.is_empty() && !text.contains(cause_text) {
-            text.push_str(": ");
-            text.push_str(cause_text);
-        }
-        source = cause.source();
-    }
-    text.replace('\n', " ")
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use google_cloud_auth::credentials::AccessTokenCredentials;
 use google_cloud_auth::signer::Signer;
 use serde::Deserialize;
 use strata_core::sqldb::{AuthToken, AuthTokenSource, CachedToken};
-use strata_core::{Error, ErrorCode, Result};
+use strata_core::{Error, ErrorCode, Result, error_chain};
 use tokio::sync::OnceCell;
 
 use crate::settings::GcpCredentials;
@@ -181,7 +181,7 @@ impl AuthTokenSource for CloudSqlAuthTokenSource {
                                 format!(
                                     "Cloud SQL IAM auth: no access token from Application \
                                      Default Credentials: {}",
-                                    chain(&e)
+                                    error_chain(&e)
                                 ),
                             )
                         })?;
@@ -241,7 +241,7 @@ async fn resolve_adc<'a>(key_file: Option<&Path>, resolved: &'a OnceCell<Adc>) -
                          `gcloud auth application-default login`, set \
                          GOOGLE_APPLICATION_CREDENTIALS, or set \
                          providers.gcp.credentials.service_account_json)",
-                        chain(&e)
+                        error_chain(&e)
                     ))
                 })
         })
@@ -323,7 +323,7 @@ impl JwtBearer {
         }
         let signer = google_cloud_auth::credentials::service_account::Builder::new(key)
             .build_signer()
-            .map_err(|e| invalid(format!("not a service-account key: {}", chain(&e))))?;
+            .map_err(|e| invalid(format!("not a service-account key: {}", error_chain(&e))))?;
         // The signer reads the key only when it signs: one signature now
         // turns a bad key into a config error at startup. Signing with a
         // local key never waits, so the future is ready at once.
@@ -331,14 +331,16 @@ impl JwtBearer {
             return Err(invalid(format!(
                 "`private_key` is not a usable RSA key (PKCS#8 PEM, \
                  `-----BEGIN PRIVATE KEY-----`): {}",
-                chain(&e)
+                error_chain(&e)
             )));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()
-            .map_err(|e| Error::internal(format!("cannot build an HTTP client: {}", chain(&e))))?;
+            .map_err(|e| {
+                Error::internal(format!("cannot build an HTTP client: {}", error_chain(&e)))
+            })?;
         Ok(Self {
             client_email: fields.client_email,
             key_id: fields.private_key_id.filter(|id| !id.is_empty()),
@@ -382,7 +384,7 @@ impl JwtBearer {
                 Error::invalid_config(format!(
                     "Cloud SQL IAM auth: cannot sign with the private key of {}: {}",
                     self.client_email,
-                    chain(&e)
+                    error_chain(&e)
                 ))
             })?;
         Ok(format!(
@@ -417,7 +419,7 @@ impl JwtBearer {
                     format!(
                         "Cloud SQL IAM auth: cannot reach {endpoint} for {}: {}",
                         self.client_email,
-                        chain(&e)
+                        error_chain(&e)
                     ),
                 )
             })?;
@@ -425,7 +427,7 @@ impl JwtBearer {
         let body = response.bytes().await.map_err(|e| {
             Error::unavailable(format!(
                 "Cloud SQL IAM auth: reading the answer of {endpoint}: {}",
-                chain(&e)
+                error_chain(&e)
             ))
         })?;
         let answer: Option<TokenAnswer> = serde_json::from_slice(&body).ok();
@@ -502,22 +504,6 @@ fn check_token_uri(uri: &str) -> std::result::Result<(), String> {
             "`token_uri` `{uri}` must be an https:// URL (http:// only to localhost)"
         )),
     }
-}
-
-/// An error and its causes, `: `-separated (reqwest's own message names only
-/// the URL; the cause says "connection refused").
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
