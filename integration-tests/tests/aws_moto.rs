@@ -34,8 +34,9 @@ use aws_harness::Emulator;
 ///   queue's attributes, which count its messages) and every receive, so a
 ///   message costs time in proportion to the backlog: with 2,500 messages
 ///   `batch_publish_many` took about two minutes on one host and did not
-///   finish in four on another (1,023–1,358 delivered, the other cases
-///   starved meanwhile). It publishes 500 here, and the cases get more
+///   finish in four on another (817–1,358 delivered in four runs of
+///   `localstack/emulators up moto` then `cargo test -p strata-integration-tests
+///   --features aws --test aws_moto`, the other cases starved meanwhile). It publishes 500 here, and the cases get more
 ///   patience.
 const MOTO: Emulator = Emulator {
     name: "moto",
