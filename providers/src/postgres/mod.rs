@@ -67,6 +67,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{
@@ -347,27 +348,19 @@ impl DatabaseDriver for PostgresDatabase {
 
     async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
         let mut lease = self.leases.lease().await?;
-        let conn = lease.conn();
-        let result = match fetch_rows(conn, sql, params).await {
-            Err(err) if is_stale_plan(&err) => match forget_statements(conn).await {
-                Ok(()) => fetch_rows(conn, sql, params).await,
-                Err(err) => Err(err),
-            },
-            other => other,
-        };
+        let result = on_fresh_plan(lease.conn(), sql, params, |conn, sql, params| {
+            Box::pin(fetch_rows(conn, sql, params))
+        })
+        .await;
         lease.finished(result)
     }
 
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
         let mut lease = self.leases.lease().await?;
-        let conn = lease.conn();
-        let result = match execute(conn, sql, params).await {
-            Err(err) if is_stale_plan(&err) => match forget_statements(conn).await {
-                Ok(()) => execute(conn, sql, params).await,
-                Err(err) => Err(err),
-            },
-            other => other,
-        };
+        let result = on_fresh_plan(lease.conn(), sql, params, |conn, sql, params| {
+            Box::pin(execute(conn, sql, params))
+        })
+        .await;
         lease.finished(result)
     }
 
@@ -448,11 +441,28 @@ impl TransactionDriver for PostgresTransaction {
     }
 }
 
-/// Forgets a connection's prepared statements, after PostgreSQL reported
-/// that one's result type changed (a table altered since it was prepared), so
-/// the statement is prepared afresh.
-async fn forget_statements(conn: &mut PgConnection) -> Result<()> {
-    conn.clear_cached_statements().await.map_err(map_sqlx_error)
+/// One statement run on a pooled connection: [`fetch_rows`] or [`execute`].
+type Statement<T> =
+    for<'c> fn(&'c mut PgConnection, &'c str, &'c [SqlValue]) -> BoxFuture<'c, Result<T>>;
+
+/// Runs `statement`; when PostgreSQL reports that its cached plan went stale
+/// (a table altered since it was prepared), forgets the connection's prepared
+/// statements and runs it once more, prepared afresh.
+async fn on_fresh_plan<T>(
+    conn: &mut PgConnection,
+    sql: &str,
+    params: &[SqlValue],
+    statement: Statement<T>,
+) -> Result<T> {
+    match statement(conn, sql, params).await {
+        Err(err) if is_stale_plan(&err) => {
+            conn.clear_cached_statements()
+                .await
+                .map_err(map_sqlx_error)?;
+            statement(conn, sql, params).await
+        }
+        other => other,
+    }
 }
 
 fn is_stale_plan(err: &Error) -> bool {
