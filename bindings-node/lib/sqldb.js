@@ -43,13 +43,57 @@ function encodeParams(params) {
   return [JSON.stringify(params.map(encode)), buffers];
 }
 
-/** `[columns, rows]` → plain objects, one property per column. */
-function toObjects([columns, rows]) {
-  const out = new Array(rows.length);
-  for (let r = 0; r < rows.length; r++) {
-    const values = rows[r];
+// How a cell travels in the row table (`Cell` in src/sqldb.rs).
+const CELL_NULL = 0;
+const CELL_NUMBER = 1;
+const CELL_TRUE = 2;
+const CELL_FALSE = 3;
+const CELL_TEXT = 4;
+const CELL_DATE = 5;
+
+/**
+ * The native row table → plain objects, one property per column. `cells`
+ * holds two numbers per cell, row by row: a code and its number (the value,
+ * a text's length in `text`, or a date's milliseconds); `others` the values
+ * of the cells whose code is none of the above, in order.
+ */
+function toObjects([columns, count, cells, text, others]) {
+  const width = columns.length;
+  const out = new Array(count);
+  let i = 0;
+  let at = 0;
+  let next = 0;
+  for (let r = 0; r < count; r++) {
     const row = {};
-    for (let c = 0; c < columns.length; c++) row[columns[c]] = values[c];
+    for (let c = 0; c < width; c++, i += 2) {
+      let value;
+      switch (cells[i]) {
+        case CELL_NULL:
+          value = null;
+          break;
+        case CELL_NUMBER:
+          value = cells[i + 1];
+          break;
+        case CELL_TRUE:
+          value = true;
+          break;
+        case CELL_FALSE:
+          value = false;
+          break;
+        case CELL_TEXT: {
+          const end = at + cells[i + 1];
+          value = text.slice(at, end);
+          at = end;
+          break;
+        }
+        case CELL_DATE:
+          value = new Date(cells[i + 1]);
+          break;
+        default:
+          value = others[next++];
+      }
+      row[columns[c]] = value;
+    }
     out[r] = row;
   }
   return out;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::FutureExt;
-use napi::bindgen_prelude::{Buffer, Float64Array, FnArgs, Function, Unknown};
+use napi::bindgen_prelude::{Buffer, FnArgs, Function, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Status, bindgen_prelude::ToNapiValue};
 use napi_derive::napi;
@@ -22,7 +22,7 @@ use strata_core::{Error, Result};
 use tokio::sync::oneshot;
 
 use crate::errors::{Code, js_error};
-use crate::out::Out;
+use crate::out::{Numbers, Out, utf16_len};
 use crate::runtime::runtime;
 
 /// What one wake-up hands to JS: the completion table (three numbers per
@@ -34,10 +34,10 @@ use crate::runtime::runtime;
 /// call of its own: with many calls in flight most of the work is writing
 /// three numbers (and one string for all the texts).
 type WakeArgs = FnArgs<(
-    Option<Float64Array>,
+    Option<Numbers>,
     Option<Vec<Out>>,
     Option<String>,
-    Option<Float64Array>,
+    Option<Numbers>,
     Option<Buffer>,
 )>;
 
@@ -158,11 +158,7 @@ fn push_result(pending: &mut Pending, id: u32, result: Result<Out>) {
         Ok(Out::Undefined) => (Kind::Undefined, 0.0),
         Ok(Out::Num(n)) => (Kind::Number, n),
         Ok(Out::Str(text)) => {
-            let units = if text.is_ascii() {
-                text.len()
-            } else {
-                text.encode_utf16().count()
-            };
+            let units = utf16_len(&text);
             pending.text.push_str(&text);
             (Kind::Text, units as f64)
         }
@@ -274,16 +270,13 @@ impl Bridge {
             .callee_handled::<false>()
             .build_callback(move |_ctx| {
                 let batch = std::mem::take(&mut *lock(&queue));
-                let done = (!batch.done.is_empty()).then(|| Float64Array::new(batch.done));
+                let done = (!batch.done.is_empty()).then_some(Numbers(batch.done));
                 let values = (!batch.values.is_empty()).then_some(batch.values);
                 let text = (!batch.text.is_empty()).then_some(batch.text);
                 let (meta, bytes) = if batch.meta.is_empty() {
                     (None, None)
                 } else {
-                    (
-                        Some(Float64Array::new(batch.meta)),
-                        Some(Buffer::from(batch.bytes)),
-                    )
+                    (Some(Numbers(batch.meta)), Some(Buffer::from(batch.bytes)))
                 };
                 Ok(FnArgs::from((done, values, text, meta, bytes)))
             })

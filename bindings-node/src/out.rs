@@ -8,7 +8,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{Buffer, JsValue, Null, ToNapiValue, Undefined, i64n};
+use napi::bindgen_prelude::{
+    Buffer, Float64Array, Float64ArraySlice, JsValue, Null, ToNapiValue, Undefined, i64n,
+};
 use napi::{Env, sys};
 use strata_core::Error;
 use strata_core::objects::ObjectMeta;
@@ -39,6 +41,8 @@ pub(crate) enum Out {
     Json(serde_json::Value),
     /// An array.
     List(Vec<Out>),
+    /// A `Float64Array`.
+    Floats(Numbers),
     /// A native class instance.
     Class(Build),
 }
@@ -108,6 +112,43 @@ pub(crate) fn flat_map(map: Attributes) -> Out {
     Out::List(flat)
 }
 
+/// Numbers on their way to JS as a `Float64Array`.
+///
+/// Up to [`Numbers::COPY_UP_TO`] of them are copied into memory V8 owns; more
+/// are handed over without a copy. An external buffer costs a finalizer that
+/// the garbage collector must run later, which for the few numbers of one
+/// call's completion costs more than the copy.
+pub(crate) struct Numbers(pub(crate) Vec<f64>);
+
+impl Numbers {
+    /// 64 KiB.
+    const COPY_UP_TO: usize = 8192;
+}
+
+impl ToNapiValue for Numbers {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        // SAFETY: `env` is the live env napi handed to this conversion, on the
+        // JS thread.
+        unsafe {
+            if val.0.len() <= Self::COPY_UP_TO {
+                let copy = Float64ArraySlice::copy_from(&Env::from_raw(env), &val.0)?;
+                Ok(copy.raw())
+            } else {
+                Float64Array::to_napi_value(env, Float64Array::new(val.0))
+            }
+        }
+    }
+}
+
+/// How many UTF-16 units JS counts in `text` (its `length`).
+pub(crate) fn utf16_len(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.encode_utf16().count()
+    }
+}
+
 /// Milliseconds since the epoch (negative before it).
 pub(crate) fn millis(t: SystemTime) -> f64 {
     match t.duration_since(UNIX_EPOCH) {
@@ -132,6 +173,7 @@ impl ToNapiValue for Out {
                 Out::Date(ms) => Ok(Env::from_raw(env).create_date(ms)?.raw()),
                 Out::Json(v) => serde_json::Value::to_napi_value(env, v),
                 Out::List(items) => Vec::<Out>::to_napi_value(env, items),
+                Out::Floats(numbers) => Numbers::to_napi_value(env, numbers),
                 Out::Class(build) => build(env),
             }
         }

@@ -53,6 +53,41 @@ test('values round-trip with their JS types', async () => {
   assert.deepEqual(Object.keys(row), ['flag', 'n', 'big', 'f', 't', 'b', 'doc', 'at', 'price', 'absent']);
 });
 
+test('many rows keep every value in its place', async () => {
+  // Rows cross as one table of numbers plus one joined text; texts of every
+  // width (emoji are two UTF-16 units), NULLs, false, Buffers and bigints
+  // interleave so that an offset off by one anywhere shows.
+  await db.execute('CREATE TABLE mixed (id INTEGER PRIMARY KEY, t TEXT, flag BOOLEAN, b BLOB, big INTEGER, at TIMESTAMPTZ)');
+  const texts = ['', 'a', 'héllo', '😀 emoji 😀', null, 'x'.repeat(100)];
+  const expected = [];
+  for (let i = 1; i <= 200; i++) {
+    const row = {
+      id: i,
+      t: texts[i % texts.length],
+      flag: i % 2 === 0,
+      b: i % 5 === 0 ? null : Buffer.from([i & 255, 7]),
+      big: i % 7 === 0 ? 2n ** 60n + BigInt(i) : -i,
+      at: new Date(1_700_000_000_000 + i),
+    };
+    expected.push(row);
+    await db.execute('INSERT INTO mixed (id, t, flag, b, big, at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [row.id, row.t, row.flag, row.b, row.big, row.at]);
+  }
+  const rows = await db.query('SELECT id, t, flag, b, big, at FROM mixed ORDER BY id');
+  assert.equal(rows.length, expected.length);
+  let wrong = 0;
+  let first;
+  for (let i = 0; i < rows.length; i++) {
+    try {
+      assert.deepEqual(rows[i], expected[i]);
+    } catch (err) {
+      wrong++;
+      first ??= err.message;
+    }
+  }
+  assert.equal(wrong, 0, `${wrong} of ${rows.length} rows differ; the first: ${first}`);
+});
+
 test('query returns plain objects, queryOne the first, execute the rows affected', async () => {
   await db.execute('CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
   for (const name of ['ada', 'grace', 'linus']) {
