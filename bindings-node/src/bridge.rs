@@ -22,7 +22,7 @@ use strata_core::{Error, Result};
 use tokio::sync::oneshot;
 
 use crate::errors::{Code, js_error};
-use crate::out::{Numbers, Out, utf16_len};
+use crate::out::{JOINED_TEXT_LIMIT, Numbers, Out, utf16_len};
 use crate::runtime::runtime;
 
 /// What one wake-up hands to JS: the completion table (three numbers per
@@ -157,7 +157,7 @@ fn push_result(pending: &mut Pending, id: u32, result: Result<Out>) {
     let (kind, number) = match result {
         Ok(Out::Undefined) => (Kind::Undefined, 0.0),
         Ok(Out::Num(n)) => (Kind::Number, n),
-        Ok(Out::Str(text)) => {
+        Ok(Out::Str(text)) if pending.text.len() + text.len() <= JOINED_TEXT_LIMIT => {
             let units = utf16_len(&text);
             pending.text.push_str(&text);
             (Kind::Text, units as f64)
@@ -332,3 +332,25 @@ const _: fn() = || {
     fn is_arg<T: ToNapiValue>() {}
     is_arg::<Option<Vec<Out>>>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_results_beyond_the_join_limit_travel_as_values() {
+        let mut pending = Pending::default();
+        let half = JOINED_TEXT_LIMIT / 2 + 1;
+        push_result(&mut pending, 1, Ok(Out::Str("a".repeat(half))));
+        push_result(&mut pending, 2, Ok(Out::Str("b".repeat(half))));
+        push_result(&mut pending, 3, Ok(Out::Str("c".to_owned())));
+        let kinds: Vec<f64> = pending.done.chunks(3).map(|row| row[1]).collect();
+        let text = f64::from(Kind::Text as u8);
+        let value = f64::from(Kind::Value as u8);
+        assert_eq!(kinds, [text, value, text]);
+        assert_eq!(pending.text.len(), half + 1);
+        assert!(
+            matches!(pending.values.as_slice(), [Out::Str(s)] if s.len() == half && s.starts_with('b'))
+        );
+    }
+}

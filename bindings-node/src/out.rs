@@ -140,6 +140,12 @@ impl ToNapiValue for Numbers {
     }
 }
 
+/// The most bytes of text joined into one JS string (a wake-up's string
+/// results, a result set's text cells); texts beyond it travel as strings of
+/// their own. V8 refuses strings longer than about 2^29 units, and texts that
+/// each fit must not fail together.
+pub(crate) const JOINED_TEXT_LIMIT: usize = 64 << 20;
+
 /// How many UTF-16 units JS counts in `text` (its `length`).
 pub(crate) fn utf16_len(text: &str) -> usize {
     if text.is_ascii() {

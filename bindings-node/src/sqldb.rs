@@ -18,7 +18,7 @@ use strata_core::{Error, Result};
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::bridge::Ctx;
-use crate::out::{Numbers, Out, utf16_len};
+use crate::out::{JOINED_TEXT_LIMIT, Numbers, Out, utf16_len};
 
 /// One database (a pool).
 #[napi]
@@ -175,6 +175,11 @@ enum Cell {
 /// builds the row objects from it: a 10,000-row result crosses as one typed
 /// array and one string instead of a napi call per cell.
 fn rows(rows: Vec<Row>) -> Out {
+    table(rows, JOINED_TEXT_LIMIT)
+}
+
+/// [`rows`], joining at most `text_limit` bytes of text.
+fn table(rows: Vec<Row>, text_limit: usize) -> Out {
     let columns = rows
         .first()
         .map(|r| r.columns.iter().cloned().map(Out::Str).collect())
@@ -192,9 +197,14 @@ fn rows(rows: Vec<Row>) -> Out {
                 SqlValue::Bool(false) => (Cell::False, 0.0),
                 SqlValue::Float(f) => (Cell::Number, f),
                 SqlValue::Numeric(s) | SqlValue::Text(s) | SqlValue::Uuid(s) => {
-                    let units = utf16_len(&s);
-                    text.push_str(&s);
-                    (Cell::Text, units as f64)
+                    if text.len() + s.len() > text_limit {
+                        others.push(Out::Str(s));
+                        (Cell::Other, 0.0)
+                    } else {
+                        let units = utf16_len(&s);
+                        text.push_str(&s);
+                        (Cell::Text, units as f64)
+                    }
                 }
                 SqlValue::Timestamp(micros) => (Cell::Date, micros as f64 / 1000.0),
                 other => match sql_out(other) {
@@ -380,6 +390,37 @@ mod tests {
         );
         assert_eq!(text, "hé");
         assert!(matches!(others.as_slice(), [Out::BigInt(n)] if *n == i64::MAX));
+    }
+
+    #[test]
+    fn texts_beyond_the_join_limit_travel_on_their_own() {
+        let columns: Arc<[String]> = vec!["t".to_owned()].into();
+        let rows_of = |texts: &[&str]| {
+            texts
+                .iter()
+                .map(|t| Row {
+                    columns: columns.clone(),
+                    values: vec![SqlValue::Text((*t).to_owned())],
+                })
+                .collect::<Vec<_>>()
+        };
+        let Out::List(parts) = table(rows_of(&["abc", "defg", "h"]), 4) else {
+            panic!("rows are a list")
+        };
+        let [
+            _,
+            _,
+            Out::Floats(Numbers(cells)),
+            Out::Str(text),
+            Out::List(others),
+        ] = parts.as_slice()
+        else {
+            panic!("[columns, rowCount, cells, text, others]")
+        };
+        // "abc" joins (3 bytes), "defg" would make 7 > 4, "h" makes 4.
+        assert_eq!(cells.as_slice(), [4.0, 3.0, 6.0, 0.0, 4.0, 1.0]);
+        assert_eq!(text, "abch");
+        assert!(matches!(others.as_slice(), [Out::Str(s)] if s == "defg"));
     }
 
     #[test]
