@@ -22,7 +22,7 @@ use strata_core::{Error, Result};
 use tokio::sync::oneshot;
 
 use crate::errors::{Code, js_error};
-use crate::out::{JOINED_TEXT_LIMIT, Numbers, Out, utf16_len};
+use crate::out::{JoinedText, Numbers, Out};
 use crate::runtime::runtime;
 
 /// What one wake-up hands to JS: the completion table (three numbers per
@@ -71,7 +71,7 @@ pub(crate) struct Pending {
     /// Values of the rows of kind `Value` or `Error`, in order.
     pub(crate) values: Vec<Out>,
     /// The strings of the rows of kind `Text`, joined.
-    pub(crate) text: String,
+    pub(crate) text: JoinedText,
     /// Delivery table, [`crate::pubsub::DELIVERY_STRIDE`] numbers per message.
     pub(crate) meta: Vec<f64>,
     /// The bytes the delivery table points into.
@@ -157,11 +157,13 @@ fn push_result(pending: &mut Pending, id: u32, result: Result<Out>) {
     let (kind, number) = match result {
         Ok(Out::Undefined) => (Kind::Undefined, 0.0),
         Ok(Out::Num(n)) => (Kind::Number, n),
-        Ok(Out::Str(text)) if pending.text.len() + text.len() <= JOINED_TEXT_LIMIT => {
-            let units = utf16_len(&text);
-            pending.text.push_str(&text);
-            (Kind::Text, units as f64)
-        }
+        Ok(Out::Str(text)) => match pending.text.push(text) {
+            Ok(units) => (Kind::Text, units as f64),
+            Err(text) => {
+                pending.values.push(Out::Str(text));
+                (Kind::Value, 0.0)
+            }
+        },
         Ok(value) => {
             pending.values.push(value);
             (Kind::Value, 0.0)
@@ -272,7 +274,7 @@ impl Bridge {
                 let batch = std::mem::take(&mut *lock(&queue));
                 let done = (!batch.done.is_empty()).then_some(Numbers(batch.done));
                 let values = (!batch.values.is_empty()).then_some(batch.values);
-                let text = (!batch.text.is_empty()).then_some(batch.text);
+                let text = (!batch.text.is_empty()).then(|| batch.text.into_string());
                 let (meta, bytes) = if batch.meta.is_empty() {
                     (None, None)
                 } else {
@@ -336,6 +338,7 @@ const _: fn() = || {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::out::JOINED_TEXT_LIMIT;
 
     #[test]
     fn string_results_beyond_the_join_limit_travel_as_values() {
@@ -348,7 +351,7 @@ mod tests {
         let text = f64::from(Kind::Text as u8);
         let value = f64::from(Kind::Value as u8);
         assert_eq!(kinds, [text, value, text]);
-        assert_eq!(pending.text.len(), half + 1);
+        assert_eq!(pending.text.into_string().len(), half + 1);
         assert!(
             matches!(pending.values.as_slice(), [Out::Str(s)] if s.len() == half && s.starts_with('b'))
         );

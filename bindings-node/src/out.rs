@@ -146,12 +146,50 @@ impl ToNapiValue for Numbers {
 /// each fit must not fail together.
 pub(crate) const JOINED_TEXT_LIMIT: usize = 64 << 20;
 
-/// How many UTF-16 units JS counts in `text` (its `length`).
-pub(crate) fn utf16_len(text: &str) -> usize {
-    if text.is_ascii() {
-        text.len()
-    } else {
-        text.encode_utf16().count()
+/// Texts joined into one JS string, each read back by its length in UTF-16
+/// units (what JS's `slice` counts): one string crosses instead of many.
+pub(crate) struct JoinedText {
+    text: String,
+    limit: usize,
+}
+
+impl Default for JoinedText {
+    fn default() -> Self {
+        Self::with_limit(JOINED_TEXT_LIMIT)
+    }
+}
+
+impl JoinedText {
+    /// Joins at most `limit` bytes.
+    pub(crate) fn with_limit(limit: usize) -> Self {
+        Self {
+            text: String::new(),
+            limit,
+        }
+    }
+
+    /// Appends `text` and answers its length in UTF-16 units; gives it back
+    /// when joining it would pass the limit, to travel as a string of its own.
+    pub(crate) fn push(&mut self, text: String) -> Result<usize, String> {
+        if self.text.len() + text.len() > self.limit {
+            return Err(text);
+        }
+        self.text.push_str(&text);
+        Ok(if text.is_ascii() {
+            text.len()
+        } else {
+            text.encode_utf16().count()
+        })
+    }
+
+    /// Whether nothing was joined.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// The joined text.
+    pub(crate) fn into_string(self) -> String {
+        self.text
     }
 }
 
@@ -183,5 +221,21 @@ impl ToNapiValue for Out {
                 Out::Class(build) => build(env),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_text_counts_utf16_units_and_gives_back_what_passes_the_limit() {
+        let mut joined = JoinedText::with_limit(8);
+        assert_eq!(joined.push("ab".to_owned()), Ok(2));
+        // "é" is 2 bytes, 1 unit; "😀" is 4 bytes, 2 units: 8 bytes in all.
+        assert_eq!(joined.push("é😀".to_owned()), Ok(3));
+        assert_eq!(joined.push("x".to_owned()), Err("x".to_owned()));
+        assert_eq!(joined.push(String::new()), Ok(0));
+        assert_eq!(joined.into_string(), "abé😀");
     }
 }

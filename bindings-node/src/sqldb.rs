@@ -18,7 +18,7 @@ use strata_core::{Error, Result};
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::bridge::Ctx;
-use crate::out::{JOINED_TEXT_LIMIT, Numbers, Out, utf16_len};
+use crate::out::{JoinedText, Numbers, Out};
 
 /// One database (a pool).
 #[napi]
@@ -175,11 +175,12 @@ enum Cell {
 /// builds the row objects from it: a 10,000-row result crosses as one typed
 /// array and one string instead of a napi call per cell.
 fn rows(rows: Vec<Row>) -> Out {
-    table(rows, JOINED_TEXT_LIMIT)
+    table(rows, JoinedText::default())
 }
 
-/// [`rows`], joining at most `text_limit` bytes of text.
-fn table(rows: Vec<Row>, text_limit: usize) -> Out {
+/// [`rows`], joining the text cells into `text` (those past its limit go
+/// among the others).
+fn table(rows: Vec<Row>, mut text: JoinedText) -> Out {
     let columns = rows
         .first()
         .map(|r| r.columns.iter().cloned().map(Out::Str).collect())
@@ -187,7 +188,6 @@ fn table(rows: Vec<Row>, text_limit: usize) -> Out {
     let count = rows.len();
     let width = rows.first().map_or(0, |r| r.values.len());
     let mut cells = Vec::with_capacity(count * width * 2);
-    let mut text = String::new();
     let mut others = Vec::new();
     for row in rows {
         for value in row.values {
@@ -197,13 +197,12 @@ fn table(rows: Vec<Row>, text_limit: usize) -> Out {
                 SqlValue::Bool(false) => (Cell::False, 0.0),
                 SqlValue::Float(f) => (Cell::Number, f),
                 SqlValue::Numeric(s) | SqlValue::Text(s) | SqlValue::Uuid(s) => {
-                    if text.len() + s.len() > text_limit {
-                        others.push(Out::Str(s));
-                        (Cell::Other, 0.0)
-                    } else {
-                        let units = utf16_len(&s);
-                        text.push_str(&s);
-                        (Cell::Text, units as f64)
+                    match text.push(s) {
+                        Ok(units) => (Cell::Text, units as f64),
+                        Err(s) => {
+                            others.push(Out::Str(s));
+                            (Cell::Other, 0.0)
+                        }
                     }
                 }
                 SqlValue::Timestamp(micros) => (Cell::Date, micros as f64 / 1000.0),
@@ -222,7 +221,7 @@ fn table(rows: Vec<Row>, text_limit: usize) -> Out {
         Out::List(columns),
         Out::count(count as u64),
         Out::Floats(Numbers(cells)),
-        Out::Str(text),
+        Out::Str(text.into_string()),
         Out::List(others),
     ])
 }
@@ -348,6 +347,26 @@ mod tests {
         }
     }
 
+    /// A row table's parts: columns, row count, cells, text, others.
+    fn parts(table: Out) -> (Vec<Out>, f64, Vec<f64>, String, Vec<Out>) {
+        let Out::List(parts) = table else {
+            panic!("rows are a list")
+        };
+        let Ok(
+            [
+                Out::List(cols),
+                Out::Num(count),
+                Out::Floats(Numbers(cells)),
+                Out::Str(text),
+                Out::List(others),
+            ],
+        ) = <[Out; 5]>::try_from(parts)
+        else {
+            panic!("[columns, rowCount, cells, text, others]")
+        };
+        (cols, count, cells, text, others)
+    }
+
     #[test]
     fn rows_go_out_as_a_table_of_cells_and_one_text() {
         let columns: Arc<[String]> = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()].into();
@@ -355,7 +374,7 @@ mod tests {
             columns: columns.clone(),
             values,
         };
-        let table = rows(vec![
+        let (cols, count, cells, text, others) = parts(rows(vec![
             row(vec![
                 SqlValue::Int(1),
                 SqlValue::Timestamp(1_500),
@@ -366,26 +385,13 @@ mod tests {
                 SqlValue::Bool(false),
                 SqlValue::Int(i64::MAX),
             ]),
-        ]);
-        let Out::List(parts) = table else {
-            panic!("rows are a list")
-        };
-        let [
-            Out::List(cols),
-            Out::Num(count),
-            Out::Floats(Numbers(cells)),
-            Out::Str(text),
-            Out::List(others),
-        ] = parts.as_slice()
-        else {
-            panic!("[columns, rowCount, cells, text, others]")
-        };
+        ]));
         assert!(
             matches!(cols.as_slice(), [Out::Str(a), Out::Str(_), Out::Str(c)] if a == "a" && c == "c")
         );
-        assert_eq!(*count, 2.0);
+        assert_eq!(count, 2.0);
         assert_eq!(
-            cells.as_slice(),
+            cells,
             [1.0, 1.0, 5.0, 1.5, 4.0, 2.0, 0.0, 0.0, 3.0, 0.0, 6.0, 0.0]
         );
         assert_eq!(text, "hé");
@@ -395,43 +401,21 @@ mod tests {
     #[test]
     fn texts_beyond_the_join_limit_travel_on_their_own() {
         let columns: Arc<[String]> = vec!["t".to_owned()].into();
-        let rows_of = |texts: &[&str]| {
-            texts
-                .iter()
-                .map(|t| Row {
-                    columns: columns.clone(),
-                    values: vec![SqlValue::Text((*t).to_owned())],
-                })
-                .collect::<Vec<_>>()
-        };
-        let Out::List(parts) = table(rows_of(&["abc", "defg", "h"]), 4) else {
-            panic!("rows are a list")
-        };
-        let [
-            _,
-            _,
-            Out::Floats(Numbers(cells)),
-            Out::Str(text),
-            Out::List(others),
-        ] = parts.as_slice()
-        else {
-            panic!("[columns, rowCount, cells, text, others]")
-        };
+        let rows_of = ["abc", "defg", "h"].map(|t| Row {
+            columns: columns.clone(),
+            values: vec![SqlValue::Text(t.to_owned())],
+        });
+        let (_, _, cells, text, others) = parts(table(rows_of.into(), JoinedText::with_limit(4)));
         // "abc" joins (3 bytes), "defg" would make 7 > 4, "h" makes 4.
-        assert_eq!(cells.as_slice(), [4.0, 3.0, 6.0, 0.0, 4.0, 1.0]);
+        assert_eq!(cells, [4.0, 3.0, 6.0, 0.0, 4.0, 1.0]);
         assert_eq!(text, "abch");
         assert!(matches!(others.as_slice(), [Out::Str(s)] if s == "defg"));
     }
 
     #[test]
     fn no_rows_is_an_empty_table() {
-        let Out::List(parts) = rows(Vec::new()) else {
-            panic!("rows are a list")
-        };
-        assert!(matches!(
-            parts.as_slice(),
-            [Out::List(cols), Out::Num(n), Out::Floats(Numbers(cells)), Out::Str(text), Out::List(others)]
-                if cols.is_empty() && *n == 0.0 && cells.is_empty() && text.is_empty() && others.is_empty()
-        ));
+        let (cols, count, cells, text, others) = parts(rows(Vec::new()));
+        assert!(cols.is_empty() && cells.is_empty() && text.is_empty() && others.is_empty());
+        assert_eq!(count, 0.0);
     }
 }
