@@ -27,7 +27,7 @@ localstack/emulators install tools
 eval "$(localstack/emulators env --running)"
 
 # Cloud providers are cargo features; the tests build them all in one go.
-FEATURES=(--features strata-providers/aws,strata-integration-tests/aws,strata-examples/aws,strata-providers/gcp,strata-integration-tests/gcp,strata-providers/azure)
+FEATURES=(--features strata-infra/aws,strata-integration-tests/aws,strata-examples/aws,strata-infra/gcp,strata-integration-tests/gcp,strata-infra/azure)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

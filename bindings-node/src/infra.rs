@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use napi_derive::napi;
 use strata_core::pubsub::RetryPolicy;
-use strata_providers::{Infra, SubscribeOptions};
+use strata_infra::{Infra, SubscribeOptions};
 
 use crate::bridge::{Bridge, Ctx, guarded, lock};
 use crate::cache::NativeKeyspace;

@@ -14,8 +14,10 @@
 pub mod cache;
 pub mod config;
 mod error;
+pub mod names;
 pub mod objects;
 pub mod pubsub;
+pub mod registry;
 pub mod sqldb;
 #[cfg(feature = "testkit")]
 pub mod testkit;

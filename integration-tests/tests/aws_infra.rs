@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use strata_core::config::{LoadedConfig, parse_config};
 use strata_core::pubsub::{Handler, HandlerError, Message, OutgoingMessage};
-use strata_providers::{CATALOG, Infra, SubscribeOptions};
+use strata_infra::{Infra, SubscribeOptions, registry};
 use tokio::sync::mpsc;
 
 fn localstack_config(dir: &Path, run: &str) -> LoadedConfig {
@@ -37,7 +37,7 @@ fn localstack_config(dir: &Path, run: &str) -> LoadedConfig {
     }}"#
     );
     LoadedConfig {
-        config: parse_config(&text, "aws-infra.json", &CATALOG, &|_| None).unwrap(),
+        config: parse_config(&text, "aws-infra.json", registry(), &|_| None).unwrap(),
         base_dir: dir.to_path_buf(),
         file: Some(dir.join("aws-infra.json")),
     }

@@ -14,12 +14,12 @@ use std::process::Command;
 use strata_core::ErrorCode;
 use strata_core::config::{LoadedConfig, parse_config};
 use strata_core::sqldb::SqlValue;
+use strata_infra::{Infra, registry};
 use strata_providers::postgres::POSTGRES_BIN_DIR_ENV;
-use strata_providers::{CATALOG, Infra};
 
 fn loaded(dir: &Path, text: &str) -> LoadedConfig {
     LoadedConfig {
-        config: parse_config(text, "infra.config.json", &CATALOG, &|_| None).unwrap(),
+        config: parse_config(text, "infra.config.json", registry(), &|_| None).unwrap(),
         base_dir: dir.to_path_buf(),
         file: Some(dir.join("infra.config.json")),
     }

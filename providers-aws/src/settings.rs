@@ -1,14 +1,11 @@
 //! [`AwsSettings`]: how strata-aws reaches AWS or an emulator, read from the
-//! infra config's `providers.aws` ([`CloudSettings`]).
+//! infra config's `providers.aws` ([`AwsAccount`]).
 
 use std::fmt;
 use std::time::Duration;
 
-use strata_core::config::CloudSettings;
+use crate::account::AwsAccount;
 use strata_core::{Error, Result};
-
-/// The per-service endpoint keys `providers.aws.endpoints` accepts.
-pub const SERVICE_KEYS: [&str; 3] = ["s3", "sqs", "sns"];
 
 /// Where credentials come from.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -122,38 +119,35 @@ impl AwsSettings {
     /// Reads `providers.aws` of the infra config.
     ///
     /// # Errors
-    /// `InvalidConfig` for an unknown service under `endpoints`, an endpoint
-    /// that is not an `http(s)://` URL, half a key pair, or credentials of
-    /// another cloud.
-    pub fn from_cloud(cloud: &CloudSettings) -> Result<AwsSettings> {
-        let mut settings = AwsSettings {
-            region: cloud.region.clone().filter(|r| !r.is_empty()),
-            endpoint: cloud.endpoint.clone(),
-            provision: cloud.provision,
-            ..AwsSettings::default()
+    /// `InvalidConfig` naming the field for an endpoint that is not an
+    /// `http(s)://` URL or half a key pair (the config parser reports the
+    /// same before anything opens).
+    pub fn from_account(account: &AwsAccount) -> Result<AwsSettings> {
+        account.validate().map_err(|(field, message)| {
+            Error::invalid_config(format!("at `providers.aws.{field}`: {message}"))
+        })?;
+        let credentials = match &account.credentials {
+            None => AwsCredentials::DefaultChain,
+            Some(c) if c.anonymous => AwsCredentials::Anonymous,
+            Some(c) => match (&c.access_key_id, &c.secret_access_key) {
+                (Some(id), Some(secret)) => AwsCredentials::Static {
+                    access_key_id: id.clone(),
+                    secret_access_key: secret.clone(),
+                    session_token: c.session_token.clone(),
+                },
+                _ => AwsCredentials::DefaultChain,
+            },
         };
-        if let Some(endpoint) = &settings.endpoint {
-            check_endpoint("providers.aws.endpoint", endpoint)?;
-        }
-        for (service, url) in &cloud.endpoints {
-            check_endpoint(&format!("providers.aws.endpoints.{service}"), url)?;
-            let slot = match service.as_str() {
-                "s3" => &mut settings.s3_endpoint,
-                "sqs" => &mut settings.sqs_endpoint,
-                "sns" => &mut settings.sns_endpoint,
-                other => {
-                    return Err(Error::invalid_config(format!(
-                        "providers.aws.endpoints: unknown service `{other}` (expected one of {})",
-                        SERVICE_KEYS.join(", ")
-                    )));
-                }
-            };
-            *slot = Some(url.clone());
-        }
-        if let Some(creds) = &cloud.credentials {
-            settings.credentials = credentials_of(creds)?;
-        }
-        Ok(settings)
+        Ok(AwsSettings {
+            region: account.region.clone().filter(|r| !r.is_empty()),
+            endpoint: account.endpoint.clone(),
+            s3_endpoint: account.endpoints.s3.clone(),
+            sqs_endpoint: account.endpoints.sqs.clone(),
+            sns_endpoint: account.endpoints.sns.clone(),
+            credentials,
+            provision: account.provision,
+            ..AwsSettings::default()
+        })
     }
 
     /// The endpoint S3 requests go to, if overridden.
@@ -186,70 +180,29 @@ impl AwsSettings {
     }
 }
 
-fn check_endpoint(path: &str, url: &str) -> Result<()> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() => Ok(()),
-        _ => Err(Error::invalid_config(format!(
-            "{path}: `{url}` is not an endpoint URL (expected http://host:port or https://host)"
-        ))),
-    }
-}
-
-fn credentials_of(creds: &strata_core::config::Credentials) -> Result<AwsCredentials> {
-    let foreign = [
-        ("service_account_json", creds.service_account_json.is_some()),
-        ("account_key", creds.account_key.is_some()),
-        ("connection_string", creds.connection_string.is_some()),
-    ];
-    if let Some((field, _)) = foreign.iter().find(|(_, set)| *set) {
-        return Err(Error::invalid_config(format!(
-            "providers.aws.credentials.{field} is not an AWS credential \
-             (use access_key_id, secret_access_key and session_token, or anonymous)"
-        )));
-    }
-    let keys = (&creds.access_key_id, &creds.secret_access_key);
-    match (creds.anonymous, keys) {
-        (true, (None, None)) => Ok(AwsCredentials::Anonymous),
-        (true, _) => Err(Error::invalid_config(
-            "providers.aws.credentials: `anonymous` and access keys exclude each other",
-        )),
-        (false, (Some(id), Some(secret))) => Ok(AwsCredentials::Static {
-            access_key_id: id.clone(),
-            secret_access_key: secret.clone(),
-            session_token: creds.session_token.clone(),
-        }),
-        (false, (None, None)) if creds.session_token.is_none() => Ok(AwsCredentials::DefaultChain),
-        (false, _) => Err(Error::invalid_config(
-            "providers.aws.credentials: set both access_key_id and secret_access_key \
-             (a session_token needs them too), or neither to use the standard AWS chain",
-        )),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::account::{AwsCredentialsConfig, AwsEndpoints};
     use strata_core::ErrorCode;
-    use strata_core::config::Credentials;
 
-    fn cloud() -> CloudSettings {
-        CloudSettings {
+    fn account() -> AwsAccount {
+        AwsAccount {
             region: Some("eu-west-1".into()),
-            ..CloudSettings::default()
+            ..AwsAccount::default()
         }
     }
 
     #[test]
     fn endpoints_per_service_override_the_shared_one() {
-        let mut c = cloud();
-        c.endpoint = Some("http://127.0.0.1:4566".into());
-        c.endpoints
-            .insert("s3".into(), "http://127.0.0.1:9000".into());
-        let s = AwsSettings::from_cloud(&c).unwrap();
+        let mut a = account();
+        a.endpoint = Some("http://127.0.0.1:4566".into());
+        a.endpoints = AwsEndpoints {
+            s3: Some("http://127.0.0.1:9000".into()),
+            ..AwsEndpoints::default()
+        };
+        let s = AwsSettings::from_account(&a).unwrap();
         assert_eq!(s.s3_endpoint(), Some("http://127.0.0.1:9000"));
         assert_eq!(s.sqs_endpoint(), Some("http://127.0.0.1:4566"));
         assert_eq!(s.sns_endpoint(), Some("http://127.0.0.1:4566"));
@@ -259,35 +212,32 @@ mod tests {
 
     #[test]
     fn real_aws_uses_virtual_hosted_style() {
-        let s = AwsSettings::from_cloud(&cloud()).unwrap();
+        let s = AwsSettings::from_account(&account()).unwrap();
         assert!(!s.path_style() && !s.has_custom_endpoint());
         assert_eq!(s.credentials, AwsCredentials::DefaultChain);
     }
 
     #[test]
-    fn unknown_service_and_bad_urls_are_invalid_config() {
-        let mut c = cloud();
-        c.endpoints.insert("pubsub".into(), "http://x".into());
-        let err = AwsSettings::from_cloud(&c).unwrap_err();
+    fn bad_urls_are_invalid_config_naming_the_field() {
+        let mut a = account();
+        a.endpoint = Some("127.0.0.1:4566".into());
+        let err = AwsSettings::from_account(&a).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
-        assert!(err.message().contains("pubsub") && err.message().contains("s3, sqs, sns"));
-        let mut c = cloud();
-        c.endpoint = Some("127.0.0.1:4566".into());
-        let err = AwsSettings::from_cloud(&c).unwrap_err();
         assert!(err.message().contains("providers.aws.endpoint"), "{err}");
+        assert!(!err.message().contains("4566"), "{err}");
     }
 
     #[test]
     fn credentials_static_anonymous_and_mistakes() {
-        let with = |creds: Credentials| {
-            let mut c = cloud();
-            c.credentials = Some(creds);
-            AwsSettings::from_cloud(&c)
+        let with = |creds: AwsCredentialsConfig| {
+            let mut a = account();
+            a.credentials = Some(creds);
+            AwsSettings::from_account(&a)
         };
-        let s = with(Credentials {
+        let s = with(AwsCredentialsConfig {
             access_key_id: Some("AKID".into()),
             secret_access_key: Some("SECRET".into()),
-            ..Credentials::default()
+            ..AwsCredentialsConfig::default()
         })
         .unwrap();
         let shown = format!("{:?}", s.credentials);
@@ -295,30 +245,27 @@ mod tests {
             shown.contains("AKID") && !shown.contains("SECRET"),
             "{shown}"
         );
-        let s = with(Credentials {
+        let s = with(AwsCredentialsConfig {
             anonymous: true,
-            ..Credentials::default()
+            ..AwsCredentialsConfig::default()
         })
         .unwrap();
         assert_eq!(s.credentials, AwsCredentials::Anonymous);
         for bad in [
-            Credentials {
+            AwsCredentialsConfig {
                 access_key_id: Some("AKID".into()),
-                ..Credentials::default()
+                ..AwsCredentialsConfig::default()
             },
-            Credentials {
+            AwsCredentialsConfig {
                 anonymous: true,
                 access_key_id: Some("AKID".into()),
                 secret_access_key: Some("S".into()),
-                ..Credentials::default()
-            },
-            Credentials {
-                account_key: Some("azure".into()),
-                ..Credentials::default()
+                ..AwsCredentialsConfig::default()
             },
         ] {
             let err = with(bad).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
+            assert!(err.message().contains("providers.aws.credentials"), "{err}");
         }
     }
 }

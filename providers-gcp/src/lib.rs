@@ -6,14 +6,14 @@
 //! `gcloud-storage`), and Cloud SQL IAM database auth tokens for PostgreSQL
 //! ([`CloudSqlAuthTokenSource`]).
 //!
-//! Build [`GcpSettings`] from the infra config's `providers.gcp`
-//! ([`GcpSettings::from_cloud`]), make one [`GcpClients`] from them, and open
-//! each resource with it:
+//! [`register`] adds them to a registry (`"provider": "gcp"`). In code, build
+//! [`GcpSettings`] from a [`GcpAccount`] (the infra config's `providers.gcp`),
+//! make one [`GcpClients`] from them, and open each resource with it:
 //!
 //! ```no_run
-//! # async fn demo(cloud: &strata_core::config::CloudSettings) -> strata_core::Result<()> {
+//! # async fn demo(account: &strata_gcp::GcpAccount) -> strata_core::Result<()> {
 //! use strata_gcp::{GcpClients, GcpSettings, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic};
-//! let settings = GcpSettings::from_cloud(cloud)?;
+//! let settings = GcpSettings::from_account(account)?;
 //! let clients = GcpClients::connect(&settings).await?;
 //! let topic = PubSubTopic::open(&clients, "orders", settings.provision).await?;
 //! let opts = PubSubSubscriptionOptions { provision: settings.provision, ..Default::default() };
@@ -30,15 +30,21 @@
 //! (aws-lc-rs); they use the process-wide rustls provider, and
 //! [`GcpClients::connect`] installs ring there unless one is installed.
 
+mod account;
 mod clients;
 mod cloudsql;
 mod error;
 pub mod objects;
+mod provider;
 pub mod pubsub;
 mod settings;
 
+pub use account::{GcpAccount, GcpCredentialsConfig, GcpEndpoints};
 pub use clients::GcpClients;
 pub use cloudsql::{CloudSqlAuthTokenSource, SQL_LOGIN_SCOPE};
 pub use objects::{GcsBucket, GcsBucketOptions};
+pub use provider::{
+    CloudPubSubProvider, CloudSqlIamAuth, CloudStorageProvider, GcpCluster, register,
+};
 pub use pubsub::{PubSubDeadLetter, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic};
 pub use settings::{GcpCredentials, GcpSettings};

@@ -1,14 +1,12 @@
 //! [`GcpSettings`]: how strata-gcp reaches Google Cloud or its emulators,
-//! read from the infra config's `providers.gcp` ([`CloudSettings`]) and the
+//! read from the infra config's `providers.gcp` ([`GcpAccount`]) and the
 //! emulator variables Google's own clients read.
 
 use std::fmt;
 
-use strata_core::config::{CloudSettings, Credentials};
 use strata_core::{Error, Result};
 
-/// The per-service endpoint keys `providers.gcp.endpoints` accepts.
-pub const SERVICE_KEYS: [&str; 2] = ["pubsub", "storage"];
+use crate::account::{GcpAccount, GcpCredentialsConfig, check_project};
 
 /// `host:port` of a Pub/Sub emulator, as `gcloud beta emulators pubsub
 /// env-init` prints it. Google's clients in other languages read it; the Rust
@@ -102,21 +100,23 @@ impl GcpSettings {
     /// else with Application Default Credentials.
     ///
     /// # Errors
-    /// `InvalidConfig` for a missing project, an unknown service under
-    /// `endpoints`, an endpoint that is not an `http(s)://` URL, or
-    /// credentials of another cloud.
-    pub fn from_cloud(cloud: &CloudSettings) -> Result<GcpSettings> {
-        Self::from_cloud_and_env(cloud, |name| std::env::var(name).ok())
+    /// `InvalidConfig` naming the field for a missing project, an endpoint
+    /// that is not an `http(s)://` URL, or conflicting credentials.
+    pub fn from_account(account: &GcpAccount) -> Result<GcpSettings> {
+        Self::from_account_and_env(account, |name| std::env::var(name).ok())
     }
 
-    /// [`GcpSettings::from_cloud`] with the environment given as a function,
-    /// for tests.
-    pub fn from_cloud_and_env(
-        cloud: &CloudSettings,
+    /// [`GcpSettings::from_account`] with the environment given as a
+    /// function, for tests.
+    pub fn from_account_and_env(
+        account: &GcpAccount,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<GcpSettings> {
+        account.validate().map_err(|(field, message)| {
+            Error::invalid_config(format!("at `providers.gcp.{field}`: {message}"))
+        })?;
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let project = cloud
+        let project = account
             .project
             .clone()
             .filter(|p| !p.is_empty())
@@ -127,30 +127,19 @@ impl GcpSettings {
                      or GOOGLE_CLOUD_PROJECT in the environment",
                 )
             })?;
-        check_project(&project)?;
+        check_project(&project).map_err(|message| {
+            Error::invalid_config(format!("the GCP project from the environment: {message}"))
+        })?;
+        let trimmed =
+            |url: &Option<String>| url.as_ref().map(|u| u.trim_end_matches('/').to_owned());
         let mut settings = GcpSettings {
             project,
-            endpoint: cloud.endpoint.clone(),
-            provision: cloud.provision,
+            endpoint: account.endpoint.clone(),
+            pubsub_endpoint: trimmed(&account.endpoints.pubsub),
+            storage_endpoint: trimmed(&account.endpoints.storage),
+            provision: account.provision,
             ..GcpSettings::default()
         };
-        if let Some(endpoint) = &settings.endpoint {
-            check_endpoint("providers.gcp.endpoint", endpoint)?;
-        }
-        for (service, url) in &cloud.endpoints {
-            check_endpoint(&format!("providers.gcp.endpoints.{service}"), url)?;
-            let slot = match service.as_str() {
-                "pubsub" => &mut settings.pubsub_endpoint,
-                "storage" => &mut settings.storage_endpoint,
-                other => {
-                    return Err(Error::invalid_config(format!(
-                        "providers.gcp.endpoints: unknown service `{other}` (expected one of {})",
-                        SERVICE_KEYS.join(", ")
-                    )));
-                }
-            };
-            *slot = Some(url.trim_end_matches('/').to_owned());
-        }
         if settings.pubsub_endpoint().is_none()
             && let Some(host) = env(PUBSUB_EMULATOR_HOST)
         {
@@ -161,8 +150,13 @@ impl GcpSettings {
         {
             settings.storage_endpoint = Some(with_scheme(&host));
         }
-        settings.credentials = match &cloud.credentials {
-            Some(creds) => credentials_of(creds)?,
+        settings.credentials = match &account.credentials {
+            Some(creds) if creds.anonymous => GcpCredentials::Anonymous,
+            Some(GcpCredentialsConfig {
+                service_account_json: Some(json),
+                ..
+            }) => GcpCredentials::ServiceAccountJson(json.clone()),
+            Some(_) => GcpCredentials::ApplicationDefault,
             None if settings.uses_plain_http() => GcpCredentials::Anonymous,
             None => GcpCredentials::ApplicationDefault,
         };
@@ -217,69 +211,17 @@ fn with_scheme(host: &str) -> String {
     }
 }
 
-/// GCP project ids are 6 to 30 lowercase letters, digits and hyphens; older
-/// projects may carry a `domain:` prefix. Emulators accept any id, so only
-/// what can never be valid is refused here (a path separator, a blank).
-fn check_project(project: &str) -> Result<()> {
-    let ok = project
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid_config(format!(
-            "providers.gcp.project: `{project}` is not a project id (letters, digits and \
-             hyphens, e.g. `my-project-123`)"
-        )))
-    }
-}
-
-fn check_endpoint(path: &str, url: &str) -> Result<()> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() => Ok(()),
-        _ => Err(Error::invalid_config(format!(
-            "{path}: `{url}` is not an endpoint URL (expected http://host:port or https://host)"
-        ))),
-    }
-}
-
-fn credentials_of(creds: &Credentials) -> Result<GcpCredentials> {
-    let foreign = [
-        ("access_key_id", creds.access_key_id.is_some()),
-        ("secret_access_key", creds.secret_access_key.is_some()),
-        ("session_token", creds.session_token.is_some()),
-        ("account_key", creds.account_key.is_some()),
-        ("connection_string", creds.connection_string.is_some()),
-    ];
-    if let Some((field, _)) = foreign.iter().find(|(_, set)| *set) {
-        return Err(Error::invalid_config(format!(
-            "providers.gcp.credentials.{field} is not a GCP credential \
-             (use service_account_json, or anonymous for emulators)"
-        )));
-    }
-    match (creds.anonymous, &creds.service_account_json) {
-        (true, Some(_)) => Err(Error::invalid_config(
-            "providers.gcp.credentials: `anonymous` and `service_account_json` exclude each other",
-        )),
-        (true, None) => Ok(GcpCredentials::Anonymous),
-        (false, Some(json)) => Ok(GcpCredentials::ServiceAccountJson(json.clone())),
-        (false, None) => Ok(GcpCredentials::ApplicationDefault),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::account::GcpEndpoints;
     use strata_core::ErrorCode;
 
-    fn cloud() -> CloudSettings {
-        CloudSettings {
+    fn account() -> GcpAccount {
+        GcpAccount {
             project: Some("demo".into()),
-            ..CloudSettings::default()
+            ..GcpAccount::default()
         }
     }
 
@@ -289,14 +231,16 @@ mod tests {
 
     #[test]
     fn emulator_endpoints_are_anonymous_and_real_gcp_uses_adc() {
-        let mut c = cloud();
-        c.endpoints
-            .insert("pubsub".into(), "http://127.0.0.1:8085/".into());
-        let s = GcpSettings::from_cloud_and_env(&c, no_env).unwrap();
+        let mut a = account();
+        a.endpoints = GcpEndpoints {
+            pubsub: Some("http://127.0.0.1:8085/".into()),
+            ..GcpEndpoints::default()
+        };
+        let s = GcpSettings::from_account_and_env(&a, no_env).unwrap();
         assert_eq!(s.pubsub_endpoint(), Some("http://127.0.0.1:8085"));
         assert_eq!(s.storage_endpoint(), None);
         assert_eq!(s.credentials, GcpCredentials::Anonymous);
-        let s = GcpSettings::from_cloud_and_env(&cloud(), no_env).unwrap();
+        let s = GcpSettings::from_account_and_env(&account(), no_env).unwrap();
         assert_eq!(s.credentials, GcpCredentials::ApplicationDefault);
     }
 
@@ -308,14 +252,14 @@ mod tests {
             "GOOGLE_CLOUD_PROJECT" => Some("from-env".to_owned()),
             _ => None,
         };
-        let s = GcpSettings::from_cloud_and_env(&CloudSettings::default(), env).unwrap();
+        let s = GcpSettings::from_account_and_env(&GcpAccount::default(), env).unwrap();
         assert_eq!(s.project, "from-env");
         assert_eq!(s.pubsub_endpoint(), Some("http://127.0.0.1:8085"));
         assert_eq!(s.storage_endpoint(), Some("http://127.0.0.1:4443"));
         assert_eq!(s.credentials, GcpCredentials::Anonymous);
-        let mut c = cloud();
-        c.endpoint = Some("http://127.0.0.1:9999".into());
-        let s = GcpSettings::from_cloud_and_env(&c, env).unwrap();
+        let mut a = account();
+        a.endpoint = Some("http://127.0.0.1:9999".into());
+        let s = GcpSettings::from_account_and_env(&a, env).unwrap();
         assert_eq!(
             s.pubsub_endpoint(),
             Some("http://127.0.0.1:9999"),
@@ -324,40 +268,37 @@ mod tests {
     }
 
     #[test]
-    fn missing_project_unknown_service_and_bad_urls_are_invalid_config() {
-        let err = GcpSettings::from_cloud_and_env(&CloudSettings::default(), no_env).unwrap_err();
+    fn missing_project_and_bad_urls_are_invalid_config() {
+        let err = GcpSettings::from_account_and_env(&GcpAccount::default(), no_env).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
         assert!(err.message().contains("providers.gcp.project"), "{err}");
-        let mut c = cloud();
-        c.endpoints.insert("sqs".into(), "http://x".into());
-        let err = GcpSettings::from_cloud_and_env(&c, no_env).unwrap_err();
-        assert!(err.message().contains("pubsub, storage"), "{err}");
-        let mut c = cloud();
-        c.endpoint = Some("127.0.0.1:8085".into());
-        let err = GcpSettings::from_cloud_and_env(&c, no_env).unwrap_err();
+        let mut a = account();
+        a.endpoint = Some("127.0.0.1:8085".into());
+        let err = GcpSettings::from_account_and_env(&a, no_env).unwrap_err();
         assert!(err.message().contains("providers.gcp.endpoint"), "{err}");
-        let mut c = cloud();
-        c.project = Some("a/b".into());
-        let err = GcpSettings::from_cloud_and_env(&c, no_env).unwrap_err();
+        let mut a = account();
+        a.project = Some("a/b".into());
+        let err = GcpSettings::from_account_and_env(&a, no_env).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
+        assert!(err.message().contains("providers.gcp.project"), "{err}");
     }
 
     #[test]
-    fn credentials_are_redacted_and_foreign_ones_refused() {
-        let mut c = cloud();
-        c.credentials = Some(Credentials {
+    fn credentials_are_redacted_and_conflicts_refused() {
+        let mut a = account();
+        a.credentials = Some(GcpCredentialsConfig {
             service_account_json: Some("{\"private_key\":\"SECRET\"}".into()),
-            ..Credentials::default()
+            ..GcpCredentialsConfig::default()
         });
-        let s = GcpSettings::from_cloud_and_env(&c, no_env).unwrap();
-        let shown = format!("{s:?}");
-        assert!(!shown.contains("SECRET"), "{shown}");
-        c.credentials = Some(Credentials {
-            access_key_id: Some("AKID".into()),
-            ..Credentials::default()
+        let s = GcpSettings::from_account_and_env(&a, no_env).unwrap();
+        assert!(!format!("{s:?}").contains("SECRET"));
+        assert!(!format!("{a:?}").contains("SECRET"));
+        a.credentials = Some(GcpCredentialsConfig {
+            service_account_json: Some("{}".into()),
+            anonymous: true,
         });
-        let err = GcpSettings::from_cloud_and_env(&c, no_env).unwrap_err();
+        let err = GcpSettings::from_account_and_env(&a, no_env).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
-        assert!(err.message().contains("access_key_id"), "{err}");
+        assert!(err.message().contains("providers.gcp.credentials"), "{err}");
     }
 }

@@ -1,16 +1,39 @@
 //! # strata-providers
 //!
-//! Turns a parsed infra config into live providers ([`Infra`]), and holds the
-//! cloud-neutral providers: the embedded defaults ([`memory`], [`filesystem`],
-//! [`sqlite`]) and, later, self-hosted servers. The cloud providers come in
-//! through the `aws`, `gcp` and `azure` features.
+//! The cloud-neutral providers: the embedded defaults ([`memory`],
+//! [`filesystem`], [`sqlite`]) and the self-hosted servers ([`redis`],
+//! [`postgres`]). Each registers itself with [`register`]; the assembly
+//! (`strata-infra`) turns a config into live providers through that registry.
 
 pub mod filesystem;
-mod infra;
 pub mod memory;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 pub mod tls;
 
-pub use infra::{CATALOG, Infra, SubscribeOptions};
+use strata_core::registry::Registry;
+
+/// Registers every provider of this crate: `memory` (pub/sub, objects,
+/// cache), `filesystem`, `sqlite`, `redis` and `postgres`.
+pub fn register(registry: &mut Registry) {
+    registry
+        .add_pubsub(memory::MemoryPubSubProvider)
+        .add_objects(memory::MemoryObjectsProvider)
+        .add_objects(filesystem::FilesystemProvider)
+        .add_cache(memory::MemoryCacheProvider)
+        .add_cache(redis::RedisProvider)
+        .add_database(sqlite::SqliteProvider)
+        .add_database(postgres::PostgresProvider);
+}
+
+/// A registry of this crate's providers alone, for its own tests.
+#[cfg(test)]
+pub(crate) fn embedded_registry() -> &'static Registry {
+    static REGISTRY: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(|| {
+        let mut registry = Registry::new();
+        register(&mut registry);
+        registry
+    });
+    &REGISTRY
+}

@@ -6,25 +6,29 @@
 //! `./infra.config.json`; with none of them Strata runs on the embedded defaults.
 //! Any string may be `{"$env": "NAME"}` so secrets stay out of the file.
 //!
+//! The portable fields are typed in [`InfraConfig`]; each entry's own fields
+//! are read by its provider's options type, found in a
+//! [`Registry`](crate::registry::Registry) that the assembly makes. A config
+//! naming a provider the registry lacks is refused with the list of those it has:
+//!
 //! ```
-//! use strata_core::config::{parse_config, ProviderCatalog};
+//! use strata_core::config::parse_config;
+//! use strata_core::registry::Registry;
 //! let text = r#"{ "pubsub": { "orders": { "provider": "memory" } } }"#;
-//! let config = parse_config(text, "infra.config.json", &ProviderCatalog::EVERYTHING, &|_| None)?;
-//! assert!(config.pubsub.contains_key("orders"));
-//! # Ok::<(), strata_core::Error>(())
+//! let err = parse_config(text, "infra.config.json", &Registry::new(), &|_| None).unwrap_err();
+//! assert!(err.message().contains("unknown pubsub provider `memory`"));
 //! ```
 
-mod catalog;
 mod model;
 mod parse;
 mod validate;
 
-pub use catalog::ProviderCatalog;
 pub use model::*;
 pub use parse::parse_config;
 
 use std::path::{Path, PathBuf};
 
+use crate::registry::Registry;
 use crate::{Error, Result};
 
 /// The environment variable naming the config file.
@@ -65,7 +69,7 @@ impl LoadedConfig {
 ///
 /// A named file (explicit or by `STRATA_CONFIG`) that does not exist is an
 /// [`ErrorCode::InvalidConfig`](crate::ErrorCode) error, never a silent fallback.
-pub fn load_config(explicit: Option<&Path>, catalog: &ProviderCatalog) -> Result<LoadedConfig> {
+pub fn load_config(explicit: Option<&Path>, registry: &Registry) -> Result<LoadedConfig> {
     let env_path = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty());
     let (path, named_by) = match (explicit, env_path) {
         (Some(p), _) => (p.to_path_buf(), Some("the path given to Infra::load")),
@@ -91,7 +95,7 @@ pub fn load_config(explicit: Option<&Path>, catalog: &ProviderCatalog) -> Result
         }
     };
     let origin = path.display().to_string();
-    let config = parse_config(&text, &origin, catalog, &|name| std::env::var(name).ok())?;
+    let config = parse_config(&text, &origin, registry, &|name| std::env::var(name).ok())?;
     let base_dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -103,13 +107,15 @@ pub fn load_config(explicit: Option<&Path>, catalog: &ProviderCatalog) -> Result
     })
 }
 
-/// The JSON Schema of the config file, generated from the Rust types. The
-/// committed copy lives in `schema/infra.config.schema.json`.
+/// The JSON Schema of a config file for the providers of `registry`,
+/// composed from the portable types and each provider's options type. The
+/// committed copy (`schema/infra.config.schema.json`) is that of a build with
+/// every cloud.
 ///
 /// Every string field also accepts `{"$env": "NAME"}`, so editors do not flag
 /// secrets kept in the environment.
-pub fn json_schema() -> serde_json::Value {
-    let mut schema = serde_json::Value::from(schemars::schema_for!(InfraConfig));
+pub fn json_schema(registry: &Registry) -> serde_json::Value {
+    let mut schema = registry.config_schema();
     allow_env_references(&mut schema);
     if let Some(defs) = schema.get_mut("$defs").and_then(|d| d.as_object_mut()) {
         defs.insert(
@@ -154,6 +160,3 @@ fn allow_env_references(node: &mut serde_json::Value) {
     }
     map.values_mut().for_each(allow_env_references);
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,5 +1,6 @@
-//! Parsing: JSON text → duplicate-free tree → `$env` resolved → provider names
-//! checked against this build → typed [`InfraConfig`] → cross-reference checks.
+//! Parsing: JSON text → duplicate-free tree → `$env` resolved → typed portable
+//! fields ([`InfraConfig`]) → each entry's provider and its own fields checked
+//! against the registry → cross-reference checks.
 //!
 //! Each step's error names the JSON path (or line and column for syntax errors)
 //! and what was expected, so a bad file gets one clear message.
@@ -10,16 +11,21 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::catalog::ProviderCatalog;
 use super::model::InfraConfig;
+use crate::registry::{Registry, serde_message};
 use crate::{Error, Result};
 
-/// Parses config text. `origin` names the file in messages; `env` looks up
-/// `{"$env": "NAME"}` references (pass `|name| std::env::var(name).ok()`).
+/// Parses config text for the providers of `registry`. `origin` names the
+/// file in messages; `env` looks up `{"$env": "NAME"}` references (pass
+/// `|name| std::env::var(name).ok()`).
+///
+/// # Errors
+/// `InvalidConfig` naming the file, the JSON path and what was expected. No
+/// message repeats a value from the file: it may be a secret.
 pub fn parse_config(
     text: &str,
     origin: &str,
-    catalog: &ProviderCatalog,
+    registry: &Registry,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<InfraConfig> {
     let fail = |path: &str, message: String| {
@@ -48,10 +54,12 @@ pub fn parse_config(
 
     let mut path = Vec::new();
     let tree = resolve_env(tree, &mut path, env).map_err(|(path, msg)| fail(&path, msg))?;
-    check_providers(&tree, catalog).map_err(|(path, msg)| fail(&path, msg))?;
 
     let config: InfraConfig = serde_path_to_error::deserialize(tree)
-        .map_err(|e| fail(&e.path().to_string(), e.inner().to_string()))?;
+        .map_err(|e| fail(&e.path().to_string(), serde_message(e.inner())))?;
+    registry
+        .check(&config)
+        .map_err(|(path, msg)| fail(&path, msg))?;
     super::validate::validate(&config).map_err(|(path, msg)| fail(&path, msg))?;
     Ok(config)
 }
@@ -176,53 +184,6 @@ fn resolve_env(
     }
 }
 
-/// Checks every `provider` against what this build has, before typed parsing, so
-/// an unknown or compiled-out provider gets a message that lists the choices.
-fn check_providers(tree: &Value, catalog: &ProviderCatalog) -> Result<(), PathError> {
-    let blocks: [(&str, &[&str], &[&str]); 4] = [
-        ("pubsub", catalog.pubsub, ProviderCatalog::ALL_PUBSUB),
-        ("objects", catalog.objects, ProviderCatalog::ALL_OBJECTS),
-        ("caches", catalog.caches, ProviderCatalog::ALL_CACHES),
-        (
-            "databases",
-            catalog.databases,
-            ProviderCatalog::ALL_DATABASES,
-        ),
-    ];
-    for (block, compiled, known) in blocks {
-        let Some(Value::Object(entries)) = tree.get(block) else {
-            continue;
-        };
-        for (name, entry) in entries {
-            let path = format!("{block}.{name}.provider");
-            let provider = match entry.get("provider") {
-                Some(Value::String(p)) => p,
-                // Missing or mistyped: the typed parse reports it with its path.
-                _ => continue,
-            };
-            if compiled.contains(&provider.as_str()) {
-                continue;
-            }
-            let have = compiled.join(", ");
-            let message = if known.contains(&provider.as_str()) {
-                match ProviderCatalog::feature_of(provider) {
-                    Some(feature) => format!(
-                        "provider `{provider}` is not compiled into this build (enable the cargo \
-                         feature `{feature}`); this build has: {have}"
-                    ),
-                    None => format!(
-                        "provider `{provider}` is not available in this build yet; this build has: {have}"
-                    ),
-                }
-            } else {
-                format!("unknown {block} provider `{provider}`; this build has: {have}")
-            };
-            return Err((path, message));
-        }
-    }
-    Ok(())
-}
-
 fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -232,14 +193,4 @@ fn kind_of(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-/// For tests: an environment from a map.
-#[cfg(test)]
-pub(crate) fn env_from(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let vars: std::collections::BTreeMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    move |name| vars.get(name).cloned()
 }

@@ -1,86 +1,29 @@
-//! Checks that span fields: names, cross references and per-provider options.
+//! Checks that span the portable fields: names and cross references. Each
+//! provider's own fields are checked by its options type.
 
-use super::model::{
-    CacheConfig, CacheProviderKind, DatabaseAuth, DatabaseProviderKind, InfraConfig,
-    ObjectsProviderKind,
-};
+use super::model::InfraConfig;
 
 type PathError = (String, String);
 
-/// libpq's `sslmode` values, accepted by `databases.*.ssl_mode`.
-const SSL_MODES: [&str; 6] = [
-    "disable",
-    "allow",
-    "prefer",
-    "require",
-    "verify-ca",
-    "verify-full",
-];
-
-/// Logical names are used in code and in physical names: keep them portable.
+/// Logical names are used in code, in physical names and in file paths: one
+/// rule for all of them ([`crate::names`]).
 fn check_name(block: &str, name: &str) -> Result<(), PathError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-    if ok {
-        Ok(())
-    } else {
-        Err((
-            block.to_owned(),
-            format!(
-                "logical name `{name}` must be 1 to 63 characters of letters, digits, `-`, `_` or `.`"
-            ),
-        ))
+    match crate::names::broken_rule(name) {
+        None => Ok(()),
+        Some(rule) => Err((block.to_owned(), format!("logical name {name:?}: {rule}"))),
     }
 }
 
-fn only_for(path: String, field: &str, provider: &str, present: bool) -> Result<(), PathError> {
-    if present {
-        Err((
-            path,
-            format!("`{field}` applies only to the `{provider}` provider"),
-        ))
+/// The largest pool a config may ask for: a bound, so a typo cannot make the
+/// pool reserve memory for billions of connections.
+pub const MAX_CONNECTIONS: u32 = 1000;
+
+fn at_least_one(path: String, value: Option<u64>) -> Result<(), PathError> {
+    if value == Some(0) {
+        Err((path, "expected at least 1".into()))
     } else {
         Ok(())
     }
-}
-
-/// The `redis` cache fields that can be checked without connecting.
-fn check_redis_cache(path: &str, cache: &CacheConfig) -> Result<(), PathError> {
-    let Some(url) = &cache.url else {
-        return Err((
-            format!("{path}.url"),
-            "the `redis` provider needs a `url` (redis:// or rediss://)".into(),
-        ));
-    };
-    // Never echo the URL: it may carry a password.
-    let tls = if url.starts_with("rediss://") {
-        true
-    } else if url.starts_with("redis://") {
-        false
-    } else {
-        return Err((
-            format!("{path}.url"),
-            "expected a URL starting with `redis://` or `rediss://` (TLS)".into(),
-        ));
-    };
-    if cache.tls_ca_file.is_some() && !tls {
-        return Err((
-            format!("{path}.tls_ca_file"),
-            "`tls_ca_file` needs a `rediss://` (TLS) url".into(),
-        ));
-    }
-    for (field, value) in [
-        ("connect_timeout_ms", cache.connect_timeout_ms),
-        ("response_timeout_ms", cache.response_timeout_ms),
-    ] {
-        if value == Some(0) {
-            return Err((format!("{path}.{field}"), "expected at least 1".into()));
-        }
-    }
-    Ok(())
 }
 
 /// Runs every cross-field check; the first failure wins.
@@ -116,14 +59,13 @@ pub(super) fn validate(config: &InfraConfig) -> Result<(), PathError> {
                         .into(),
                 ));
             }
-            if sub.max_attempts == Some(0) {
-                return Err((format!("{path}.max_attempts"), "expected at least 1".into()));
-            }
-            if sub.max_concurrency == Some(0) {
-                return Err((
-                    format!("{path}.max_concurrency"),
-                    "expected at least 1".into(),
-                ));
+            for (field, value) in [
+                ("max_attempts", sub.max_attempts),
+                ("max_concurrency", sub.max_concurrency),
+                ("lease_seconds", sub.lease_seconds),
+                ("handler_timeout_seconds", sub.handler_timeout_seconds),
+            ] {
+                at_least_one(format!("{path}.{field}"), value.map(u64::from))?;
             }
             if let (Some(min), Some(max)) = (sub.min_backoff_ms, sub.max_backoff_ms)
                 && min > max
@@ -135,131 +77,24 @@ pub(super) fn validate(config: &InfraConfig) -> Result<(), PathError> {
             }
         }
     }
-    for (name, bucket) in &config.objects {
+    for name in config.objects.keys() {
         check_name("objects", name)?;
-        let path = format!("objects.{name}");
-        let is_fs = bucket.provider == ObjectsProviderKind::Filesystem;
-        only_for(
-            format!("{path}.root"),
-            "root",
-            "filesystem",
-            !is_fs && bucket.root.is_some(),
-        )?;
     }
     for (name, cache) in &config.caches {
         check_name("caches", name)?;
-        let path = format!("caches.{name}");
-        let is_memory = cache.provider == CacheProviderKind::Memory;
-        only_for(
-            format!("{path}.max_entries"),
-            "max_entries",
-            "memory",
-            !is_memory && cache.max_entries.is_some(),
+        at_least_one(
+            format!("caches.{name}.default_ttl_ms"),
+            cache.default_ttl_ms,
         )?;
-        only_for(
-            format!("{path}.url"),
-            "url",
-            "redis",
-            is_memory && cache.url.is_some(),
-        )?;
-        let redis_only = [
-            ("username", cache.username.is_some()),
-            ("password", cache.password.is_some()),
-            ("db", cache.db.is_some()),
-            ("tls_ca_file", cache.tls_ca_file.is_some()),
-            ("connect_timeout_ms", cache.connect_timeout_ms.is_some()),
-            ("response_timeout_ms", cache.response_timeout_ms.is_some()),
-        ];
-        for (field, present) in redis_only {
-            only_for(
-                format!("{path}.{field}"),
-                field,
-                "redis",
-                is_memory && present,
-            )?;
-        }
-        if cache.provider == CacheProviderKind::Redis {
-            check_redis_cache(&path, cache)?;
-        }
     }
     for (name, db) in &config.databases {
         check_name("databases", name)?;
-        let path = format!("databases.{name}");
-        let is_sqlite = db.provider == DatabaseProviderKind::Sqlite;
-        only_for(
-            format!("{path}.path"),
-            "path",
-            "sqlite",
-            !is_sqlite && db.path.is_some(),
-        )?;
-        only_for(
-            format!("{path}.url"),
-            "url",
-            "postgres",
-            is_sqlite && db.url.is_some(),
-        )?;
-        let local = db.local == Some(true);
-        if db.provider == DatabaseProviderKind::Postgres && db.url.is_none() && !local {
-            return Err((
-                format!("{path}.url"),
-                "the `postgres` provider needs a `url` (postgres://…), or `\"local\": true` \
-                 for a private server run by Strata"
-                    .into(),
-            ));
-        }
-        if db.fallback.is_some() && !local {
-            return Err((
-                format!("{path}.fallback"),
-                "`fallback` applies only to a `\"local\": true` PostgreSQL".into(),
-            ));
-        }
-        if local && db.auth.is_some_and(|auth| auth != DatabaseAuth::Password) {
-            return Err((
-                format!("{path}.auth"),
-                "a `local` server uses its own password; cloud IAM auth needs a `url`".into(),
-            ));
-        }
-        if local && db.url.is_some() {
-            return Err((
-                format!("{path}.local"),
-                "`local` runs a private server; it cannot go with a `url`".into(),
-            ));
-        }
-        for (field, present) in [
-            ("acquire_timeout_ms", db.acquire_timeout_ms.is_some()),
-            ("connect_timeout_ms", db.connect_timeout_ms.is_some()),
-            ("statement_timeout_ms", db.statement_timeout_ms.is_some()),
-            ("ssl_mode", db.ssl_mode.is_some()),
-            ("ssl_root_cert", db.ssl_root_cert.is_some()),
-            ("local", db.local.is_some()),
-            ("auth", db.auth.is_some()),
-        ] {
-            only_for(
-                format!("{path}.{field}"),
-                field,
-                "postgres",
-                is_sqlite && present,
-            )?;
-        }
-        for (field, value) in [
-            ("acquire_timeout_ms", db.acquire_timeout_ms),
-            ("connect_timeout_ms", db.connect_timeout_ms),
-            ("statement_timeout_ms", db.statement_timeout_ms),
-        ] {
-            if value == Some(0) {
-                return Err((format!("{path}.{field}"), "expected at least 1".into()));
-            }
-        }
-        if let Some(mode) = &db.ssl_mode
-            && !SSL_MODES.contains(&mode.as_str())
+        let path = format!("databases.{name}.max_connections");
+        at_least_one(path.clone(), db.max_connections.map(u64::from))?;
+        if let Some(n) = db.max_connections
+            && n > MAX_CONNECTIONS
         {
-            return Err((
-                format!("{path}.ssl_mode"),
-                format!(
-                    "unknown ssl_mode `{mode}`; expected one of {}",
-                    SSL_MODES.join(", ")
-                ),
-            ));
+            return Err((path, format!("expected at most {MAX_CONNECTIONS}")));
         }
     }
     Ok(())

@@ -23,6 +23,17 @@ use tokio::sync::Mutex;
 
 use crate::{Error, Result};
 
+/// Who connects where: what a database auth token is signed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTarget {
+    /// The database user.
+    pub user: String,
+    /// The server's host name.
+    pub host: String,
+    /// The server's port.
+    pub port: u16,
+}
+
 /// A password that stops being accepted at `expires_at`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AuthToken {

@@ -127,6 +127,6 @@ pub mod literals;
 mod migrations;
 pub mod timestamp;
 
-pub use auth::{AuthToken, AuthTokenSource, CachedToken};
+pub use auth::{AuthToken, AuthTokenSource, CachedToken, ConnectTarget};
 pub use database::{Database, Transaction, TransactionScope};
 pub use migrations::{MIGRATIONS_TABLE, MigrationReport};

@@ -14,7 +14,7 @@ use futures::FutureExt;
 use strata_core::objects::PutOptions;
 use strata_core::pubsub::{Handler, HandlerError, Message, OutgoingMessage, RetryPolicy};
 use strata_core::sqldb::SqlValue;
-use strata_providers::{Infra, SubscribeOptions};
+use strata_infra::{Infra, SubscribeOptions};
 use tokio::sync::mpsc;
 
 /// The uploads the demo stores: (key, content type, size in bytes).

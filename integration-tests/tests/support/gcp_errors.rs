@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use strata_core::ErrorCode;
-use strata_core::config::{CloudSettings, LoadedConfig, parse_config};
+use strata_core::config::{LoadedConfig, parse_config};
 use strata_core::pubsub::{
     DeadLetterPolicy, Handler, HandlerError, Message, OutgoingMessage, RetryPolicy, Subscriber,
     SubscriberOptions, Topic, TopicOptions, handler_fn,
@@ -18,7 +18,7 @@ use strata_gcp::{
     GcpClients, GcpCredentials, GcpSettings, GcsBucket, GcsBucketOptions, PubSubSubscription,
     PubSubSubscriptionOptions, PubSubTopic,
 };
-use strata_providers::{CATALOG, Infra, SubscribeOptions};
+use strata_infra::{Infra, SubscribeOptions, registry};
 use tokio::sync::mpsc;
 
 use super::gcp_harness::{GCS, GcpPubSubHarness, Names, PROJECT, PUBSUB, settings};
@@ -140,7 +140,8 @@ pub async fn a_subscription_that_cannot_be_what_is_asked_is_invalid_config() {
 }
 
 pub async fn a_missing_project_is_invalid_config() {
-    let err = GcpSettings::from_cloud_and_env(&CloudSettings::default(), |_| None).unwrap_err();
+    let err = GcpSettings::from_account_and_env(&strata_gcp::GcpAccount::default(), |_| None)
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
     assert!(err.message().contains("project"), "{err}");
 }
@@ -178,7 +179,7 @@ pub async fn infra_from_a_gcp_config_stores_publishes_and_delivers() {
     }}"#
     );
     let loaded = LoadedConfig {
-        config: parse_config(&text, "gcp-infra.json", &CATALOG, &|_| None).unwrap(),
+        config: parse_config(&text, "gcp-infra.json", registry(), &|_| None).unwrap(),
         base_dir: dir.path().to_path_buf(),
         file: Some(dir.path().join("gcp-infra.json")),
     };
@@ -229,9 +230,11 @@ pub async fn the_example_config_parses_with_this_build() {
     );
     let text = std::fs::read_to_string(path).unwrap();
     let env = |name: &str| Some(format!("http://127.0.0.1/{name}"));
-    let config = parse_config(&text, path, &CATALOG, &env).unwrap();
-    let gcp = config.providers.gcp.unwrap();
-    let settings = GcpSettings::from_cloud(&gcp).unwrap();
+    let config = parse_config(&text, path, registry(), &env).unwrap();
+    let gcp: strata_gcp::GcpAccount = config.providers["gcp"]
+        .parse("providers.gcp", registry())
+        .unwrap();
+    let settings = GcpSettings::from_account(&gcp).unwrap();
     assert_eq!(settings.project, "strata-demo");
     assert!(settings.provision);
 }

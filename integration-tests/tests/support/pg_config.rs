@@ -3,21 +3,21 @@
 use std::path::Path;
 use std::time::Duration;
 
-use strata_core::config::{ProviderCatalog, parse_config};
+use strata_core::config::{DatabaseConfig, parse_config};
 use strata_core::{Error, ErrorCode};
-use strata_providers::postgres::{PostgresOptions, PostgresSslMode};
-
-const CATALOG: ProviderCatalog = ProviderCatalog {
-    pubsub: &["memory"],
-    objects: &["memory"],
-    caches: &["memory"],
-    databases: &["sqlite", "postgres"],
-};
+use strata_infra::registry;
+use strata_providers::postgres::{PostgresDatabaseOptions, PostgresOptions, PostgresSslMode};
 
 fn parse(text: &str) -> strata_core::Result<strata_core::config::InfraConfig> {
-    parse_config(text, "infra.config.json", &CATALOG, &|name| {
+    parse_config(text, "infra.config.json", registry(), &|name| {
         (name == "PG_URL").then(|| "postgres://app:pw@db:5432/main".to_owned())
     })
+}
+
+/// The pool options of a database entry, as the provider reads them.
+fn options_of(entry: &DatabaseConfig) -> strata_core::Result<PostgresOptions> {
+    let own: PostgresDatabaseOptions = entry.options.parse("databases.main", registry())?;
+    PostgresOptions::from_config(&own, entry.max_connections, Path::new("/app"))
 }
 
 fn config_error(text: &str) -> Error {
@@ -35,8 +35,7 @@ fn postgres_settings_become_options() {
             "ssl_mode": "verify-full", "ssl_root_cert": "certs/ca.pem" } } }"#,
     )
     .unwrap();
-    let options =
-        PostgresOptions::from_config(&config.databases["main"], Path::new("/app")).unwrap();
+    let options = options_of(&config.databases["main"]).unwrap();
     assert_eq!(options.url, "postgres://app:pw@db:5432/main");
     assert_eq!(options.max_connections, 4);
     assert_eq!(options.acquire_timeout, Duration::from_millis(1500));
@@ -56,8 +55,7 @@ fn postgres_settings_become_options() {
         r#"{ "databases": { "main": { "provider": "postgres", "url": "postgres://h/db" } } }"#,
     )
     .unwrap();
-    let options =
-        PostgresOptions::from_config(&defaults.databases["main"], Path::new("/app")).unwrap();
+    let options = options_of(&defaults.databases["main"]).unwrap();
     assert_eq!(options.max_connections, 10);
     assert_eq!(options.ssl_mode, None);
 }
@@ -86,8 +84,7 @@ fn bad_postgres_settings_name_their_json_path() {
 fn a_local_postgres_needs_no_url_and_refuses_one() {
     let config =
         parse(r#"{ "databases": { "main": { "provider": "postgres", "local": true } } }"#).unwrap();
-    let options =
-        PostgresOptions::from_config(&config.databases["main"], Path::new("/app")).unwrap();
+    let options = options_of(&config.databases["main"]).unwrap();
     assert_eq!(options.url, "", "the local server supplies the URL");
     let err = config_error(
         r#"{ "databases": { "main": { "provider": "postgres", "local": true, "url": "postgres://h/db" } } }"#,

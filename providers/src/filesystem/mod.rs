@@ -45,8 +45,11 @@
 
 mod layout;
 mod list;
+mod provider;
 mod sidecar;
 mod write;
+
+pub use self::provider::{FilesystemProvider, FsBucketOptions};
 
 use std::collections::HashMap;
 use std::io::{Seek, SeekFrom};

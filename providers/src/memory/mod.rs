@@ -5,4 +5,9 @@
 
 pub mod cache;
 pub mod objects;
+mod provider;
 pub mod pubsub;
+
+pub use self::provider::{
+    MemoryCacheOptions, MemoryCacheProvider, MemoryObjectsProvider, MemoryPubSubProvider,
+};

@@ -61,6 +61,7 @@ mod leases;
 mod local;
 mod numeric;
 mod options;
+mod provider;
 mod types;
 
 use std::sync::Arc;
@@ -95,9 +96,10 @@ pub use self::local::{
     find_postgres_bin_dir,
 };
 pub use self::options::{
-    ConnectTarget, DEFAULT_MAX_CONNECTIONS, PostgresOptions, PostgresSslMode, connect_target,
-    redact_url,
+    DEFAULT_MAX_CONNECTIONS, PostgresOptions, PostgresSslMode, connect_target, redact_url,
 };
+pub use self::provider::{DatabaseFallback, PostgresDatabaseOptions, PostgresProvider};
+pub use strata_core::sqldb::ConnectTarget;
 
 /// How long `close` waits for open transactions to end.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
 use sqlx::postgres::PgSslMode;
-use strata_core::config::{DatabaseConfig, DatabaseProviderKind};
+use strata_core::sqldb::ConnectTarget;
+
+use super::provider::PostgresDatabaseOptions;
 use strata_core::{Error, Result};
 
 /// Whether and how to use TLS, as libpq's `sslmode`.
@@ -143,23 +145,21 @@ impl PostgresOptions {
         }
     }
 
-    /// The options of a `postgres` database in the infra config; relative
-    /// paths (`ssl_root_cert`) resolve against `base_dir`, the config file's
-    /// folder.
+    /// The options of a `postgres` database in the infra config
+    /// (`max_connections` is a portable field of the entry); relative paths
+    /// (`ssl_root_cert`) resolve against `base_dir`, the config file's folder.
     ///
     /// With `"local": true` the `url` is left empty: the local server's
     /// ([`LocalPostgresDatabase::start`](super::LocalPostgresDatabase::start))
     /// replaces it.
     ///
-    /// Errors: `InvalidConfig` for another provider, a missing `url` (when
-    /// not local) or an unknown `ssl_mode`.
-    pub fn from_config(config: &DatabaseConfig, base_dir: &Path) -> Result<Self> {
-        if config.provider != DatabaseProviderKind::Postgres {
-            return Err(Error::invalid_config(format!(
-                "PostgresOptions::from_config needs a `postgres` database, got {:?}",
-                config.provider
-            )));
-        }
+    /// Errors: `InvalidConfig` for a missing `url` (when not local) or an
+    /// unknown `ssl_mode`.
+    pub fn from_config(
+        config: &PostgresDatabaseOptions,
+        max_connections: Option<u32>,
+        base_dir: &Path,
+    ) -> Result<Self> {
         let local = config.local == Some(true);
         let url = match &config.url {
             Some(url) => url.clone(),
@@ -172,7 +172,7 @@ impl PostgresOptions {
             }
         };
         let mut options = Self::new(url);
-        if let Some(n) = config.max_connections {
+        if let Some(n) = max_connections {
             options.max_connections = n;
         }
         if let Some(ms) = config.acquire_timeout_ms {
@@ -192,17 +192,6 @@ impl PostgresOptions {
         }
         Ok(options)
     }
-}
-
-/// Who connects where: what a token-based auth signs for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectTarget {
-    /// The database user.
-    pub user: String,
-    /// The server's host name.
-    pub host: String,
-    /// The server's port (5432 when the URL names none).
-    pub port: u16,
 }
 
 /// The user, host and port of a `postgres://` URL, as libpq would read them.

@@ -23,6 +23,7 @@
 mod driver;
 mod error;
 mod options;
+mod provider;
 mod scripts;
 
 use std::panic::AssertUnwindSafe;
@@ -39,6 +40,7 @@ pub use self::options::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_ATTEMPTS, DEFAULT_RECONNECT_MAX_DELAY,
     DEFAULT_RESPONSE_TIMEOUT, RedisOptions,
 };
+pub use self::provider::{RedisCacheOptions, RedisProvider};
 
 /// The largest value Redis accepts (its `proto-max-bulk-len` default).
 pub const MAX_VALUE_BYTES: usize = 512 * 1024 * 1024;

@@ -5,8 +5,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::provider::RedisCacheOptions;
 use ::redis::{Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
-use strata_core::config::CacheConfig;
 use strata_core::{Error, Result};
 
 /// Default for [`RedisOptions::connect_timeout`].
@@ -91,14 +91,8 @@ impl RedisOptions {
 
     /// The options of a `redis` cache in the infra config. A relative
     /// `tls_ca_file` resolves against `base_dir` (the config file's folder).
-    /// Fails with `InvalidConfig` when the config has no `url`.
-    pub fn from_config(config: &CacheConfig, base_dir: &Path) -> Result<Self> {
-        let url = config.url.clone().ok_or_else(|| {
-            Error::invalid_config(
-                "the `redis` cache provider needs a `url` (redis:// or rediss://)",
-            )
-        })?;
-        let mut options = Self::new(url);
+    pub fn from_config(config: &RedisCacheOptions, base_dir: &Path) -> Self {
+        let mut options = Self::new(config.url.clone());
         options.username = config.username.clone();
         options.password = config.password.clone();
         options.db = config.db;
@@ -109,7 +103,7 @@ impl RedisOptions {
         if let Some(ms) = config.response_timeout_ms {
             options.response_timeout = Duration::from_millis(ms.max(1));
         }
-        Ok(options)
+        options
     }
 
     /// Resolves the URL and overrides into a client, reading the CA file.
@@ -315,7 +309,7 @@ mod tests {
         strata_core::config::parse_config(
             &format!(r#"{{ "caches": {{ "c": {cache} }} }}"#),
             "infra.config.json",
-            &strata_core::config::ProviderCatalog::EVERYTHING,
+            crate::embedded_registry(),
             &|_| None,
         )
     }
@@ -360,7 +354,7 @@ mod tests {
         let config = strata_core::config::parse_config(
             text,
             "infra.config.json",
-            &strata_core::config::ProviderCatalog::EVERYTHING,
+            crate::embedded_registry(),
             &|name| (name == "PW").then(|| "from-env".to_owned()),
         )
         .unwrap();
@@ -369,7 +363,12 @@ mod tests {
             !format!("{config:?}").contains("from-env"),
             "config Debug shows the password"
         );
-        let options = RedisOptions::from_config(cache, Path::new("/app")).unwrap();
+        let own: RedisCacheOptions = cache
+            .options
+            .parse("caches.sessions", crate::embedded_registry())
+            .unwrap();
+        assert!(!format!("{own:?}").contains("from-env"), "{own:?}");
+        let options = RedisOptions::from_config(&own, Path::new("/app"));
         assert_eq!(options.password.as_deref(), Some("from-env"));
         assert_eq!(options.username.as_deref(), Some("app"));
         assert_eq!(options.db, Some(4));

@@ -33,7 +33,10 @@
 
 mod errors;
 mod placeholders;
+mod provider;
 mod values;
+
+pub use self::provider::{SqliteDatabaseOptions, SqliteProvider};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@ use strata_core::ErrorCode;
 use strata_core::config::{LoadedConfig, parse_config};
 use strata_core::pubsub::{Handler, HandlerError, Message, OutgoingMessage, RetryPolicy};
 use strata_core::sqldb::SqlValue;
-use strata_providers::{CATALOG, Infra, SubscribeOptions};
+use strata_infra::{Infra, SubscribeOptions, registry};
 use tokio::sync::mpsc;
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -20,7 +20,7 @@ fn config_in(dir: &Path, text: &str) -> LoadedConfig {
     let path = dir.join("infra.config.json");
     std::fs::write(&path, text).unwrap();
     LoadedConfig {
-        config: parse_config(text, "infra.config.json", &CATALOG, &|_| None).unwrap(),
+        config: parse_config(text, "infra.config.json", registry(), &|_| None).unwrap(),
         base_dir: dir.to_path_buf(),
         file: Some(path),
     }
@@ -84,6 +84,67 @@ async fn embedded_defaults_serve_any_logical_name() {
         .unwrap()
         .unwrap();
     assert_eq!(&msg.data[..], b"hi");
+    infra.close().await.unwrap();
+}
+
+/// Names built from input must never address a file outside `.strata/`, nor
+/// alias another resource (`alias` + key `b/k` vs `alias/b` + key `k`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_defaults_refuse_names_that_would_leave_their_folder() {
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("app");
+    std::fs::create_dir(&dir).unwrap();
+    let infra = Infra::from_config(LoadedConfig {
+        config: Default::default(),
+        base_dir: dir.clone(),
+        file: None,
+    })
+    .await
+    .unwrap();
+    let absolute = outer.path().join("abs").display().to_string();
+    let hostile = [
+        "..",
+        ".",
+        "../x",
+        "../../escape",
+        absolute.as_str(),
+        "alias/b",
+        "a\\b",
+        ".hidden",
+        "",
+        "a\0b",
+    ];
+    let mut refused = 0;
+    for name in hostile {
+        let invalid = |code: ErrorCode| assert_eq!(code, ErrorCode::InvalidArgument, "{name:?}");
+        invalid(infra.bucket(name).err().unwrap().code());
+        invalid(infra.database(name).await.err().unwrap().code());
+        invalid(infra.cache(name).err().unwrap().code());
+        invalid(infra.topic(name).err().unwrap().code());
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let handler = counting_handler(tx.clone(), false);
+        invalid(
+            infra
+                .subscribe(name, "s", handler, SubscribeOptions::default())
+                .err()
+                .unwrap()
+                .code(),
+        );
+        let handler = counting_handler(tx, false);
+        invalid(
+            infra
+                .subscribe("t", name, handler, SubscribeOptions::default())
+                .err()
+                .unwrap()
+                .code(),
+        );
+        refused += 6;
+    }
+    assert_eq!(refused, hostile.len() * 6);
+    // Nothing was written beside the application's folder, and `.strata/` holds nothing.
+    let beside: Vec<_> = std::fs::read_dir(outer.path()).unwrap().collect();
+    assert_eq!(beside.len(), 1, "{beside:?}");
+    assert!(!dir.join(".strata").exists());
     infra.close().await.unwrap();
 }
 
@@ -286,7 +347,12 @@ async fn config_with_a_compiled_out_provider_fails_to_load() {
     std::fs::write(&path, r#"{ "objects": { "u": { "provider": "azure" } } }"#).unwrap();
     let err = Infra::load_from(Some(&path)).await.err().unwrap();
     assert_eq!(err.code(), ErrorCode::InvalidConfig);
-    assert!(err.to_string().contains("cargo feature `azure`"), "{err}");
+    let hint = if cfg!(feature = "azure") {
+        "the `azure` cloud has no objects provider yet"
+    } else {
+        "cargo feature `azure`"
+    };
+    assert!(err.to_string().contains(hint), "{err}");
     assert!(
         err.to_string()
             .contains("this build has: memory, filesystem"),

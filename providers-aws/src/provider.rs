@@ -1,0 +1,206 @@
+//! AWS's registrations: `"provider": "aws"` under `pubsub` (SNS + SQS) and
+//! `objects` (S3), `"auth": "aws_iam"` for PostgreSQL, and `providers.aws`.
+//! One [`AwsCluster`] per `Infra` holds the clients they all share.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use strata_core::config::{InfraConfig, SubscriptionConfig};
+use strata_core::objects::BucketDriver;
+use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
+use strata_core::registry::{
+    BucketEntry, CloudAccount, DatabaseAuthProvider, NoOptions, ObjectsProvider, OpenContext,
+    OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
+};
+use strata_core::sqldb::{CachedToken, ConnectTarget};
+use strata_core::{Error, Result};
+
+use crate::{
+    AwsAccount, AwsClients, AwsSettings, RdsAuthTokenSource, S3Bucket, S3BucketOptions, SnsTopic,
+    SqsDeadLetter, SqsSubscription, SqsSubscriptionOptions,
+};
+
+/// The name of AWS in configs: the providers' name and the account's key.
+const NAME: &str = "aws";
+
+/// Registers AWS's providers, auth method and account settings.
+pub fn register(registry: &mut Registry) {
+    registry
+        .add_cloud(CloudAccount {
+            name: NAME,
+            description: "Amazon Web Services (SNS+SQS, S3, RDS IAM auth).",
+            options: OptionsType::of::<AwsAccount>(),
+        })
+        .add_pubsub(SnsSqsProvider)
+        .add_objects(S3Provider)
+        .add_database_auth(RdsIamAuth);
+}
+
+/// The AWS clients of one `Infra`, and its SNS topics by logical name, so a
+/// subscription finds its topic and its dead-letter topic.
+pub struct AwsCluster {
+    clients: AwsClients,
+    topics: Mutex<HashMap<String, SnsTopic>>,
+}
+
+impl AwsCluster {
+    /// The cluster of `cx`, connected on first use from `providers.aws`.
+    pub async fn of(cx: &OpenContext) -> Result<Arc<AwsCluster>> {
+        cx.cluster(|| async {
+            let account: AwsAccount = cx.account(NAME)?;
+            Ok(AwsCluster {
+                clients: AwsClients::connect(&AwsSettings::from_account(&account)?).await?,
+                topics: Mutex::default(),
+            })
+        })
+        .await
+    }
+
+    /// The clients, for a call Strata does not wrap.
+    pub fn clients(&self) -> &AwsClients {
+        &self.clients
+    }
+
+    fn topic(&self, name: &str) -> Result<SnsTopic> {
+        let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        topics.get(name).cloned().ok_or_else(|| {
+            Error::invalid_config(format!(
+                "pubsub.{name}: an `aws` subscription needs its topic (and its dead-letter \
+                 topic) to use the `aws` provider too"
+            ))
+        })
+    }
+}
+
+/// SNS topics, one SQS queue per subscription.
+pub struct SnsSqsProvider;
+
+#[async_trait]
+impl PubSubProvider for SnsSqsProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
+
+    async fn open_topic(
+        &self,
+        cx: &OpenContext,
+        topic: TopicEntry<'_>,
+    ) -> Result<Arc<dyn TopicDriver>> {
+        let cluster = AwsCluster::of(cx).await?;
+        let clients = &cluster.clients;
+        let provision = clients.settings().provision;
+        let sns = SnsTopic::open(clients, topic.physical, topic.config.ordering, provision).await?;
+        cluster
+            .topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(topic.name.to_owned(), sns.clone());
+        Ok(Arc::new(sns))
+    }
+
+    async fn open_subscription(
+        &self,
+        cx: &OpenContext,
+        topic: TopicEntry<'_>,
+        subscription: SubscriptionEntry<'_>,
+    ) -> Result<Arc<dyn SubscriptionDriver>> {
+        let cluster = AwsCluster::of(cx).await?;
+        let sns = cluster.topic(topic.name)?;
+        let dead_letter = match native_dead_letter_queue(&cx.loaded().config, subscription.config) {
+            Some((dlt, queue, max_attempts)) => Some(SqsDeadLetter {
+                topic: cluster.topic(&dlt)?,
+                queue,
+                max_attempts,
+            }),
+            None => None,
+        };
+        let opts = SqsSubscriptionOptions {
+            lease: subscription.config.lease(),
+            dead_letter,
+            provision: cluster.clients.settings().provision,
+        };
+        Ok(Arc::new(
+            SqsSubscription::open(&cluster.clients, &sns, subscription.physical, &opts).await?,
+        ))
+    }
+}
+
+/// SQS redrive moves a message into exactly one queue, so it stands in for a
+/// dead-letter topic only when that topic has exactly one subscription;
+/// otherwise the engine publishes dead letters to the topic and every
+/// subscription gets them. Returns (dead-letter topic, its one queue, max
+/// attempts).
+fn native_dead_letter_queue(
+    config: &InfraConfig,
+    sub: &SubscriptionConfig,
+) -> Option<(String, String, u32)> {
+    let (dlt, max_attempts) = (sub.dead_letter_topic.as_ref()?, sub.max_attempts?);
+    let dl_config = config.pubsub.get(dlt)?;
+    let mut subs = dl_config.subscriptions.iter();
+    let (dl_sub_name, dl_sub) = subs.next()?;
+    if subs.next().is_some() {
+        return None;
+    }
+    Some((
+        dlt.clone(),
+        dl_sub.physical_name(dlt, dl_sub_name),
+        max_attempts,
+    ))
+}
+
+/// S3 buckets.
+pub struct S3Provider;
+
+#[async_trait]
+impl ObjectsProvider for S3Provider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
+
+    async fn open_bucket(
+        &self,
+        cx: &OpenContext,
+        bucket: BucketEntry<'_>,
+    ) -> Result<Arc<dyn BucketDriver>> {
+        let cluster = AwsCluster::of(cx).await?;
+        let opts = S3BucketOptions {
+            public_base_url: bucket.config.public_base_url.clone(),
+            provision: cluster.clients.settings().provision,
+        };
+        Ok(Arc::new(
+            S3Bucket::open(&cluster.clients, bucket.physical, opts).await?,
+        ))
+    }
+}
+
+/// RDS / Aurora IAM database auth tokens, signed with the account's
+/// credentials and region.
+pub struct RdsIamAuth;
+
+#[async_trait]
+impl DatabaseAuthProvider for RdsIamAuth {
+    fn name(&self) -> &'static str {
+        "aws_iam"
+    }
+
+    async fn token(
+        &self,
+        cx: &OpenContext,
+        _database: &str,
+        target: &ConnectTarget,
+    ) -> Result<CachedToken> {
+        let cluster = AwsCluster::of(cx).await?;
+        let source =
+            RdsAuthTokenSource::new(&cluster.clients, &target.host, target.port, &target.user)?;
+        Ok(CachedToken::new(Arc::new(source)))
+    }
+}

@@ -1,0 +1,259 @@
+//! Google Cloud's registrations: `"provider": "gcp"` under `pubsub` (Cloud
+//! Pub/Sub) and `objects` (Cloud Storage), `"auth": "gcp_iam"` for
+//! PostgreSQL (Cloud SQL IAM), and `providers.gcp`. One [`GcpCluster`] per
+//! `Infra` holds the clients they all share.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use strata_core::objects::BucketDriver;
+use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
+use strata_core::registry::{
+    BucketEntry, CloudAccount, DatabaseAuthProvider, NoOptions, ObjectsProvider, OpenContext,
+    OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
+};
+use strata_core::sqldb::{CachedToken, ConnectTarget};
+use strata_core::{Error, Result};
+
+use crate::{
+    CloudSqlAuthTokenSource, GcpAccount, GcpClients, GcpSettings, GcsBucket, GcsBucketOptions,
+    PubSubDeadLetter, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic,
+};
+
+/// The name of Google Cloud in configs: the providers' name and the account's key.
+const NAME: &str = "gcp";
+
+/// Pub/Sub's smallest and largest max delivery attempts of a dead-letter
+/// policy; outside them the engine dead-letters instead.
+const NATIVE_ATTEMPTS: std::ops::RangeInclusive<u32> = 5..=100;
+
+/// Registers Google Cloud's providers, auth method and account settings.
+pub fn register(registry: &mut Registry) {
+    registry
+        .add_cloud(CloudAccount {
+            name: NAME,
+            description: "Google Cloud (Pub/Sub, Cloud Storage, Cloud SQL IAM auth).",
+            options: OptionsType::of::<GcpAccount>(),
+        })
+        .add_pubsub(CloudPubSubProvider)
+        .add_objects(CloudStorageProvider)
+        .add_database_auth(CloudSqlIamAuth);
+}
+
+/// The GCP clients of one `Infra`, and its Pub/Sub topics by logical name,
+/// so a subscription finds its topic and its dead-letter topic.
+pub struct GcpCluster {
+    clients: GcpClients,
+    topics: Mutex<HashMap<String, PubSubTopic>>,
+}
+
+impl GcpCluster {
+    /// The cluster of `cx`, connected on first use from `providers.gcp`
+    /// (or the environment).
+    pub async fn of(cx: &OpenContext) -> Result<Arc<GcpCluster>> {
+        cx.cluster(|| async {
+            let account: GcpAccount = cx.account(NAME)?;
+            Ok(GcpCluster {
+                clients: GcpClients::connect(&GcpSettings::from_account(&account)?).await?,
+                topics: Mutex::default(),
+            })
+        })
+        .await
+    }
+
+    /// The clients, for a call Strata does not wrap.
+    pub fn clients(&self) -> &GcpClients {
+        &self.clients
+    }
+
+    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<String, PubSubTopic>> {
+        self.topics.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Cloud Pub/Sub topics and subscriptions.
+pub struct CloudPubSubProvider;
+
+#[async_trait]
+impl PubSubProvider for CloudPubSubProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
+
+    async fn open_topic(
+        &self,
+        cx: &OpenContext,
+        topic: TopicEntry<'_>,
+    ) -> Result<Arc<dyn TopicDriver>> {
+        let cluster = GcpCluster::of(cx).await?;
+        let provision = cluster.clients.settings().provision;
+        let opened = PubSubTopic::open(&cluster.clients, topic.physical, provision).await?;
+        cluster
+            .topics()
+            .insert(topic.name.to_owned(), opened.clone());
+        Ok(Arc::new(opened))
+    }
+
+    async fn open_subscription(
+        &self,
+        cx: &OpenContext,
+        topic: TopicEntry<'_>,
+        subscription: SubscriptionEntry<'_>,
+    ) -> Result<Arc<dyn SubscriptionDriver>> {
+        let cluster = GcpCluster::of(cx).await?;
+        let opened = cluster.topics().get(topic.name).cloned().ok_or_else(|| {
+            Error::invalid_config(format!(
+                "pubsub.{}: a `gcp` subscription needs its topic to use the `gcp` provider too",
+                topic.name
+            ))
+        })?;
+        // Pub/Sub forwards dead letters to a topic, so every subscription of
+        // the dead-letter topic gets them, as with the engine's own. Native
+        // only when the dead-letter topic is on Pub/Sub too and the attempts
+        // are within Pub/Sub's bounds; otherwise the engine publishes them.
+        let sub = subscription.config;
+        let dead_letter = match (&sub.dead_letter_topic, sub.max_attempts) {
+            (Some(dlt), Some(max)) if NATIVE_ATTEMPTS.contains(&max) => cluster
+                .topics()
+                .get(dlt)
+                .cloned()
+                .map(|topic| PubSubDeadLetter {
+                    topic,
+                    max_attempts: max,
+                }),
+            _ => None,
+        };
+        let opts = PubSubSubscriptionOptions {
+            lease: sub.lease(),
+            ordering: topic.config.ordering,
+            dead_letter,
+            provision: cluster.clients.settings().provision,
+            ..PubSubSubscriptionOptions::default()
+        };
+        Ok(Arc::new(
+            PubSubSubscription::open(&cluster.clients, &opened, subscription.physical, &opts)
+                .await?,
+        ))
+    }
+}
+
+/// Cloud Storage buckets.
+pub struct CloudStorageProvider;
+
+#[async_trait]
+impl ObjectsProvider for CloudStorageProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
+
+    async fn open_bucket(
+        &self,
+        cx: &OpenContext,
+        bucket: BucketEntry<'_>,
+    ) -> Result<Arc<dyn BucketDriver>> {
+        let cluster = GcpCluster::of(cx).await?;
+        let opts = GcsBucketOptions {
+            public_base_url: bucket.config.public_base_url.clone(),
+            provision: cluster.clients.settings().provision,
+            ..GcsBucketOptions::default()
+        };
+        Ok(Arc::new(
+            GcsBucket::open(&cluster.clients, bucket.physical, opts).await?,
+        ))
+    }
+}
+
+/// Cloud SQL IAM database auth tokens, from the account's credentials.
+pub struct CloudSqlIamAuth;
+
+#[async_trait]
+impl DatabaseAuthProvider for CloudSqlIamAuth {
+    fn name(&self) -> &'static str {
+        "gcp_iam"
+    }
+
+    async fn token(
+        &self,
+        cx: &OpenContext,
+        database: &str,
+        target: &ConnectTarget,
+    ) -> Result<CachedToken> {
+        let cluster = GcpCluster::of(cx).await?;
+        cloud_sql_auth_token(&cluster.clients, database, target)
+    }
+}
+
+/// A Cloud SQL IAM auth token source for database `name` connecting as
+/// `target`, with the credentials of the clients' settings.
+///
+/// A service-account key logs in as one user only (its email without
+/// `.gserviceaccount.com`); a target naming another draws a warning, since
+/// Cloud SQL's own login error would not say why.
+fn cloud_sql_auth_token(
+    clients: &GcpClients,
+    name: &str,
+    target: &ConnectTarget,
+) -> Result<CachedToken> {
+    let source = CloudSqlAuthTokenSource::new(&clients.settings().credentials)
+        .map_err(|e| Error::new(e.code(), format!("databases.{name}.auth: {}", e.message())))?;
+    if let Some(user) = source.database_user().filter(|user| *user != target.user) {
+        tracing::warn!(
+            database = name,
+            "databases.{name}.url names the user `{}`, but the service-account key of \
+             providers.gcp logs in to Cloud SQL as `{user}`",
+            target.user
+        );
+    }
+    Ok(CachedToken::new(Arc::new(source)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use strata_core::ErrorCode;
+
+    use super::*;
+    use crate::GcpCredentials;
+
+    async fn clients(credentials: GcpCredentials) -> GcpClients {
+        let settings = GcpSettings {
+            project: "demo".into(),
+            credentials,
+            ..GcpSettings::default()
+        };
+        GcpClients::connect(&settings).await.unwrap()
+    }
+
+    fn target(user: &str) -> ConnectTarget {
+        ConnectTarget {
+            user: user.into(),
+            host: "10.0.0.3".into(),
+            port: 5432,
+        }
+    }
+
+    #[tokio::test]
+    async fn gcp_iam_without_credentials_is_invalid_config_naming_the_database() {
+        let clients = clients(GcpCredentials::Anonymous).await;
+        let err = cloud_sql_auth_token(&clients, "main", &target("app")).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidConfig);
+        assert!(err.message().starts_with("databases.main.auth: "), "{err}");
+        assert!(err.message().contains("needs GCP credentials"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn gcp_iam_with_adc_makes_a_token_source_without_a_request() {
+        let clients = clients(GcpCredentials::ApplicationDefault).await;
+        let token = cloud_sql_auth_token(&clients, "main", &target("app@demo.iam")).unwrap();
+        assert!(token.describe().contains("Cloud SQL IAM"), "{token:?}");
+    }
+}
