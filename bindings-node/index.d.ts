@@ -24,8 +24,9 @@ export declare const ERROR_CODES: readonly ErrorCode[];
 
 /**
  * Every failure of a Strata call. Wrong argument types are `InvalidArgument`
- * (thrown by synchronous methods, a rejection of asynchronous ones); calls
- * after `Infra.close()` are `Closed`.
+ * (thrown by synchronous methods, a rejection of asynchronous ones), and so
+ * is SQL text holding a NUL byte; calls after `Infra.close()`
+ * are `Closed`.
  */
 export declare class StrataError extends Error {
   constructor(code: ErrorCode, message: string, cause?: unknown);
