@@ -84,7 +84,11 @@ export declare class Message<T = unknown> {
   text(): string;
 }
 
-/** A message handler: returning (or resolving) acks; throwing or rejecting retries. */
+/**
+ * A message handler: returning (or resolving) acks; throwing or rejecting
+ * retries. A dead letter's `strata.dead_letter.reason` attribute holds the
+ * error's `name: message`, never its stack.
+ */
 export type Handler<T = unknown> = (message: Message<T>) => void | Promise<void>;
 
 /** How a subscription runs. The infra config, where it sets a knob, wins. */

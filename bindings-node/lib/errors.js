@@ -124,13 +124,22 @@ function checkStringMap(value, what) {
   return value;
 }
 
-/** The reason of a failed handler, for the engine's logs and dead letters. */
+/**
+ * The reason of a failed handler, for the engine's logs and dead letters:
+ * `name: message`, never the stack. A dead letter's reason attribute is read
+ * by other systems, and a stack would hand them file paths and code layout.
+ */
 function reasonOf(err) {
-  if (err instanceof Error) return err.stack || `${err.name}: ${err.message}`;
   try {
+    if (err instanceof Error) return `${err.name}: ${err.message}`;
     return `non-Error thrown: ${typeof err === 'string' ? err : JSON.stringify(err)}`;
   } catch {
-    return `non-Error thrown: ${String(err)}`;
+    // A throwing getter or an unserializable value still gives a reason.
+    try {
+      return `non-Error thrown: ${String(err)}`;
+    } catch {
+      return 'non-Error thrown';
+    }
   }
 }
 
