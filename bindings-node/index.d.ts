@@ -25,8 +25,8 @@ export declare const ERROR_CODES: readonly ErrorCode[];
 /**
  * Every failure of a Strata call. Wrong argument types are `InvalidArgument`
  * (thrown by synchronous methods, a rejection of asynchronous ones), and so
- * is SQL text holding a NUL byte; calls after `Infra.close()`
- * are `Closed`.
+ * are strings that are not well-formed Unicode (a lone surrogate, `'\uD800'`)
+ * and SQL text holding a NUL byte; calls after `Infra.close()` are `Closed`.
  */
 export declare class StrataError extends Error {
   constructor(code: ErrorCode, message: string, cause?: unknown);
