@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// C API reads the text only up to the NUL (its worker then never got past the
 /// statement and the connection was lost), and PostgreSQL's wire protocol
 /// sends SQL as a NUL-terminated string. A NUL as data belongs in a bound
-/// parameter, where it is fine.
+/// parameter (bytes on PostgreSQL, whose text type cannot hold it).
 fn check_sql(sql: &str) -> Result<()> {
     match sql.bytes().position(|b| b == 0) {
         None => Ok(()),
