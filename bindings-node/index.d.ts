@@ -24,8 +24,9 @@ export declare const ERROR_CODES: readonly ErrorCode[];
 
 /**
  * Every failure of a Strata call. Wrong argument types are `InvalidArgument`
- * (thrown by synchronous methods, a rejection of asynchronous ones); calls
- * after `Infra.close()` are `Closed`.
+ * (thrown by synchronous methods, a rejection of asynchronous ones), and so
+ * are strings that are not well-formed Unicode (a lone surrogate, `'\uD800'`)
+ * and SQL text holding a NUL byte; calls after `Infra.close()` are `Closed`.
  */
 export declare class StrataError extends Error {
   constructor(code: ErrorCode, message: string, cause?: unknown);
@@ -83,7 +84,11 @@ export declare class Message<T = unknown> {
   text(): string;
 }
 
-/** A message handler: returning (or resolving) acks; throwing or rejecting retries. */
+/**
+ * A message handler: returning (or resolving) acks; throwing or rejecting
+ * retries. A dead letter's `strata.dead_letter.reason` attribute holds the
+ * error's `name: message`, never its stack.
+ */
 export type Handler<T = unknown> = (message: Message<T>) => void | Promise<void>;
 
 /** How a subscription runs. The infra config, where it sets a knob, wins. */

@@ -1,7 +1,7 @@
 'use strict';
 
 const { call, rejecting } = require('./native');
-const { invalid, typeOf, checkString, checkOptions, checkNumber } = require('./errors');
+const { invalid, typeOf, checkWellFormed, checkString, checkOptions, checkNumber } = require('./errors');
 
 const TTL_KEEP = -1;
 const TTL_PERSIST = -2;
@@ -30,12 +30,13 @@ function intOf(value, what) {
   return checkNumber(value, what, { integer: true });
 }
 
-/** A list of strings from one string or an array of them. */
+/** A list of well-formed strings from one string or an array of them. */
 function stringsOf(values, what) {
   const list = typeof values === 'string' ? [values] : values;
   if (!Array.isArray(list)) throw invalid(`${what} must be a string or an array of strings, got ${typeOf(values)}`);
   for (const v of list) {
     if (typeof v !== 'string') throw invalid(`${what} must hold strings, got ${typeOf(v)}`);
+    checkWellFormed(v, `one of the ${what}`);
   }
   return list;
 }
@@ -84,7 +85,10 @@ class Cache {
       checkString(key, 'key');
       let text;
       let bytes;
-      if (typeof value === 'string') text = value;
+      if (typeof value === 'string') {
+        checkWellFormed(value, 'a cache value');
+        text = value;
+      }
       else if (value instanceof Uint8Array) bytes = value;
       else throw invalid(`a cache value must be a string or a Buffer, got ${typeOf(value)}`);
       const ttl = ttlOf(options);
@@ -129,6 +133,8 @@ class Cache {
         if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
           throw invalid('setMany entries must be string keys with string values');
         }
+        checkWellFormed(pair[0], 'a setMany key');
+        checkWellFormed(pair[1], 'a setMany value');
         flat.push(pair[0], pair[1]);
       }
       const ttl = ttlOf(options);

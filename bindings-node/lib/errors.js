@@ -69,16 +69,28 @@ function typeOf(value) {
   return t === 'object' ? `an object (${value.constructor?.name ?? 'no prototype'})` : `a ${t}`;
 }
 
-/** Throws InvalidArgument unless `value` is a string. */
-function checkString(value, what) {
-  if (typeof value !== 'string') throw invalid(`${what} must be a string, got ${typeOf(value)}`);
+/**
+ * Throws InvalidArgument unless the string `value` is well-formed Unicode.
+ * Every string that crosses into Rust goes through here: the native
+ * conversion would turn each lone surrogate into U+FFFD, so `'a\uD800'` and
+ * `'a\uDBFF'` would silently become one key.
+ */
+function checkWellFormed(value, what) {
+  if (!value.isWellFormed()) {
+    throw invalid(`${what} is not well-formed Unicode: it holds a lone surrogate (U+D800 to U+DFFF)`);
+  }
 }
 
-/** Throws InvalidArgument unless `value` is a string or undefined. */
+/** Throws InvalidArgument unless `value` is a string of well-formed Unicode. */
+function checkString(value, what) {
+  if (typeof value !== 'string') throw invalid(`${what} must be a string, got ${typeOf(value)}`);
+  checkWellFormed(value, what);
+}
+
+/** Throws InvalidArgument unless `value` is a well-formed string or undefined. */
 function checkOptString(value, what) {
-  if (value !== undefined && value !== null && typeof value !== 'string') {
-    throw invalid(`${what} must be a string, got ${typeOf(value)}`);
-  }
+  if (value === undefined || value === null) return;
+  checkString(value, what);
 }
 
 /** Throws InvalidArgument unless `value` is an options object or undefined. */
@@ -117,20 +129,28 @@ function checkStringMap(value, what) {
     throw invalid(`${what} must be an object of strings, got ${typeOf(value)}`);
   }
   for (const key of Object.keys(value)) {
-    if (typeof value[key] !== 'string') {
-      throw invalid(`${what}.${key} must be a string, got ${typeOf(value[key])}`);
-    }
+    checkWellFormed(key, `a name in ${what}`);
+    checkString(value[key], `${what}.${key}`);
   }
   return value;
 }
 
-/** The reason of a failed handler, for the engine's logs and dead letters. */
+/**
+ * The reason of a failed handler, for the engine's logs and dead letters:
+ * `name: message`, never the stack. A dead letter's reason attribute is read
+ * by other systems, and a stack would hand them file paths and code layout.
+ */
 function reasonOf(err) {
-  if (err instanceof Error) return err.stack || `${err.name}: ${err.message}`;
   try {
+    if (err instanceof Error) return `${err.name}: ${err.message}`;
     return `non-Error thrown: ${typeof err === 'string' ? err : JSON.stringify(err)}`;
   } catch {
-    return `non-Error thrown: ${String(err)}`;
+    // A throwing getter or an unserializable value still gives a reason.
+    try {
+      return `non-Error thrown: ${String(err)}`;
+    } catch {
+      return 'non-Error thrown';
+    }
   }
 }
 
@@ -140,6 +160,7 @@ module.exports = {
   fromNative,
   invalid,
   typeOf,
+  checkWellFormed,
   checkString,
   checkOptString,
   checkOptions,

@@ -6,6 +6,7 @@ const {
   StrataError,
   invalid,
   typeOf,
+  checkWellFormed,
   checkString,
   checkOptString,
   checkOptions,
@@ -85,7 +86,10 @@ class Bucket {
     return rejecting(() => {
       checkString(key, 'key');
       const opts = putOptions(options);
-      if (typeof body === 'string') body = Buffer.from(body);
+      if (typeof body === 'string') {
+        checkWellFormed(body, 'an upload body');
+        body = Buffer.from(body);
+      }
       if (body instanceof Uint8Array) {
         const bytes = asBuffer(body);
         const n = this._n;
@@ -101,7 +105,10 @@ class Bucket {
     try {
       for await (const chunk of body) {
         let bytes = chunk;
-        if (typeof chunk === 'string') bytes = Buffer.from(chunk);
+        if (typeof chunk === 'string') {
+          checkWellFormed(chunk, 'an upload stream chunk');
+          bytes = Buffer.from(chunk);
+        }
         if (!(bytes instanceof Uint8Array)) {
           throw invalid(`an upload stream must yield Buffers or strings, got ${typeOf(chunk)}`);
         }

@@ -4,6 +4,7 @@ const { bridge, call, failCall, rejecting, setDeliverer } = require('./native');
 const {
   invalid,
   typeOf,
+  checkWellFormed,
   checkOptString,
   checkOptions,
   checkStringMap,
@@ -117,6 +118,7 @@ class Topic {
       let bytes;
       let kind;
       if (typeof payload === 'string') {
+        checkWellFormed(payload, 'a message payload');
         text = payload;
         kind = KIND_TEXT;
       } else if (payload instanceof Uint8Array) {

@@ -2,7 +2,7 @@
 
 const path = require('node:path');
 const { call, rejecting } = require('./native');
-const { StrataError, invalid, typeOf, checkString } = require('./errors');
+const { StrataError, invalid, typeOf, checkWellFormed, checkString } = require('./errors');
 
 /**
  * Parameters → `[json, buffers]` in the native encoding (see src/sqldb.rs):
@@ -17,7 +17,9 @@ function encodeParams(params) {
     if (value === null || value === undefined) return null;
     switch (typeof value) {
       case 'boolean':
+        return value;
       case 'string':
+        checkWellFormed(value, `SQL parameter $${index + 1}`);
         return value;
       case 'number':
         if (Number.isInteger(value) && Number.isSafeInteger(value)) return { i: value };

@@ -72,6 +72,58 @@ test('bodies that are not bytes are InvalidArgument, and nothing is stored', asy
   await rejectsWith('InvalidArgument', infra.cache('bad').set('k', 42), 'a number cache value');
 });
 
+test('strings with lone surrogates are InvalidArgument wherever a string crosses into Rust', async () => {
+  // The native string conversion would turn each lone surrogate into U+FFFD,
+  // so 'a\uD800' and 'a\uDBFF' would be one key.
+  const lone = ['a\uD800', 'a\uDBFF', '\uDC00b', 'x\uDFFFy'];
+  const cache = infra.cache('surrogates');
+  const bucket = infra.bucket('surrogates');
+  const db = infra.database('main');
+  const topic = infra.topic('surrogates');
+  for (const s of lone) {
+    const what = JSON.stringify(s);
+    await rejectsWith('InvalidArgument', cache.set(s, 'v'), `cache.set key ${what}`);
+    await rejectsWith('InvalidArgument', cache.get(s), `cache.get key ${what}`);
+    await rejectsWith('InvalidArgument', cache.set('k', s), `cache.set value ${what}`);
+    await rejectsWith('InvalidArgument', cache.getMany(['ok', s]), `cache.getMany key ${what}`);
+    await rejectsWith('InvalidArgument', cache.setMany({ [s]: 'v' }), `cache.setMany key ${what}`);
+    await rejectsWith('InvalidArgument', cache.delete([s]), `cache.delete key ${what}`);
+    await rejectsWith('InvalidArgument', bucket.upload(s, 'body'), `bucket.upload key ${what}`);
+    await rejectsWith('InvalidArgument', bucket.upload('k', s), `a string upload body ${what}`);
+    await rejectsWith('InvalidArgument', bucket.upload('k', Readable.from(['ok', s])), `a string stream chunk ${what}`);
+    await rejectsWith('InvalidArgument', bucket.download(s), `bucket.download key ${what}`);
+    await rejectsWith('InvalidArgument', bucket.upload('k', 'body', { metadata: { m: s } }), `metadata value ${what}`);
+    await rejectsWith('InvalidArgument', bucket.upload('k', 'body', { metadata: { [s]: 'v' } }), `metadata name ${what}`);
+    throwsWith('InvalidArgument', () => bucket.list({ prefix: s }), `list prefix ${what}`);
+    await rejectsWith('InvalidArgument', topic.publish('m', { attributes: { a: s } }), `attribute value ${what}`);
+    await rejectsWith('InvalidArgument', topic.publish('m', { attributes: { [s]: 'v' } }), `attribute name ${what}`);
+    await rejectsWith('InvalidArgument', topic.publish('m', { orderingKey: s }), `ordering key ${what}`);
+    await rejectsWith('InvalidArgument', topic.publish(s), `a string payload ${what}`);
+    await rejectsWith('InvalidArgument', db.query('SELECT $1 AS v', [s]), `SQL string parameter ${what}`);
+    await rejectsWith('InvalidArgument', db.query('SELECT $1 AS v', [[s]]), `SQL array element ${what}`);
+    await rejectsWith('InvalidArgument', db.query(`SELECT '${s}' AS v`), `SQL text ${what}`);
+    throwsWith('InvalidArgument', () => infra.bucket(s), `bucket name ${what}`);
+    throwsWith('InvalidArgument', () => infra.cache(s), `cache name ${what}`);
+    throwsWith('InvalidArgument', () => infra.topic(s), `topic name ${what}`);
+    throwsWith('InvalidArgument', () => infra.database(s), `database name ${what}`);
+    throwsWith('InvalidArgument', () => infra.subscribe('t', s, () => {}), `subscription name ${what}`);
+  }
+  assert.equal(await bucket.exists('k'), false, 'no refused upload stored anything');
+
+  // Nothing was written under the U+FFFD spelling both would have become.
+  assert.equal(await cache.get('a\uFFFD'), null);
+  await assert.rejects(cache.set('a\uD800', 'first'), { code: 'InvalidArgument' });
+  await assert.rejects(cache.get('a\uDBFF'), { code: 'InvalidArgument' });
+  assert.equal(await cache.get('a\uFFFD'), null, "'a\\uD800' and 'a\\uDBFF' no longer land on one key");
+
+  // Well-formed text, surrogate pairs included, still goes through unchanged.
+  await cache.set('emoji-\uD83D\uDE00', 'v\uD83D\uDE00');
+  assert.equal(await cache.get('emoji-\uD83D\uDE00'), 'v\uD83D\uDE00');
+  await bucket.upload('emoji-\uD83D\uDE00', 'x', { metadata: { m: '\uD83D\uDE00' } });
+  assert.deepEqual((await bucket.attrs('emoji-\uD83D\uDE00')).metadata, { m: '\uD83D\uDE00' });
+  assert.deepEqual(await db.query('SELECT $1 AS v', ['\uD83D\uDE00']), [{ v: '\uD83D\uDE00' }]);
+});
+
 test('an invalid config path or file is InvalidConfig naming the problem', async () => {
   const missing = await rejectsWith('InvalidConfig', Infra.load('/no/such/dir/infra.config.json'), 'a missing file');
   assert.match(missing.message, /no\/such\/dir\/infra\.config\.json/);

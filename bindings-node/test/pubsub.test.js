@@ -139,3 +139,24 @@ test('a message failing maxAttempts times goes to the dead-letter topic', async 
   assert.equal(letter.attributes['strata.original_message_id'], id);
   assert.match(letter.attributes['strata.dead_letter.reason'], /always fails/);
 });
+
+test('a dead letter says why in name and message, never with the stack or file paths', async () => {
+  const dead = [];
+  infra.subscribe('dl-reason-dead', 'collect', (msg) => {
+    dead.push(msg);
+  });
+  infra.subscribe('dl-reason', 'worker', () => {
+    throw new Error('boom at step 2');
+  }, { maxAttempts: 1, deadLetterTopic: 'dl-reason-dead', minBackoffMs: 5, maxBackoffMs: 10 });
+  infra.subscribe('dl-reason-typed', 'worker', async () => {
+    throw new TypeError('not a number');
+  }, { maxAttempts: 1, deadLetterTopic: 'dl-reason-dead', minBackoffMs: 5, maxBackoffMs: 10 });
+  await infra.topic('dl-reason').publish('poison');
+  await infra.topic('dl-reason-typed').publish('poison too');
+  await waitFor(() => dead.length === 2, 5_000, 'two dead letters');
+  const reasons = dead.map((m) => m.attributes['strata.dead_letter.reason']).sort();
+  assert.deepEqual(reasons, ['Error: boom at step 2', 'TypeError: not a number']);
+  for (const reason of reasons) {
+    assert.doesNotMatch(reason, /\n|^\s*at |:\d+:\d+|\.m?js\b|node:|pubsub\.test/m, 'no stack frame or file path');
+  }
+});

@@ -147,6 +147,22 @@ test('SQL errors keep a portable code', async () => {
   assert.ok(['Conflict', 'AlreadyExists'].includes(err.code), `a duplicate key is ${err.code}: ${err.message}`);
 });
 
+test('a NUL byte in SQL text is InvalidArgument at once, and the database keeps working', { timeout: 20_000 }, async () => {
+  // SQLite used to spin on it forever, losing the pooled connection.
+  const err = await within(5_000, rejectsWith('InvalidArgument', db.query('SELECT 1\0'), 'a trailing NUL'), 'query with a NUL');
+  assert.match(err.message, /NUL/);
+  await within(5_000, rejectsWith('InvalidArgument', db.execute('SELECT\0 1'), 'a NUL inside'), 'execute with a NUL');
+  await within(5_000, rejectsWith('InvalidArgument', db.queryOne('\0'), 'only a NUL'), 'queryOne with a NUL');
+  await within(
+    5_000,
+    rejectsWith('InvalidArgument', db.transaction((tx) => tx.query('SELECT 2\0')), 'a NUL in a transaction'),
+    'a transaction statement with a NUL',
+  );
+  // A NUL in a bound value is data, not SQL text.
+  assert.deepEqual(await within(5_000, db.query('SELECT $1 AS v', ['a\0b']), 'a NUL parameter'), [{ v: 'a\0b' }]);
+  assert.deepEqual(await within(5_000, db.query('SELECT 1 AS one'), 'a query afterwards'), [{ one: 1 }]);
+});
+
 test('migrations apply in name order, once', async () => {
   const migrations = path.join(dir, 'migrations');
   fs.mkdirSync(migrations);

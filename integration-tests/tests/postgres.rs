@@ -66,6 +66,7 @@ conformance!(
     failing_migration_rolls_back_and_names_the_file,
     dialect_matches_the_engine,
     syntax_error_is_invalid_argument,
+    nul_in_sql_is_invalid_argument,
     constraint_violations_map_to_conflict_or_invalid,
     query_after_close_is_closed,
     concurrent_queries_share_the_pool,

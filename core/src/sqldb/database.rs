@@ -8,7 +8,21 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::{DatabaseCapabilities, DatabaseDriver, Row, SqlValue, TransactionDriver};
-use crate::Result;
+use crate::{Error, Result};
+
+/// Refuses SQL text holding a NUL byte, for every provider at once: SQLite's
+/// C API reads the text only up to the NUL (its worker then never got past the
+/// statement and the connection was lost), and PostgreSQL's wire protocol
+/// sends SQL as a NUL-terminated string. A NUL as data belongs in a bound
+/// parameter (bytes on PostgreSQL, whose text type cannot hold it).
+fn check_sql(sql: &str) -> Result<()> {
+    match sql.bytes().position(|b| b == 0) {
+        None => Ok(()),
+        Some(at) => Err(Error::invalid_argument(format!(
+            "SQL text contains a NUL byte (at byte {at}); pass such data as a bound parameter"
+        ))),
+    }
+}
 
 /// A named, pooled SQL database.
 ///
@@ -70,23 +84,27 @@ impl Database {
 
     /// Runs a statement on a pooled connection and returns all its rows.
     pub async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
+        check_sql(sql)?;
         self.driver.query(sql, params).await
     }
 
     /// Runs a statement and returns its first row, or `None` when it returned
     /// none (further rows are ignored).
     pub async fn query_one(&self, sql: &str, params: &[SqlValue]) -> Result<Option<Row>> {
-        Ok(self.driver.query(sql, params).await?.into_iter().next())
+        Ok(self.query(sql, params).await?.into_iter().next())
     }
 
     /// Runs a statement and returns the number of rows it affected.
     pub async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
+        check_sql(sql)?;
         self.driver.execute(sql, params).await
     }
 
     /// Runs several `;`-separated statements without parameters, atomically
     /// (inside one transaction).
     pub async fn execute_script(&self, sql: &str) -> Result<()> {
+        // Checked before a connection is taken for the transaction.
+        check_sql(sql)?;
         let mut tx = self.begin().await?;
         tx.execute_script(sql).await?;
         tx.commit().await
@@ -207,21 +225,24 @@ impl Transaction {
 
     /// Runs a statement and returns all its rows.
     pub async fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
+        check_sql(sql)?;
         self.inner.query(sql, params).await
     }
 
     /// Runs a statement and returns its first row, if any.
     pub async fn query_one(&mut self, sql: &str, params: &[SqlValue]) -> Result<Option<Row>> {
-        Ok(self.inner.query(sql, params).await?.into_iter().next())
+        Ok(self.query(sql, params).await?.into_iter().next())
     }
 
     /// Runs a statement and returns the number of rows it affected.
     pub async fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64> {
+        check_sql(sql)?;
         self.inner.execute(sql, params).await
     }
 
     /// Runs several `;`-separated statements without parameters.
     pub async fn execute_script(&mut self, sql: &str) -> Result<()> {
+        check_sql(sql)?;
         self.inner.execute_script(sql).await
     }
 
@@ -260,5 +281,127 @@ sql_value_from!(
 impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
     fn from(value: Option<T>) -> Self {
         value.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::ErrorCode;
+    use crate::sqldb::{SqlDialect, SqlExecutor};
+
+    /// Records every statement that reaches the provider.
+    #[derive(Default)]
+    struct Recorder {
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    struct RecorderTx {
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    const CAPABILITIES: DatabaseCapabilities = DatabaseCapabilities {
+        dialect: SqlDialect::Sqlite,
+        arrays: false,
+        json: false,
+    };
+
+    #[async_trait]
+    impl DatabaseDriver for Recorder {
+        fn capabilities(&self) -> &DatabaseCapabilities {
+            &CAPABILITIES
+        }
+        async fn query(&self, sql: &str, _: &[SqlValue]) -> Result<Vec<Row>> {
+            self.seen.lock().unwrap().push(sql.to_owned());
+            Ok(Vec::new())
+        }
+        async fn execute(&self, sql: &str, _: &[SqlValue]) -> Result<u64> {
+            self.seen.lock().unwrap().push(sql.to_owned());
+            Ok(0)
+        }
+        async fn begin(&self) -> Result<Box<dyn TransactionDriver>> {
+            self.seen.lock().unwrap().push("BEGIN".to_owned());
+            Ok(Box::new(RecorderTx {
+                seen: self.seen.clone(),
+            }))
+        }
+        async fn close(&self) {}
+    }
+
+    #[async_trait]
+    impl SqlExecutor for RecorderTx {
+        async fn query(&mut self, sql: &str, _: &[SqlValue]) -> Result<Vec<Row>> {
+            self.seen.lock().unwrap().push(sql.to_owned());
+            Ok(Vec::new())
+        }
+        async fn execute(&mut self, sql: &str, _: &[SqlValue]) -> Result<u64> {
+            self.seen.lock().unwrap().push(sql.to_owned());
+            Ok(0)
+        }
+        async fn execute_script(&mut self, sql: &str) -> Result<()> {
+            self.seen.lock().unwrap().push(sql.to_owned());
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl TransactionDriver for RecorderTx {
+        async fn commit(self: Box<Self>) -> Result<()> {
+            Ok(())
+        }
+        async fn rollback(self: Box<Self>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn refused<T: fmt::Debug>(result: Result<T>, what: &str) {
+        match result {
+            Err(err) => {
+                assert_eq!(err.code(), ErrorCode::InvalidArgument, "{what}: {err}");
+                assert!(err.to_string().contains("NUL"), "{what}: {err}");
+            }
+            Ok(v) => panic!("{what}: expected InvalidArgument, got Ok({v:?})"),
+        }
+    }
+
+    #[tokio::test]
+    async fn nul_in_sql_text_is_refused_before_the_provider_sees_it() {
+        let recorder = Recorder::default();
+        let seen = recorder.seen.clone();
+        let db = Database::new("db", Arc::new(recorder));
+        for sql in ["SELECT 1\0", "\0", "SELECT\0 1", "SELECT 1; \0 SELECT 2"] {
+            refused(db.query(sql, &[]).await, "query");
+            refused(db.query_one(sql, &[]).await, "query_one");
+            refused(db.execute(sql, &[]).await, "execute");
+            refused(db.execute_script(sql).await, "execute_script");
+        }
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "{:?}",
+            seen.lock().unwrap()
+        );
+
+        let mut tx = db.begin().await.unwrap();
+        refused(tx.query("SELECT 1\0", &[]).await, "tx.query");
+        refused(tx.query_one("SELECT 1\0", &[]).await, "tx.query_one");
+        refused(tx.execute("SELECT 1\0", &[]).await, "tx.execute");
+        refused(tx.execute_script("SELECT 1;\0").await, "tx.execute_script");
+        tx.commit().await.unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["BEGIN"],
+            "only BEGIN reached the provider"
+        );
+
+        // A NUL as bound data is fine, and so is SQL without one.
+        db.query("SELECT $1", &[SqlValue::from("a\0b")])
+            .await
+            .unwrap();
+        assert_eq!(seen.lock().unwrap().last().unwrap(), "SELECT $1");
     }
 }

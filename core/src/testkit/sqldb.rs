@@ -419,6 +419,50 @@ pub async fn syntax_error_is_invalid_argument(h: &impl DatabaseHarness) {
     );
 }
 
+/// A NUL byte in SQL text is `InvalidArgument` at once (SQLite used to spin on
+/// it and lose the connection), in statements and transactions alike, and the
+/// database keeps working; a NUL in a bound value is data for the engine.
+pub async fn nul_in_sql_is_invalid_argument(h: &impl DatabaseHarness) {
+    let db = h.database().await;
+    for sql in ["SELECT 1\0", "SELECT\0 1", "\0"] {
+        let result = promptly("query", db.query(sql, &[])).await;
+        assert_code(result, ErrorCode::InvalidArgument, "query with a NUL");
+        let result = promptly("execute", db.execute(sql, &[])).await;
+        assert_code(result, ErrorCode::InvalidArgument, "execute with a NUL");
+    }
+    let mut tx = db.begin().await.unwrap();
+    let result = promptly("tx.query", tx.query("SELECT 2\0", &[])).await;
+    assert_code(result, ErrorCode::InvalidArgument, "tx.query with a NUL");
+    let result = promptly("tx.execute_script", tx.execute_script("SELECT 2;\0")).await;
+    assert_code(result, ErrorCode::InvalidArgument, "a script with a NUL");
+    tx.rollback().await.unwrap();
+    // A NUL in a bound value is data, for the engine to judge: SQLite stores
+    // it in text; PostgreSQL's text type cannot hold it (bytea can).
+    let bound = db.query_one("SELECT $1 AS v", &[text("a\0b")]).await;
+    match db.capabilities().dialect {
+        SqlDialect::Sqlite => {
+            let row = bound.unwrap().expect("a row");
+            assert_eq!(row.get("v"), Some(&text("a\0b")), "a NUL in bound text");
+        }
+        SqlDialect::Postgres => {
+            assert_code(bound, ErrorCode::InvalidArgument, "a NUL in bound text");
+        }
+    }
+    let row = db.query_one("SELECT 1 AS one", &[]).await.unwrap();
+    assert_eq!(
+        row.and_then(|r| r.get("one").cloned()),
+        Some(SqlValue::Int(1)),
+        "the database works after refusing NUL"
+    );
+}
+
+/// `call`'s result, failing the case if it takes more than five seconds.
+async fn promptly<T>(what: &str, call: impl Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(5), call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not settle within 5 s"))
+}
+
 /// A unique violation is `Conflict`; other constraint violations are
 /// `InvalidArgument`.
 pub async fn constraint_violations_map_to_conflict_or_invalid(h: &impl DatabaseHarness) {
@@ -544,6 +588,7 @@ pub async fn run_all(h: &impl DatabaseHarness) {
     failing_migration_rolls_back_and_names_the_file(h).await;
     dialect_matches_the_engine(h).await;
     syntax_error_is_invalid_argument(h).await;
+    nul_in_sql_is_invalid_argument(h).await;
     constraint_violations_map_to_conflict_or_invalid(h).await;
     query_after_close_is_closed(h).await;
     concurrent_queries_share_the_pool(h).await;

@@ -316,10 +316,13 @@ fn start_handler(shared: &Shared, message: Message) -> Result<HandlerRun, String
 }
 
 /// What a finished [`HandlerRun`] means: `Ok` acks, `Err` is the failure reason.
+/// A handler's error is the reason as it is (a Node handler's is `TypeError:
+/// boom`): it becomes the dead letter's reason attribute, which other systems
+/// read, so nothing is added to it.
 fn handler_outcome(result: std::thread::Result<Result<(), HandlerError>>) -> Result<(), String> {
     match result {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(format!("handler failed: {err}")),
+        Ok(Err(err)) => Err(err.to_string()),
         Err(panic) => Err(format!("handler panicked: {}", panic_text(panic.as_ref()))),
     }
 }
