@@ -36,41 +36,16 @@ pub async fn run<F: Future<Output = ()>>(limit_secs: u64, case: F) {
         .expect("test timed out");
 }
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod conformance {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    run(120, async {
-                        let harness = shared::FreshDatabases::new().await;
-                        suite::$name(&harness).await;
-                    })
-                    .await;
-                }
-            )*
-        }
-    };
-}
+mod conformance {
+    use super::*;
 
-conformance!(
-    types_round_trip,
-    parameters_are_bound_not_interpolated,
-    execute_reports_rows_affected,
-    transaction_commit_is_visible,
-    transaction_rolls_back_on_error,
-    explicit_rollback_discards_and_commit_keeps,
-    migrations_apply_once_then_are_idempotent,
-    changed_migration_is_rejected,
-    failing_migration_rolls_back_and_names_the_file,
-    dialect_matches_the_engine,
-    syntax_error_is_invalid_argument,
-    nul_in_sql_is_invalid_argument,
-    constraint_violations_map_to_conflict_or_invalid,
-    query_after_close_is_closed,
-    concurrent_queries_share_the_pool,
-);
+    strata_core::sqldb_conformance! {
+        #[tokio::test]
+        harness: shared::FreshDatabases::new().await,
+        run: |case| run(120, case),
+        skip: {},
+    }
+}
 
 #[tokio::test]
 async fn run_all_passes() {

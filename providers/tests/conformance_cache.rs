@@ -39,37 +39,12 @@ async fn run<F: Future<Output = ()>>(case: F) {
         .expect("case timed out");
 }
 
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            run(suite::$name(&MemoryHarness::new())).await;
-        }
-    )*};
+strata_core::cache_conformance! {
+    #[tokio::test]
+    harness: MemoryHarness::new(),
+    run: run,
+    skip: {},
 }
-
-cases!(
-    strings_set_get_and_miss,
-    set_if_absent_writes_only_new_keys,
-    replace_writes_only_existing_keys,
-    delete_counts_existing_keys,
-    get_many_and_set_many_keep_order_with_misses,
-    incr_and_decr_count_from_zero,
-    incr_on_non_number_is_invalid,
-    floats_round_trip_and_increment,
-    lists_push_pop_range_and_len,
-    missing_list_is_empty,
-    sets_add_remove_members_contains_len,
-    wrong_type_is_invalid_argument,
-    ttl_expires_values,
-    default_ttl_is_applied,
-    keep_ttl_keeps_expiry,
-    persist_and_expire_change_expiry,
-    ttl_reports_key_state,
-    prefixes_isolate_keyspaces,
-    large_value_round_trips,
-    invalid_keys_are_rejected,
-);
 
 #[tokio::test]
 async fn run_all_passes_on_one_shared_driver() {

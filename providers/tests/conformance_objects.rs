@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, stream};
 use strata_core::objects::{Bucket, ListOptions, PutOptions};
-use strata_core::testkit::objects::{self as suite, ObjectsHarness};
+use strata_core::testkit::objects::ObjectsHarness;
 use strata_core::{Error, ErrorCode};
 use strata_providers::filesystem::FsBucket;
 use strata_providers::memory::objects::MemoryBucket;
@@ -56,46 +56,25 @@ impl ObjectsHarness for FsHarness {
 }
 
 /// One test per case per provider, so a failure names both.
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                suite::$case(&MemoryHarness).await;
-            })*
-        }
-        mod filesystem {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                suite::$case(&FsHarness::new()).await;
-            })*
-        }
-    };
+mod memory {
+    use super::*;
+
+    strata_core::objects_conformance! {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        harness: MemoryHarness,
+        skip: {},
+    }
 }
 
-conformance!(
-    round_trip_empty_object,
-    round_trip_one_byte,
-    round_trip_ten_mib,
-    unicode_keys,
-    nested_keys_coexist,
-    streamed_upload_in_many_chunks,
-    streamed_download,
-    range_reads,
-    conditional_put_if_not_exists,
-    conditional_put_if_match,
-    list_pagination,
-    list_with_another_delimiter,
-    copy_object,
-    delete_is_idempotent,
-    missing_objects_are_not_found,
-    invalid_keys_are_rejected_before_the_driver,
-    failed_stream_leaves_no_object,
-    overwrite_changes_etag_and_replaces_metadata,
-    url_capabilities_are_honest,
-);
+mod filesystem {
+    use super::*;
+
+    strata_core::objects_conformance! {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        harness: FsHarness::new(),
+        skip: {},
+    }
+}
 
 // ---- filesystem only -----------------------------------------------------
 

@@ -1,4 +1,5 @@
-//! The pubsub conformance suite against the memory provider, one test per case.
+//! The pubsub conformance suite against the memory provider, one test per case
+//! of the table, and what only the memory provider promises.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use strata_core::Result;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
-use strata_core::testkit::pubsub::{self as cases, HarnessSubscriptionOptions, PubSubHarness};
+use strata_core::testkit::pubsub::{HarnessSubscriptionOptions, PubSubHarness};
 use strata_providers::memory::pubsub::{MemoryBroker, MemorySubscriptionOptions};
 
 /// One broker per test; names are unique anyway, as the suite asks.
@@ -50,49 +51,16 @@ impl PubSubHarness for MemoryHarness {
     fn patience(&self) -> Duration {
         Duration::from_secs(20)
     }
+
+    fn delivers_once(&self) -> bool {
+        true
+    }
 }
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $case() {
-            cases::$case(&MemoryHarness::new()).await;
-        }
-    )*};
-}
-
-conformance!(
-    receive_on_empty_returns_within_wait,
-    receive_returns_at_most_max,
-    capability_claims_hold,
-    nack_redelivers_with_increasing_attempt,
-    nack_delay_postpones_redelivery,
-    lease_expiry_redelivers,
-    oversized_message_rejected,
-    publish_receive_with_attributes,
-    fan_out_to_two_subscriptions,
-    dead_letter_after_max_attempts,
-    handler_panic_is_retried,
-    handler_timeout_is_retried,
-    ordering_per_key,
-    batch_publish_many,
-    graceful_drain,
-    publish_after_close_fails,
-    lease_extension_keeps_long_handler,
-);
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn competing_consumers() {
-    let report = cases::competing_consumers(&MemoryHarness::new()).await;
-    assert_eq!(report.handled, report.sent);
-    assert_eq!(
-        report.duplicates, 0,
-        "memory delivers each message once: {report:?}"
-    );
-    assert!(
-        report.per_consumer.iter().all(|&n| n > 0),
-        "both consumers got work: {report:?}"
-    );
+strata_core::pubsub_conformance! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    harness: MemoryHarness::new(),
+    skip: {},
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,47 +58,27 @@ async fn run<F: Future<Output = ()>>(case: F) {
         .expect("case timed out");
 }
 
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    run(suite::$name(&InMemory)).await;
-                }
-            )*
-        }
-        mod on_file {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let harness = OnFile::new();
-                    run(suite::$name(&harness)).await;
-                }
-            )*
-        }
-    };
+mod in_memory {
+    use super::*;
+
+    strata_core::sqldb_conformance! {
+        #[tokio::test]
+        harness: InMemory,
+        run: run,
+        skip: {},
+    }
 }
 
-cases!(
-    types_round_trip,
-    parameters_are_bound_not_interpolated,
-    execute_reports_rows_affected,
-    transaction_commit_is_visible,
-    transaction_rolls_back_on_error,
-    explicit_rollback_discards_and_commit_keeps,
-    migrations_apply_once_then_are_idempotent,
-    changed_migration_is_rejected,
-    failing_migration_rolls_back_and_names_the_file,
-    dialect_matches_the_engine,
-    syntax_error_is_invalid_argument,
-    nul_in_sql_is_invalid_argument,
-    constraint_violations_map_to_conflict_or_invalid,
-    query_after_close_is_closed,
-    concurrent_queries_share_the_pool,
-);
+mod on_file {
+    use super::*;
+
+    strata_core::sqldb_conformance! {
+        #[tokio::test]
+        harness: OnFile::new(),
+        run: run,
+        skip: {},
+    }
+}
 
 #[tokio::test]
 async fn run_all_passes_in_memory() {

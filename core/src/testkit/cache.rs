@@ -1,7 +1,8 @@
 //! Conformance cases for cache providers.
 //!
-//! A provider implements [`CacheHarness`] and calls each case from its own
-//! `#[tokio::test]` (or [`run_all`]). Cases panic with a message naming the
+//! A provider implements [`CacheHarness`] and runs the cases of
+//! the table, [`cache_conformance!`](crate::cache_conformance), one
+//! `#[tokio::test]` each (or [`run_all`]). Cases panic with a message naming the
 //! broken behaviour. Every case uses its own keyspace, so cases may share one
 //! driver and run concurrently.
 
@@ -408,26 +409,53 @@ pub async fn invalid_keys_are_rejected(h: &impl CacheHarness) {
     assert_invalid(ks.ttl(&long).await, "ttl of a 1025-byte key");
 }
 
-/// Runs every case.
-pub async fn run_all(h: &impl CacheHarness) {
-    strings_set_get_and_miss(h).await;
-    set_if_absent_writes_only_new_keys(h).await;
-    replace_writes_only_existing_keys(h).await;
-    delete_counts_existing_keys(h).await;
-    get_many_and_set_many_keep_order_with_misses(h).await;
-    incr_and_decr_count_from_zero(h).await;
-    incr_on_non_number_is_invalid(h).await;
-    floats_round_trip_and_increment(h).await;
-    lists_push_pop_range_and_len(h).await;
-    missing_list_is_empty(h).await;
-    sets_add_remove_members_contains_len(h).await;
-    wrong_type_is_invalid_argument(h).await;
-    ttl_expires_values(h).await;
-    default_ttl_is_applied(h).await;
-    keep_ttl_keeps_expiry(h).await;
-    persist_and_expire_change_expiry(h).await;
-    ttl_reports_key_state(h).await;
-    prefixes_isolate_keyspaces(h).await;
-    large_value_round_trips(h).await;
-    invalid_keys_are_rejected(h).await;
+/// The cache case table, and the tests it makes for one harness.
+///
+/// ```ignore
+/// strata_core::cache_conformance! {
+///     #[tokio::test]      // the attributes of every test
+///     harness: MyHarness::new().await,  // made afresh per test
+///     run: run,           // optional: wraps each case's future
+///     skip: { some_case: "why this provider does not run it" },
+/// }
+/// ```
+///
+/// expands to one test per case, named after the case; a skipped case is
+/// `#[ignore = "why"]`. A skip that names no case, or one case twice, does
+/// not compile. See [the testkit](crate::testkit).
+#[macro_export]
+macro_rules! cache_conformance {
+    (@table $then:path { $($args:tt)* }) => {
+        $then! {
+            ($)
+            [
+                strings_set_get_and_miss,
+                set_if_absent_writes_only_new_keys,
+                replace_writes_only_existing_keys,
+                delete_counts_existing_keys,
+                get_many_and_set_many_keep_order_with_misses,
+                incr_and_decr_count_from_zero,
+                incr_on_non_number_is_invalid,
+                floats_round_trip_and_increment,
+                lists_push_pop_range_and_len,
+                missing_list_is_empty,
+                sets_add_remove_members_contains_len,
+                wrong_type_is_invalid_argument,
+                ttl_expires_values,
+                default_ttl_is_applied,
+                keep_ttl_keeps_expiry,
+                persist_and_expire_change_expiry,
+                ttl_reports_key_state,
+                prefixes_isolate_keyspaces,
+                large_value_round_trips,
+                invalid_keys_are_rejected,
+            ]
+            $($args)*
+        }
+    };
+    ($($args:tt)*) => {
+        $crate::cache_conformance! { @table $crate::__conformance_tests { cache $($args)* } }
+    };
 }
+
+crate::cache_conformance! { @table crate::testkit::case_list { CacheHarness } }

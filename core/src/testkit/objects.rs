@@ -1,7 +1,9 @@
 //! Conformance cases for the ObjectStore block.
 //!
 //! A provider's test implements [`ObjectsHarness`] (a fresh, empty
-//! [`Bucket`] per call) and runs each case from its own test, or [`run_all`].
+//! [`Bucket`] per call) and runs the cases of the table,
+//! [`objects_conformance!`](crate::objects_conformance), one test each (or
+//! [`run_all`]).
 //! Cases panic with a message naming what broke; each is bounded by a timeout
 //! so a hang fails instead of stalling the run.
 
@@ -33,25 +35,52 @@ pub trait ObjectsHarness: Send + Sync {
     async fn bucket(&self) -> Bucket;
 }
 
-/// Runs every case, each on fresh buckets.
-pub async fn run_all(h: &impl ObjectsHarness) {
-    round_trip_empty_object(h).await;
-    round_trip_one_byte(h).await;
-    round_trip_ten_mib(h).await;
-    unicode_keys(h).await;
-    nested_keys_coexist(h).await;
-    streamed_upload_in_many_chunks(h).await;
-    streamed_download(h).await;
-    range_reads(h).await;
-    conditional_put_if_not_exists(h).await;
-    conditional_put_if_match(h).await;
-    list_pagination(h).await;
-    list_with_another_delimiter(h).await;
-    copy_object(h).await;
-    delete_is_idempotent(h).await;
-    missing_objects_are_not_found(h).await;
-    invalid_keys_are_rejected_before_the_driver(h).await;
-    failed_stream_leaves_no_object(h).await;
-    overwrite_changes_etag_and_replaces_metadata(h).await;
-    url_capabilities_are_honest(h).await;
+/// The objects case table, and the tests it makes for one harness.
+///
+/// ```ignore
+/// strata_core::objects_conformance! {
+///     #[tokio::test]      // the attributes of every test
+///     harness: MyHarness::new().await,  // made afresh per test
+///     run: run,           // optional: wraps each case's future
+///     skip: { some_case: "why this provider does not run it" },
+/// }
+/// ```
+///
+/// expands to one test per case, named after the case; a skipped case is
+/// `#[ignore = "why"]`. A skip that names no case, or one case twice, does
+/// not compile. See [the testkit](crate::testkit).
+#[macro_export]
+macro_rules! objects_conformance {
+    (@table $then:path { $($args:tt)* }) => {
+        $then! {
+            ($)
+            [
+                round_trip_empty_object,
+                round_trip_one_byte,
+                round_trip_ten_mib,
+                unicode_keys,
+                nested_keys_coexist,
+                streamed_upload_in_many_chunks,
+                streamed_download,
+                range_reads,
+                conditional_put_if_not_exists,
+                conditional_put_if_match,
+                list_pagination,
+                list_with_another_delimiter,
+                copy_object,
+                delete_is_idempotent,
+                missing_objects_are_not_found,
+                invalid_keys_are_rejected_before_the_driver,
+                failed_stream_leaves_no_object,
+                overwrite_changes_etag_and_replaces_metadata,
+                url_capabilities_are_honest,
+            ]
+            $($args)*
+        }
+    };
+    ($($args:tt)*) => {
+        $crate::objects_conformance! { @table $crate::__conformance_tests { objects $($args)* } }
+    };
 }
+
+crate::objects_conformance! { @table crate::testkit::case_list { ObjectsHarness } }

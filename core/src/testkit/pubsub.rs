@@ -1,10 +1,11 @@
 //! Conformance cases for pubsub.
 //!
 //! A provider implements [`PubSubHarness`] (make a topic, make a subscription,
-//! make unique names) and calls each case from its own test, or [`run_all`].
-//! Cases panic with a message naming what went wrong, so they run inside
-//! `#[tokio::test(flavor = "multi_thread")]`. Every wait is bounded by
-//! [`PubSubHarness::patience`].
+//! make unique names) and runs the cases of the table,
+//! [`pubsub_conformance!`](crate::pubsub_conformance), one test each (or
+//! [`run_all`]). Cases panic with a message naming what went wrong, so they
+//! run inside `#[tokio::test(flavor = "multi_thread")]`. Every wait is
+//! bounded by [`PubSubHarness::patience`].
 //!
 //! Raw cases drive the [`SubscriptionDriver`] directly (receive, ack, nack,
 //! leases, capability claims); engine cases go through [`Topic`] and
@@ -13,7 +14,7 @@
 //! ```no_run
 //! # use strata_core::testkit::pubsub::{self as cases, PubSubHarness};
 //! # async fn demo(harness: impl PubSubHarness) {
-//! // In a provider's tests/conformance_pubsub.rs, one #[tokio::test] per case:
+//! // One case, called directly (the table macro does this once per case):
 //! cases::fan_out_to_two_subscriptions(&harness).await;
 //! # }
 //! ```
@@ -113,29 +114,63 @@ pub trait PubSubHarness: Send + Sync {
     fn bulk_messages(&self) -> usize {
         2500
     }
+
+    /// Whether a message handled and acked within its lease is never
+    /// delivered again (as in memory): [`competing_consumers`] then allows no
+    /// duplicates. At-least-once providers keep the default, `false`.
+    fn delivers_once(&self) -> bool {
+        false
+    }
 }
 
-/// Runs every case, in order.
-pub async fn run_all(h: &impl PubSubHarness) {
-    receive_on_empty_returns_within_wait(h).await;
-    receive_returns_at_most_max(h).await;
-    capability_claims_hold(h).await;
-    nack_redelivers_with_increasing_attempt(h).await;
-    nack_delay_postpones_redelivery(h).await;
-    lease_expiry_redelivers(h).await;
-    oversized_message_rejected(h).await;
-    publish_receive_with_attributes(h).await;
-    fan_out_to_two_subscriptions(h).await;
-    competing_consumers(h).await;
-    dead_letter_after_max_attempts(h).await;
-    handler_panic_is_retried(h).await;
-    handler_timeout_is_retried(h).await;
-    ordering_per_key(h).await;
-    batch_publish_many(h).await;
-    graceful_drain(h).await;
-    publish_after_close_fails(h).await;
-    lease_extension_keeps_long_handler(h).await;
+/// The pub/sub case table, and the tests it makes for one harness.
+///
+/// ```ignore
+/// strata_core::pubsub_conformance! {
+///     #[tokio::test]      // the attributes of every test
+///     harness: MyHarness::new().await,  // made afresh per test
+///     run: run,           // optional: wraps each case's future
+///     skip: { some_case: "why this provider does not run it" },
+/// }
+/// ```
+///
+/// expands to one test per case, named after the case; a skipped case is
+/// `#[ignore = "why"]`. A skip that names no case, or one case twice, does
+/// not compile. See [the testkit](crate::testkit).
+#[macro_export]
+macro_rules! pubsub_conformance {
+    (@table $then:path { $($args:tt)* }) => {
+        $then! {
+            ($)
+            [
+                receive_on_empty_returns_within_wait,
+                receive_returns_at_most_max,
+                capability_claims_hold,
+                nack_redelivers_with_increasing_attempt,
+                nack_delay_postpones_redelivery,
+                lease_expiry_redelivers,
+                oversized_message_rejected,
+                publish_receive_with_attributes,
+                fan_out_to_two_subscriptions,
+                competing_consumers,
+                dead_letter_after_max_attempts,
+                handler_panic_is_retried,
+                handler_timeout_is_retried,
+                ordering_per_key,
+                batch_publish_many,
+                graceful_drain,
+                publish_after_close_fails,
+                lease_extension_keeps_long_handler,
+            ]
+            $($args)*
+        }
+    };
+    ($($args:tt)*) => {
+        $crate::pubsub_conformance! { @table $crate::__conformance_tests { pubsub $($args)* } }
+    };
 }
+
+crate::pubsub_conformance! { @table crate::testkit::case_list { PubSubHarness } }
 
 /// A fresh topic: its unique name and its driver.
 async fn fresh_topic(h: &impl PubSubHarness, base: &str) -> (String, Arc<dyn TopicDriver>) {

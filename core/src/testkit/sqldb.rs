@@ -1,7 +1,8 @@
 //! Conformance cases for SQL database providers.
 //!
-//! A provider implements [`DatabaseHarness`] and calls each case from its own
-//! `#[tokio::test]` (or [`run_all`]). Cases panic with a message naming the
+//! A provider implements [`DatabaseHarness`] and runs the cases of
+//! the table, [`sqldb_conformance!`](crate::sqldb_conformance), one
+//! `#[tokio::test]` each (or [`run_all`]). Cases panic with a message naming the
 //! broken behaviour. SQL in the cases is portable (it runs on PostgreSQL and
 //! SQLite); where the dialects must differ the case branches on
 //! [`DatabaseCapabilities::dialect`](crate::sqldb::DatabaseCapabilities).
@@ -575,21 +576,48 @@ pub async fn concurrent_queries_share_the_pool(h: &impl DatabaseHarness) {
     );
 }
 
-/// Runs every case.
-pub async fn run_all(h: &impl DatabaseHarness) {
-    types_round_trip(h).await;
-    parameters_are_bound_not_interpolated(h).await;
-    execute_reports_rows_affected(h).await;
-    transaction_commit_is_visible(h).await;
-    transaction_rolls_back_on_error(h).await;
-    explicit_rollback_discards_and_commit_keeps(h).await;
-    migrations_apply_once_then_are_idempotent(h).await;
-    changed_migration_is_rejected(h).await;
-    failing_migration_rolls_back_and_names_the_file(h).await;
-    dialect_matches_the_engine(h).await;
-    syntax_error_is_invalid_argument(h).await;
-    nul_in_sql_is_invalid_argument(h).await;
-    constraint_violations_map_to_conflict_or_invalid(h).await;
-    query_after_close_is_closed(h).await;
-    concurrent_queries_share_the_pool(h).await;
+/// The database case table, and the tests it makes for one harness.
+///
+/// ```ignore
+/// strata_core::sqldb_conformance! {
+///     #[tokio::test]      // the attributes of every test
+///     harness: MyHarness::new().await,  // made afresh per test
+///     run: run,           // optional: wraps each case's future
+///     skip: { some_case: "why this provider does not run it" },
+/// }
+/// ```
+///
+/// expands to one test per case, named after the case; a skipped case is
+/// `#[ignore = "why"]`. A skip that names no case, or one case twice, does
+/// not compile. See [the testkit](crate::testkit).
+#[macro_export]
+macro_rules! sqldb_conformance {
+    (@table $then:path { $($args:tt)* }) => {
+        $then! {
+            ($)
+            [
+                types_round_trip,
+                parameters_are_bound_not_interpolated,
+                execute_reports_rows_affected,
+                transaction_commit_is_visible,
+                transaction_rolls_back_on_error,
+                explicit_rollback_discards_and_commit_keeps,
+                migrations_apply_once_then_are_idempotent,
+                changed_migration_is_rejected,
+                failing_migration_rolls_back_and_names_the_file,
+                dialect_matches_the_engine,
+                syntax_error_is_invalid_argument,
+                nul_in_sql_is_invalid_argument,
+                constraint_violations_map_to_conflict_or_invalid,
+                query_after_close_is_closed,
+                concurrent_queries_share_the_pool,
+            ]
+            $($args)*
+        }
+    };
+    ($($args:tt)*) => {
+        $crate::sqldb_conformance! { @table $crate::__conformance_tests { sqldb $($args)* } }
+    };
 }
+
+crate::sqldb_conformance! { @table crate::testkit::case_list { DatabaseHarness } }

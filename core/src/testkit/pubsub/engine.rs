@@ -121,8 +121,9 @@ pub struct CompetingReport {
 }
 
 /// Two consumers of one subscription share the messages: every message is
-/// handled, and the report counts duplicates (at-least-once providers may
-/// have a few; the caller decides how many are acceptable).
+/// handled, both consumers get work, and the report counts duplicates
+/// (at-least-once providers may have a few; none where the harness says
+/// [`PubSubHarness::delivers_once`]).
 pub async fn competing_consumers(h: &impl PubSubHarness) -> CompetingReport {
     let (name, driver) = fresh_topic(h, "compete").await;
     let opts = HarnessSubscriptionOptions::default();
@@ -182,6 +183,16 @@ pub async fn competing_consumers(h: &impl PubSubHarness) -> CompetingReport {
         ],
     };
     println!("competing consumers: {report:?}");
+    assert!(
+        report.per_consumer.iter().all(|&n| n > 0),
+        "both consumers got work: {report:?}"
+    );
+    if h.delivers_once() {
+        assert_eq!(
+            report.duplicates, 0,
+            "the harness says each message is delivered once: {report:?}"
+        );
+    }
     within(h.patience(), "close", topic.close()).await;
     report
 }
