@@ -6,6 +6,12 @@
 //!   `memdb` VFS) and live until [`DatabaseDriver::close`].
 //! * SQL uses the portable `$1, $2, …` placeholders; they are rewritten to
 //!   SQLite's `?1, ?2, …` outside literals, quoted identifiers and comments.
+//! * One writer at a time: transactions and `execute` wait for this
+//!   process's writer turn, for up to [`SqliteOptions::write_wait`], instead
+//!   of failing after the busy timeout; on a file, transactions begin
+//!   `IMMEDIATE` (the write lock up front, so a read-then-write transaction
+//!   never fails at the upgrade). `query` takes no turn: WAL readers never
+//!   wait.
 //! * Errors: unique violations are `Conflict`, other constraint violations,
 //!   SQL errors and unbindable values are `InvalidArgument`, a busy or locked
 //!   database is `Unavailable`, a closed pool is `Closed`.
@@ -56,7 +62,7 @@ use strata_core::sqldb::{
     DatabaseCapabilities, DatabaseDriver, Row, SqlDialect, SqlExecutor, SqlValue, TransactionDriver,
 };
 use strata_core::{Error, Result};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use self::errors::map_sqlx_error;
 use self::placeholders::rewrite_placeholders;
@@ -84,6 +90,9 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     /// Create the file, and its folder, when they do not exist.
     pub create_if_missing: bool,
+    /// How long a transaction or `execute` waits for this process's writer
+    /// turn (another open transaction) before failing with `Unavailable`.
+    pub write_wait: Duration,
 }
 
 impl SqliteOptions {
@@ -102,6 +111,7 @@ impl SqliteOptions {
             max_connections: 4,
             busy_timeout: Duration::from_secs(5),
             create_if_missing: true,
+            write_wait: Duration::from_secs(60),
         }
     }
 }
@@ -124,6 +134,11 @@ pub struct SqliteDatabase {
     /// Keeps an in-memory database alive while the pool's connections come
     /// and go (memdb frees a database with its last connection).
     keeper: Mutex<Option<SqliteConnection>>,
+    /// This process's writer turn: SQLite runs one writer at a time, and a
+    /// writer that finds the lock taken fails after the busy timeout, so
+    /// writers queue here instead.
+    writer: Arc<Mutex<()>>,
+    write_wait: Duration,
     path: SqlitePath,
     capabilities: DatabaseCapabilities,
 }
@@ -190,6 +205,8 @@ impl SqliteDatabase {
         Ok(SqliteDatabase {
             pool,
             keeper: Mutex::new(keeper),
+            writer: Arc::new(Mutex::new(())),
+            write_wait: options.write_wait,
             path: options.path,
             capabilities: DatabaseCapabilities {
                 dialect: SqlDialect::Sqlite,
@@ -202,6 +219,18 @@ impl SqliteDatabase {
     /// Where the database lives.
     pub fn path(&self) -> &SqlitePath {
         &self.path
+    }
+
+    /// Waits for this process's writer turn, at most `write_wait`.
+    async fn writer_turn(&self) -> Result<OwnedMutexGuard<()>> {
+        tokio::time::timeout(self.write_wait, self.writer.clone().lock_owned())
+            .await
+            .map_err(|_| {
+                Error::unavailable(format!(
+                    "SQLite: another transaction held the write lock for {} s",
+                    self.write_wait.as_secs()
+                ))
+            })
     }
 }
 
@@ -252,13 +281,23 @@ impl DatabaseDriver for SqliteDatabase {
 
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
         let query = prepare(sql, params)?;
+        let _turn = self.writer_turn().await?;
         let done = query.execute(&self.pool).await.map_err(map_sqlx_error)?;
         Ok(done.rows_affected())
     }
 
     async fn begin(&self) -> Result<Box<dyn TransactionDriver>> {
-        let tx = self.pool.begin().await.map_err(map_sqlx_error)?;
-        Ok(Box::new(SqliteTransaction { tx }))
+        let turn = self.writer_turn().await?;
+        // A file (WAL) takes the write lock up front, so a writer of another
+        // process cannot make the upgrade fail; readers are not blocked. An
+        // in-memory database has no WAL, and there an early write lock would
+        // block the pool's readers: the writer turn alone serializes.
+        let begin = match self.path {
+            SqlitePath::File(_) => "BEGIN IMMEDIATE",
+            SqlitePath::InMemory => "BEGIN",
+        };
+        let tx = self.pool.begin_with(begin).await.map_err(map_sqlx_error)?;
+        Ok(Box::new(SqliteTransaction { tx, _turn: turn }))
     }
 
     async fn close(&self) {
@@ -282,9 +321,11 @@ impl DatabaseDriver for SqliteDatabase {
     }
 }
 
-/// A transaction on one pooled connection; dropping it rolls back.
+/// A transaction on one pooled connection; dropping it rolls back. It holds
+/// the writer turn until it ends.
 pub struct SqliteTransaction {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _turn: OwnedMutexGuard<()>,
 }
 
 impl std::fmt::Debug for SqliteTransaction {
