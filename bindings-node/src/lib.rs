@@ -33,8 +33,7 @@ pub use sqldb::{NativeDatabase, NativeTransaction};
 /// jemalloc for every allocation the addon makes. Most of them cross
 /// threads: arguments are allocated on the JS thread and freed on a runtime
 /// worker, results the other way round, and glibc's malloc pays for that in
-/// arena locks and consolidation. With jemalloc the whole process spent
-/// 17–24 % less CPU per cache call at 64 in flight (bench/results/cache-db.md,
-/// runs F–H).
+/// arena locks and consolidation; the measurement that chose jemalloc is in
+/// bench/results/cache-db.md (runs F–H).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

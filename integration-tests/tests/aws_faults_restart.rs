@@ -64,8 +64,8 @@ use strata_core::ErrorCode;
 use strata_core::pubsub::{Topic, TopicOptions};
 use tokio::time::Instant;
 
-/// 10,000 messages in about 40 s (25 every 100 ms): the restart (5–13 s
-/// measured, more under load) falls well inside the run.
+/// 10,000 messages in about 40 s (25 every 100 ms): the emulator's restart
+/// (its time is in localstack/README.md) falls well inside the run.
 const PACE: Pace = Pace {
     total: 10_000,
     per_tick: 25,

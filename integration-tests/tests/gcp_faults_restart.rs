@@ -58,8 +58,8 @@ use strata_core::pubsub::{Topic, TopicOptions};
 use strata_gcp::{GcpClients, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic};
 use tokio::time::Instant;
 
-/// 10,000 messages in about 20 s (25 every 50 ms): the restart (2–4 s
-/// measured) falls well inside the run.
+/// 10,000 messages in about 20 s (25 every 50 ms): the emulator's restart
+/// (its time is in localstack/README.md) falls well inside the run.
 const PACE: Pace = Pace {
     total: 10_000,
     per_tick: 25,

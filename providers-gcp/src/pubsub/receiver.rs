@@ -40,9 +40,8 @@ const REOPEN_AFTER: Duration = Duration::from_secs(1);
 /// The longest the lease task sleeps between checks.
 const EXPIRY_TICK: Duration = Duration::from_millis(50);
 /// Most streaming pulls one unordered consumer keeps open (Google's Node
-/// client opens 5). The emulator serves each stream at a bounded rate, about
-/// 2,000 msgs/s, so a busy consumer needs several (bench/results/gcp.md:
-/// 64 handlers drain 14,400 msgs/s over 16 streams of 8, as over 8 of 16).
+/// client opens 5). The emulator serves each stream at a bounded rate, so a
+/// busy consumer needs several (the measurements: bench/results/gcp.md).
 const MAX_STREAMS: usize = 16;
 /// Deliveries prefetched per delivery the subscriber holds: one in a
 /// handler, one waiting for the next free handler.
