@@ -7,6 +7,7 @@
 //! the JSON Schema lists what is registered, and `Infra` opens resources
 //! through the openers. Nothing here names a provider.
 
+mod conform;
 mod context;
 mod messages;
 mod options;
@@ -22,6 +23,7 @@ pub use provider::{
     DatabaseProvider, ObjectsProvider, PubSubProvider, SubscriptionEntry, TopicEntry,
 };
 
+pub(crate) use conform::conform;
 pub(crate) use messages::serde_message;
 pub(crate) use options::join_path;
 

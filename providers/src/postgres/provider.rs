@@ -23,6 +23,14 @@ use crate::sqlite::{SqliteDatabase, SqliteOptions};
 /// The auth method that needs no token source: the password in the URL.
 const PASSWORD_AUTH: &str = "password";
 
+/// The longest wait for a connection (`acquire_timeout_ms`,
+/// `connect_timeout_ms`), in milliseconds: an hour. A call waiting longer for
+/// a connection is a hang, not a timeout.
+pub const MAX_CONNECT_TIMEOUT_MS: u64 = 3_600_000;
+/// The longest `statement_timeout_ms`: a day. A statement running longer is a
+/// batch job that should turn the limit off (leave the field out).
+pub const MAX_STATEMENT_TIMEOUT_MS: u64 = 86_400_000;
+
 /// The `postgres` database's own fields.
 ///
 /// `Debug` hides the password in the URL.
@@ -38,19 +46,19 @@ pub struct PostgresDatabaseOptions {
     #[serde(default)]
     pub local: Option<bool>,
     /// How long a call waits for a pooled connection before failing with
-    /// `Unavailable`, in milliseconds (default 10000).
+    /// `Unavailable`, in milliseconds (default 10000, at most an hour).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_CONNECT_TIMEOUT_MS))]
     pub acquire_timeout_ms: Option<u64>,
     /// How long startup waits for the first connection, in milliseconds
-    /// (default 10000).
+    /// (default 10000, at most an hour).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_CONNECT_TIMEOUT_MS))]
     pub connect_timeout_ms: Option<u64>,
     /// The server cancels a statement running longer, in milliseconds
-    /// (default: the server's `statement_timeout`).
+    /// (default: the server's `statement_timeout`; at most a day).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_STATEMENT_TIMEOUT_MS))]
     pub statement_timeout_ms: Option<u64>,
     /// TLS mode, as libpq's `sslmode` (default: the URL's `sslmode`, else
     /// `prefer`).
@@ -129,15 +137,6 @@ impl ProviderOptions for PostgresDatabaseOptions {
                 "local".into(),
                 "`local` runs a private server; it cannot go with a `url`".into(),
             ));
-        }
-        for (field, value) in [
-            ("acquire_timeout_ms", self.acquire_timeout_ms),
-            ("connect_timeout_ms", self.connect_timeout_ms),
-            ("statement_timeout_ms", self.statement_timeout_ms),
-        ] {
-            if value == Some(0) {
-                return Err((field.into(), "expected at least 1".into()));
-            }
         }
         if let Some(mode) = &self.ssl_mode
             && mode.parse::<PostgresSslMode>().is_err()
