@@ -398,6 +398,13 @@ fn no_config_error_repeats_a_value_it_was_given() {
             r#"{{ "databases": {{ "d": {{ "provider": "postgres", "url": "postgres://h", "auth": "{SECRET}" }} }} }}"#
         ),
         format!(r#"{{ "databases": {{ "d": {{ "provider": "sqlite", "path": [{SECRET}] }} }} }}"#),
+        format!(
+            r#"{{ "databases": {{ "d": {{ "provider": "postgres", "url": "postgres://app:{SECRET}@db:port{SECRET}/main" }} }} }}"#
+        ),
+        format!(
+            r#"{{ "caches": {{ "c": {{ "provider": "memory", "max_entries": {SECRET} }} }} }}"#
+        ),
+        format!(r#"{{ "caches": {{ "c": [{SECRET}] }} }}"#),
         format!(r#"{{ "objects": {{ "o": {{ "provider": "filesystem", "name": {SECRET} }} }} }}"#),
         format!(
             r#"{{ "pubsub": {{ "t": {{ "provider": "memory", "subscriptions": {{ "s": {{ "max_attempts": "{SECRET}" }} }} }} }} }}"#
@@ -721,4 +728,107 @@ fn a_byte_order_mark_in_front_of_a_valid_file_is_accepted() {
     let path = dir.path().join("infra.config.json");
     std::fs::write(&path, b"\xef\xbb\xbf{ \"objects\": {} }").unwrap();
     load_config(Some(&path), registry()).expect("a file written with a BOM loads");
+}
+
+// ----- issue 14, item 8: every config error names the file and the path ----------
+
+/// A malformed PostgreSQL URL is refused at load, naming the field and never
+/// the URL (it may hold a password), instead of failing to connect at startup.
+#[test]
+fn a_malformed_postgres_url_is_refused_at_load_with_the_path() {
+    for url in [
+        "postgres://app:hunter2@db:notaport/main",
+        "postgres://app:hunter2@db:99999999/main",
+        "not a url hunter2",
+    ] {
+        let text = format!(
+            r#"{{ "databases": {{ "d": {{ "provider": "postgres", "url": "{url}" }} }} }}"#
+        );
+        let msg = error_of(&text);
+        assert!(
+            msg.starts_with(
+                "InvalidConfig: infra.config.json at `databases.d.url`: not a PostgreSQL URL"
+            ),
+            "{url}: {msg}"
+        );
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+}
+
+/// Physical names a cloud refuses are refused at load, naming the field,
+/// before any request (each rule lives in its provider's crate).
+#[cfg(feature = "aws")]
+#[test]
+fn names_aws_refuses_are_refused_at_load_with_the_path() {
+    let cases = [
+        (
+            r#"{ "pubsub": { "t": { "provider": "aws", "name": "bad name!" } } }"#,
+            "pubsub.t.name",
+            "not a valid SNS topic name",
+        ),
+        (
+            r#"{ "pubsub": { "t": { "provider": "aws", "subscriptions": { "s": { "name": "a queue" } } } } }"#,
+            "pubsub.t.subscriptions.s.name",
+            "not a valid SQS queue name",
+        ),
+        (
+            r#"{ "objects": { "b": { "provider": "aws", "name": "UPPER_case!!" } } }"#,
+            "objects.b.name",
+            "not a valid S3 bucket name",
+        ),
+        (
+            r#"{ "objects": { "ab": { "provider": "aws" } } }"#,
+            "objects.ab",
+            "not a valid S3 bucket name",
+        ),
+    ];
+    for (text, path, rule) in cases {
+        let msg = error_of(text);
+        assert!(
+            msg.starts_with(&format!(
+                "InvalidConfig: infra.config.json at `{path}`: {rule}"
+            )),
+            "{msg}"
+        );
+    }
+    parse(r#"{ "pubsub": { "t": { "provider": "aws", "ordering": true, "subscriptions": { "s": {} } } }, "objects": { "b": { "provider": "aws", "name": "my-bucket.v2" } } }"#)
+        .expect("valid names");
+}
+
+#[cfg(feature = "gcp")]
+#[test]
+fn names_gcp_refuses_are_refused_at_load_with_the_path() {
+    let cases = [
+        (
+            r#"{ "pubsub": { "t": { "provider": "gcp", "name": "x" } } }"#,
+            "pubsub.t.name",
+            "the Pub/Sub topic id is 1 characters",
+        ),
+        (
+            r#"{ "pubsub": { "orders": { "provider": "gcp", "subscriptions": { "s": { "name": "goog-sub" } } } } }"#,
+            "pubsub.orders.subscriptions.s.name",
+            "the Pub/Sub subscription id must not start with `goog`",
+        ),
+        (
+            r#"{ "objects": { "b": { "provider": "gcp", "name": "UPPER_case!!" } } }"#,
+            "objects.b.name",
+            "not valid on Cloud Storage",
+        ),
+        (
+            r#"{ "objects": { "b": { "provider": "gcp", "name": "my-google-files" } } }"#,
+            "objects.b.name",
+            "not valid on Cloud Storage: it must not start with `goog` nor contain `google`",
+        ),
+    ];
+    for (text, path, rule) in cases {
+        let msg = error_of(text);
+        assert!(
+            msg.starts_with(&format!(
+                "InvalidConfig: infra.config.json at `{path}`: {rule}"
+            )),
+            "{msg}"
+        );
+    }
+    parse(r#"{ "pubsub": { "orders": { "provider": "gcp", "subscriptions": { "email": {} } } }, "objects": { "b": { "provider": "gcp", "name": "my-bucket_1" } } }"#)
+        .expect("valid names");
 }

@@ -268,6 +268,31 @@ impl Registry {
                 (join_path(&path, &field), msg)
             })?;
         }
+        // Physical names, by each service's own rules, before anything opens.
+        for (name, config) in &config.pubsub {
+            if let Some(provider) = self.pubsub(&config.provider) {
+                let entry = TopicEntry {
+                    name,
+                    physical: config.name.as_deref().unwrap_or(name),
+                    config,
+                };
+                provider
+                    .check_names(entry)
+                    .map_err(|(field, msg)| (join_path(&entry.path(), &field), msg))?;
+            }
+        }
+        for (name, config) in &config.objects {
+            if let Some(provider) = self.objects(&config.provider) {
+                let entry = BucketEntry {
+                    name,
+                    physical: config.name.as_deref().unwrap_or(name),
+                    config,
+                };
+                provider
+                    .check_names(entry)
+                    .map_err(|(field, msg)| (join_path(&entry.path(), &field), msg))?;
+            }
+        }
         Ok(())
     }
 

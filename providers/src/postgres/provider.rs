@@ -8,11 +8,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use strata_core::Result;
 use strata_core::registry::{
     DatabaseEntry, DatabaseProvider, OpenContext, OptionsType, ProviderOptions, Registry,
 };
 use strata_core::sqldb::DatabaseDriver;
-use strata_core::{Error, Result};
 
 use super::{
     LocalPostgresDatabase, LocalPostgresOptions, PostgresDatabase, PostgresOptions,
@@ -138,6 +138,17 @@ impl ProviderOptions for PostgresDatabaseOptions {
                 "`local` runs a private server; it cannot go with a `url`".into(),
             ));
         }
+        // A malformed URL is a config error now, not a connection failure at
+        // startup. The message never shows the URL: it may hold a password.
+        if let Some(url) = &self.url
+            && url.parse::<sqlx::postgres::PgConnectOptions>().is_err()
+        {
+            return Err((
+                "url".into(),
+                "not a PostgreSQL URL (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"
+                    .into(),
+            ));
+        }
         if let Some(mode) = &self.ssl_mode
             && mode.parse::<PostgresSslMode>().is_err()
         {
@@ -204,8 +215,10 @@ impl DatabaseProvider for PostgresProvider {
         let name = database.name;
         let own: PostgresDatabaseOptions =
             cx.options(&database.config.options, &database.path())?;
+        let at = database.path();
         let opts =
-            PostgresOptions::from_config(&own, database.config.max_connections, cx.base_dir())?;
+            PostgresOptions::from_config(&own, database.config.max_connections, cx.base_dir())
+                .map_err(|e| cx.invalid_config(&at, e.message()))?;
         if own.is_local() {
             if let (Err(missing), Some(DatabaseFallback::Sqlite)) =
                 (find_postgres_bin_dir(), own.fallback)
@@ -229,13 +242,10 @@ impl DatabaseProvider for PostgresProvider {
             return Ok(Arc::new(PostgresDatabase::connect(opts).await?));
         }
         let Some(auth) = cx.registry().database_auth(method) else {
-            return Err(Error::invalid_config(format!(
-                "at `{}.auth`: {}",
-                database.path(),
-                unknown_auth(cx.registry())
-            )));
+            return Err(cx.invalid_config(&format!("{at}.auth"), unknown_auth(cx.registry())));
         };
-        let target = connect_target(&opts.url)?;
+        let target = connect_target(&opts.url)
+            .map_err(|e| cx.invalid_config(&format!("{at}.url"), e.message()))?;
         let token = auth.token(cx, name, &target).await?;
         Ok(Arc::new(
             PostgresDatabase::connect_with_auth_token(opts, token).await?,
