@@ -177,8 +177,10 @@ mod tests {
     #[derive(Debug, Default, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Account {
+        /// Read only by the bounds check.
         #[serde(default)]
         #[schemars(range(min = 1, max = 10))]
+        #[allow(dead_code)]
         retries: Option<u32>,
         #[serde(default)]
         endpoint: Option<String>,
