@@ -109,6 +109,12 @@ impl Error {
         self
     }
 
+    /// The same error (code and source) with another message.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     /// The portable code.
     pub fn code(&self) -> ErrorCode {
         self.code

@@ -398,6 +398,13 @@ fn no_config_error_repeats_a_value_it_was_given() {
             r#"{{ "databases": {{ "d": {{ "provider": "postgres", "url": "postgres://h", "auth": "{SECRET}" }} }} }}"#
         ),
         format!(r#"{{ "databases": {{ "d": {{ "provider": "sqlite", "path": [{SECRET}] }} }} }}"#),
+        format!(
+            r#"{{ "databases": {{ "d": {{ "provider": "postgres", "url": "postgres://app:{SECRET}@db:port{SECRET}/main" }} }} }}"#
+        ),
+        format!(
+            r#"{{ "caches": {{ "c": {{ "provider": "memory", "max_entries": {SECRET} }} }} }}"#
+        ),
+        format!(r#"{{ "caches": {{ "c": [{SECRET}] }} }}"#),
         format!(r#"{{ "objects": {{ "o": {{ "provider": "filesystem", "name": {SECRET} }} }} }}"#),
         format!(
             r#"{{ "pubsub": {{ "t": {{ "provider": "memory", "subscriptions": {{ "s": {{ "max_attempts": "{SECRET}" }} }} }} }} }}"#
@@ -422,4 +429,406 @@ fn no_config_error_repeats_a_value_it_was_given() {
         assert!(!err.to_string().contains(SECRET), "{text}\n→ {err}");
         assert!(err.to_string().contains(" at `"), "names the path: {err}");
     }
+}
+
+// ----- issue 14, item 5: bounds on every count and size; the file itself --------
+
+/// Every count and size has an upper bound, stated in the schema and
+/// enforced at load with the JSON path; the message gives the bound, never
+/// the value.
+#[test]
+fn counts_and_sizes_above_their_bound_are_refused_with_the_path() {
+    const HUGE: &str = "4294967295";
+    let sub = |field: &str| {
+        format!(
+            r#"{{ "pubsub": {{ "t": {{ "provider": "memory", "subscriptions": {{ "s": {{ "dead_letter_topic": "d", "{field}": {HUGE} }} }} }}, "d": {{ "provider": "memory" }} }} }}"#
+        )
+    };
+    let mut cases: Vec<(String, &str, &str)> = [
+        ("max_concurrency", "10000"),
+        ("min_backoff_ms", "86400000"),
+        ("max_backoff_ms", "86400000"),
+        ("max_attempts", "1000"),
+        ("lease_seconds", "43200"),
+        ("handler_timeout_seconds", "43200"),
+    ]
+    .into_iter()
+    .map(|(field, max)| {
+        let path: &str = Box::leak(format!("pubsub.t.subscriptions.s.{field}").into_boxed_str());
+        (sub(field), path, max)
+    })
+    .collect();
+    cases.extend([
+        (
+            format!(r#"{{ "caches": {{ "c": {{ "provider": "memory", "default_ttl_ms": {HUGE}000 }} }} }}"#),
+            "caches.c.default_ttl_ms",
+            "31536000000",
+        ),
+        (
+            format!(r#"{{ "caches": {{ "c": {{ "provider": "memory", "max_entries": {HUGE} }} }} }}"#),
+            "caches.c.max_entries",
+            "100000000",
+        ),
+        (
+            format!(r#"{{ "databases": {{ "d": {{ "provider": "sqlite", "max_connections": {HUGE} }} }} }}"#),
+            "databases.d.max_connections",
+            "1000",
+        ),
+        (
+            format!(r#"{{ "caches": {{ "c": {{ "provider": "redis", "url": "redis://h", "db": {HUGE} }} }} }}"#),
+            "caches.c.db",
+            "1000",
+        ),
+        (
+            format!(r#"{{ "caches": {{ "c": {{ "provider": "redis", "url": "redis://h", "connect_timeout_ms": {HUGE} }} }} }}"#),
+            "caches.c.connect_timeout_ms",
+            "3600000",
+        ),
+        (
+            format!(r#"{{ "caches": {{ "c": {{ "provider": "redis", "url": "redis://h", "response_timeout_ms": {HUGE} }} }} }}"#),
+            "caches.c.response_timeout_ms",
+            "3600000",
+        ),
+        (
+            format!(r#"{{ "databases": {{ "d": {{ "provider": "postgres", "url": "postgres://h/d", "acquire_timeout_ms": {HUGE} }} }} }}"#),
+            "databases.d.acquire_timeout_ms",
+            "3600000",
+        ),
+        (
+            format!(r#"{{ "databases": {{ "d": {{ "provider": "postgres", "url": "postgres://h/d", "connect_timeout_ms": {HUGE} }} }} }}"#),
+            "databases.d.connect_timeout_ms",
+            "3600000",
+        ),
+        (
+            format!(r#"{{ "databases": {{ "d": {{ "provider": "postgres", "url": "postgres://h/d", "statement_timeout_ms": {HUGE} }} }} }}"#),
+            "databases.d.statement_timeout_ms",
+            "86400000",
+        ),
+    ]);
+    for (text, path, max) in &cases {
+        let msg = error_of(text);
+        assert!(
+            msg.starts_with(&format!(
+                "InvalidConfig: infra.config.json at `{path}`: expected at most {max}"
+            )),
+            "{path}: {msg}"
+        );
+        assert!(!msg.contains(HUGE), "{msg}");
+    }
+}
+
+/// Every numeric field of the schema has a maximum, so a new field without
+/// one fails here.
+#[test]
+fn every_number_in_the_schema_has_an_upper_bound() {
+    fn walk(node: &serde_json::Value, path: &str, missing: &mut Vec<String>) {
+        match node {
+            serde_json::Value::Object(map) => {
+                let numeric = match map.get("type") {
+                    Some(serde_json::Value::String(t)) => t == "integer" || t == "number",
+                    Some(serde_json::Value::Array(ts)) => {
+                        ts.iter().any(|t| t == "integer" || t == "number")
+                    }
+                    _ => false,
+                };
+                if numeric && !map.contains_key("maximum") {
+                    missing.push(path.to_owned());
+                }
+                for (k, v) in map {
+                    walk(v, &format!("{path}/{k}"), missing);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, &format!("{path}/{i}"), missing);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&json_schema(registry()), "", &mut missing);
+    assert!(missing.is_empty(), "numbers without a maximum: {missing:?}");
+}
+
+#[test]
+fn values_at_their_bound_load() {
+    parse(
+        r#"{ "pubsub": { "t": { "provider": "memory", "subscriptions": { "s": {
+            "max_concurrency": 10000, "min_backoff_ms": 0, "max_backoff_ms": 86400000, "max_attempts": 1000,
+            "dead_letter_topic": "d", "lease_seconds": 43200, "handler_timeout_seconds": 43200 } } },
+            "d": { "provider": "memory" } },
+        "caches": { "c": { "provider": "memory", "default_ttl_ms": 31536000000, "max_entries": 100000000 } },
+        "databases": { "d": { "provider": "sqlite", "max_connections": 1000 } } }"#,
+    )
+    .expect("bounds are inclusive");
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn a_config_file_over_one_mebibyte_is_refused_naming_file_and_cap() {
+    let dir = temp_dir();
+    let path = dir.path().join("infra.config.json");
+    let mut text = String::from("{ \"$schema\": \"");
+    text.push_str(&"x".repeat(1024 * 1024));
+    text.push_str("\" }");
+    std::fs::write(&path, &text).unwrap();
+    let err = load_config(Some(&path), registry()).expect_err("too big");
+    assert_eq!(err.code(), ErrorCode::InvalidConfig);
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("larger than 1048576 bytes (1 MiB)"), "{msg}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_config_path_that_is_not_a_regular_file_is_refused_without_reading() {
+    // `/dev/zero` would be read until memory runs out.
+    let err = load_config(Some(Path::new("/dev/zero")), registry()).expect_err("a device");
+    assert_eq!(err.code(), ErrorCode::InvalidConfig);
+    assert!(err.to_string().contains("`/dev/zero`"), "{err}");
+    assert!(err.to_string().contains("is not a regular file"), "{err}");
+    // A FIFO with no writer would block the open forever.
+    let dir = temp_dir();
+    let fifo = dir.path().join("infra.config.json");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(load_config(Some(&path), registry()).map(|_| ()));
+    });
+    let result = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("load_config returned instead of blocking on the FIFO");
+    let err = result.expect_err("a FIFO");
+    assert!(err.to_string().contains("is not a regular file"), "{err}");
+    // A folder, too.
+    let err = load_config(Some(dir.path()), registry()).expect_err("a folder");
+    assert!(err.to_string().contains("is not a regular file"), "{err}");
+}
+
+// ----- issue 14, item 7: what the schema refuses, the loader refuses ------------
+
+/// serde reads a struct from an array positionally; the schema wants objects.
+#[test]
+fn arrays_where_objects_are_expected_are_refused_with_the_path() {
+    let cases = [
+        (r#"{ "caches": { "a": ["memory"] } }"#, "caches.a"),
+        (r#"{ "pubsub": { "a": ["memory"] } }"#, "pubsub.a"),
+        (
+            r#"{ "objects": { "a": ["filesystem", "x"] } }"#,
+            "objects.a",
+        ),
+        (r#"{ "databases": { "a": ["sqlite"] } }"#, "databases.a"),
+        (
+            r#"{ "pubsub": { "a": { "provider": "memory", "subscriptions": { "s": [null, 4] } } } }"#,
+            "pubsub.a.subscriptions.s",
+        ),
+        (r#"{ "pubsub": ["memory"] }"#, "pubsub"),
+        (r#"{ "providers": [] }"#, "providers"),
+    ];
+    for (text, path) in cases {
+        let msg = error_of(text);
+        assert!(
+            msg.contains(&format!("at `{path}`: expected an object, found an array")),
+            "{text}: {msg}"
+        );
+    }
+    if cfg!(feature = "aws") {
+        for (text, path) in [
+            (
+                r#"{ "providers": { "aws": ["us-east-1"] } }"#,
+                "providers.aws",
+            ),
+            (
+                r#"{ "providers": { "aws": { "endpoints": ["http://s3"] } } }"#,
+                "providers.aws.endpoints",
+            ),
+            (
+                r#"{ "providers": { "aws": { "credentials": ["id", "secret"] } } }"#,
+                "providers.aws.credentials",
+            ),
+        ] {
+            let msg = error_of(text);
+            assert!(
+                msg.contains(&format!("at `{path}`: expected an object, found an array")),
+                "{text}: {msg}"
+            );
+        }
+    }
+}
+
+/// The config refuses what its schema refuses: every `minimum` is enforced.
+#[test]
+fn values_below_the_schema_minimum_are_refused() {
+    let sub = |field: &str, value: &str| {
+        format!(
+            r#"{{ "pubsub": {{ "t": {{ "provider": "memory", "subscriptions": {{ "s": {{ "dead_letter_topic": "d", "{field}": {value} }} }} }}, "d": {{ "provider": "memory" }} }} }}"#
+        )
+    };
+    let mut cases = vec![
+        (
+            r#"{ "caches": { "c": { "provider": "memory", "default_ttl_ms": 0 } } }"#.to_owned(),
+            "caches.c.default_ttl_ms",
+        ),
+        (
+            r#"{ "caches": { "c": { "provider": "memory", "max_entries": 0 } } }"#.to_owned(),
+            "caches.c.max_entries",
+        ),
+        (
+            r#"{ "databases": { "d": { "provider": "sqlite", "max_connections": 0 } } }"#.to_owned(),
+            "databases.d.max_connections",
+        ),
+        (
+            r#"{ "caches": { "c": { "provider": "redis", "url": "redis://h", "connect_timeout_ms": 0 } } }"#.to_owned(),
+            "caches.c.connect_timeout_ms",
+        ),
+        (
+            r#"{ "databases": { "d": { "provider": "postgres", "url": "postgres://h/d", "statement_timeout_ms": 0 } } }"#.to_owned(),
+            "databases.d.statement_timeout_ms",
+        ),
+    ];
+    for field in [
+        "max_concurrency",
+        "max_attempts",
+        "lease_seconds",
+        "handler_timeout_seconds",
+    ] {
+        let path: &str = Box::leak(format!("pubsub.t.subscriptions.s.{field}").into_boxed_str());
+        cases.push((sub(field, "0"), path));
+    }
+    for (text, path) in &cases {
+        let msg = error_of(text);
+        assert!(
+            msg.contains(&format!("at `{path}`: expected at least 1")),
+            "{text}: {msg}"
+        );
+    }
+    // Negative numbers get the bound too, not serde's type name.
+    let msg = error_of(&sub("min_backoff_ms", "-1"));
+    assert!(
+        msg.contains("at `pubsub.t.subscriptions.s.min_backoff_ms`: expected at least 0"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_in_front_of_a_valid_file_is_accepted() {
+    let config = parse("\u{feff}{ \"caches\": { \"c\": { \"provider\": \"memory\" } } }")
+        .expect("a BOM is not part of the JSON");
+    assert_eq!(config.caches["c"].provider, "memory");
+    let dir = temp_dir();
+    let path = dir.path().join("infra.config.json");
+    std::fs::write(&path, b"\xef\xbb\xbf{ \"objects\": {} }").unwrap();
+    load_config(Some(&path), registry()).expect("a file written with a BOM loads");
+}
+
+// ----- issue 14, item 8: every config error names the file and the path ----------
+
+/// A malformed PostgreSQL URL is refused at load, naming the field and never
+/// the URL (it may hold a password), instead of failing to connect at startup.
+#[test]
+fn a_malformed_postgres_url_is_refused_at_load_with_the_path() {
+    for url in [
+        "postgres://app:hunter2@db:notaport/main",
+        "postgres://app:hunter2@db:99999999/main",
+        "not a url hunter2",
+    ] {
+        let text = format!(
+            r#"{{ "databases": {{ "d": {{ "provider": "postgres", "url": "{url}" }} }} }}"#
+        );
+        let msg = error_of(&text);
+        assert!(
+            msg.starts_with(
+                "InvalidConfig: infra.config.json at `databases.d.url`: not a PostgreSQL URL"
+            ),
+            "{url}: {msg}"
+        );
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+}
+
+/// Physical names a cloud refuses are refused at load, naming the field,
+/// before any request (each rule lives in its provider's crate).
+#[cfg(feature = "aws")]
+#[test]
+fn names_aws_refuses_are_refused_at_load_with_the_path() {
+    let cases = [
+        (
+            r#"{ "pubsub": { "t": { "provider": "aws", "name": "bad name!" } } }"#,
+            "pubsub.t.name",
+            "not a valid SNS topic name",
+        ),
+        (
+            r#"{ "pubsub": { "t": { "provider": "aws", "subscriptions": { "s": { "name": "a queue" } } } } }"#,
+            "pubsub.t.subscriptions.s.name",
+            "not a valid SQS queue name",
+        ),
+        (
+            r#"{ "objects": { "b": { "provider": "aws", "name": "UPPER_case!!" } } }"#,
+            "objects.b.name",
+            "not a valid S3 bucket name",
+        ),
+        (
+            r#"{ "objects": { "ab": { "provider": "aws" } } }"#,
+            "objects.ab",
+            "not a valid S3 bucket name",
+        ),
+    ];
+    for (text, path, rule) in cases {
+        let msg = error_of(text);
+        assert!(
+            msg.starts_with(&format!(
+                "InvalidConfig: infra.config.json at `{path}`: {rule}"
+            )),
+            "{msg}"
+        );
+    }
+    parse(r#"{ "pubsub": { "t": { "provider": "aws", "ordering": true, "subscriptions": { "s": {} } } }, "objects": { "b": { "provider": "aws", "name": "my-bucket.v2" } } }"#)
+        .expect("valid names");
+}
+
+#[cfg(feature = "gcp")]
+#[test]
+fn names_gcp_refuses_are_refused_at_load_with_the_path() {
+    let cases = [
+        (
+            r#"{ "pubsub": { "t": { "provider": "gcp", "name": "x" } } }"#,
+            "pubsub.t.name",
+            "the Pub/Sub topic id is 1 characters",
+        ),
+        (
+            r#"{ "pubsub": { "orders": { "provider": "gcp", "subscriptions": { "s": { "name": "goog-sub" } } } } }"#,
+            "pubsub.orders.subscriptions.s.name",
+            "the Pub/Sub subscription id must not start with `goog`",
+        ),
+        (
+            r#"{ "objects": { "b": { "provider": "gcp", "name": "UPPER_case!!" } } }"#,
+            "objects.b.name",
+            "not valid on Cloud Storage",
+        ),
+        (
+            r#"{ "objects": { "b": { "provider": "gcp", "name": "my-google-files" } } }"#,
+            "objects.b.name",
+            "not valid on Cloud Storage: it must not start with `goog` nor contain `google`",
+        ),
+    ];
+    for (text, path, rule) in cases {
+        let msg = error_of(text);
+        assert!(
+            msg.starts_with(&format!(
+                "InvalidConfig: infra.config.json at `{path}`: {rule}"
+            )),
+            "{msg}"
+        );
+    }
+    parse(r#"{ "pubsub": { "orders": { "provider": "gcp", "subscriptions": { "email": {} } } }, "objects": { "b": { "provider": "gcp", "name": "my-bucket_1" } } }"#)
+        .expect("valid names");
 }

@@ -27,6 +27,7 @@
 mod account;
 mod clients;
 mod error;
+pub mod names;
 pub mod objects;
 mod provider;
 pub mod pubsub;

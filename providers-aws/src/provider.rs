@@ -10,12 +10,13 @@ use strata_core::config::{InfraConfig, SubscriptionConfig};
 use strata_core::objects::BucketDriver;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
 use strata_core::registry::{
-    BucketEntry, CloudAccount, DatabaseAuthProvider, NoOptions, ObjectsProvider, OpenContext,
-    OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
+    BucketEntry, CloudAccount, DatabaseAuthProvider, FieldError, NoOptions, ObjectsProvider,
+    OpenContext, OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
 };
 use strata_core::sqldb::{CachedToken, ConnectTarget};
 use strata_core::{Error, Result};
 
+use crate::names;
 use crate::{
     AwsAccount, AwsClients, AwsSettings, RdsAuthTokenSource, S3Bucket, S3BucketOptions, SnsTopic,
     SqsDeadLetter, SqsSubscription, SqsSubscriptionOptions,
@@ -49,8 +50,12 @@ impl AwsCluster {
     pub async fn of(cx: &OpenContext) -> Result<Arc<AwsCluster>> {
         cx.cluster(|| async {
             let account: AwsAccount = cx.account(NAME)?;
+            // Settings errors name `providers.aws.<field>`; the file goes in front.
+            let settings = AwsSettings::from_account(&account).map_err(|e| cx.locate(e))?;
             Ok(AwsCluster {
-                clients: AwsClients::connect(&AwsSettings::from_account(&account)?).await?,
+                clients: AwsClients::connect(&settings)
+                    .await
+                    .map_err(|e| cx.locate(e))?,
                 topics: Mutex::default(),
             })
         })
@@ -86,11 +91,35 @@ impl PubSubProvider for SnsSqsProvider {
         OptionsType::of::<NoOptions>()
     }
 
+    /// The SNS topic name and each subscription's SQS queue name.
+    fn check_names(&self, topic: TopicEntry<'_>) -> std::result::Result<(), FieldError> {
+        let ordering = topic.config.ordering;
+        if let Some(rule) = names::sns_topic_rule(topic.physical, ordering) {
+            return Err((topic.name_field().to_owned(), rule.to_owned()));
+        }
+        let fifo = ordering || topic.physical.ends_with(".fifo");
+        for (name, sub) in &topic.config.subscriptions {
+            let queue = sub.physical_name(topic.name, name);
+            if let Some(rule) = names::sqs_queue_rule(&queue, fifo) {
+                let field = if sub.name.is_some() {
+                    format!("subscriptions.{name}.name")
+                } else {
+                    format!("subscriptions.{name}")
+                };
+                return Err((field, rule.to_owned()));
+            }
+        }
+        Ok(())
+    }
+
     async fn open_topic(
         &self,
         cx: &OpenContext,
         topic: TopicEntry<'_>,
     ) -> Result<Arc<dyn TopicDriver>> {
+        // A config built in code skipped the parser: check before any request.
+        self.check_names(topic)
+            .map_err(|(field, rule)| cx.invalid_config(&join(&topic.path(), &field), rule))?;
         let cluster = AwsCluster::of(cx).await?;
         let clients = &cluster.clients;
         let provision = clients.settings().provision;
@@ -166,11 +195,20 @@ impl ObjectsProvider for S3Provider {
         OptionsType::of::<NoOptions>()
     }
 
+    fn check_names(&self, bucket: BucketEntry<'_>) -> std::result::Result<(), FieldError> {
+        match names::s3_bucket_rule(bucket.physical) {
+            Some(rule) => Err((bucket.name_field().to_owned(), rule.to_owned())),
+            None => Ok(()),
+        }
+    }
+
     async fn open_bucket(
         &self,
         cx: &OpenContext,
         bucket: BucketEntry<'_>,
     ) -> Result<Arc<dyn BucketDriver>> {
+        self.check_names(bucket)
+            .map_err(|(field, rule)| cx.invalid_config(&join(&bucket.path(), &field), rule))?;
         let cluster = AwsCluster::of(cx).await?;
         let opts = S3BucketOptions {
             public_base_url: bucket.config.public_base_url.clone(),
@@ -195,12 +233,113 @@ impl DatabaseAuthProvider for RdsIamAuth {
     async fn token(
         &self,
         cx: &OpenContext,
-        _database: &str,
+        database: &str,
         target: &ConnectTarget,
     ) -> Result<CachedToken> {
         let cluster = AwsCluster::of(cx).await?;
         let source =
-            RdsAuthTokenSource::new(&cluster.clients, &target.host, target.port, &target.user)?;
+            RdsAuthTokenSource::new(&cluster.clients, &target.host, target.port, &target.user)
+                .map_err(|e| match e.code() {
+                    strata_core::ErrorCode::InvalidConfig => {
+                        cx.invalid_config(&format!("databases.{database}.url"), e.message())
+                    }
+                    _ => e,
+                })?;
         Ok(CachedToken::new(Arc::new(source)))
+    }
+}
+
+/// `a.b` + `c` → `a.b.c`; an empty field is the entry itself.
+fn join(base: &str, field: &str) -> String {
+    if field.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}.{field}")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::json;
+    use strata_core::ErrorCode;
+    use strata_core::config::{BucketConfig, LoadedConfig, TopicConfig};
+    use strata_core::registry::RawOptions;
+
+    use super::*;
+
+    fn context(config: InfraConfig) -> OpenContext {
+        let mut registry = Registry::new();
+        register(&mut registry);
+        let loaded = LoadedConfig {
+            config,
+            base_dir: PathBuf::from("conf"),
+            file: Some(PathBuf::from("conf/infra.config.json")),
+        };
+        OpenContext::new(loaded, Box::leak(Box::new(registry)))
+    }
+
+    fn message<T>(result: Result<T>) -> String {
+        match result {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => {
+                assert_eq!(e.code(), ErrorCode::InvalidConfig, "{e}");
+                e.message().to_owned()
+            }
+        }
+    }
+
+    /// A config built in code skips the parser; the openers check names
+    /// before any request (no endpoint is reachable here).
+    #[tokio::test]
+    async fn names_aws_refuses_fail_before_any_request_naming_file_and_path() {
+        let cx = context(InfraConfig::default());
+        let mut topic = TopicConfig::on(NAME);
+        topic.name = Some("bad name!".into());
+        let entry = TopicEntry {
+            name: "t",
+            physical: "bad name!",
+            config: &topic,
+        };
+        let msg = message(SnsSqsProvider.open_topic(&cx, entry).await);
+        assert!(
+            msg.starts_with(
+                "conf/infra.config.json at `pubsub.t.name`: not a valid SNS topic name"
+            ),
+            "{msg}"
+        );
+        let bucket = BucketConfig::on(NAME);
+        let entry = BucketEntry {
+            name: "UPPER_case",
+            physical: "UPPER_case",
+            config: &bucket,
+        };
+        let msg = message(S3Provider.open_bucket(&cx, entry).await);
+        assert!(
+            msg.starts_with(
+                "conf/infra.config.json at `objects.UPPER_case`: not a valid S3 bucket"
+            ),
+            "{msg}"
+        );
+    }
+
+    /// `providers.aws` errors raised while connecting name the file too.
+    #[tokio::test]
+    async fn account_errors_at_open_name_the_file_and_the_field() {
+        let mut config = InfraConfig::default();
+        let serde_json::Value::Object(fields) = json!({ "endpoint": "localhost:4566" }) else {
+            unreachable!()
+        };
+        config
+            .providers
+            .insert(NAME.into(), RawOptions::new(fields));
+        let cx = context(config);
+        let msg = message(AwsCluster::of(&cx).await);
+        assert!(
+            msg.starts_with("conf/infra.config.json at `providers.aws.endpoint`: not an endpoint"),
+            "{msg}"
+        );
     }
 }

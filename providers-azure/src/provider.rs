@@ -104,11 +104,11 @@ impl DatabaseAuthProvider for EntraIdAuth {
     /// the first token.
     async fn token(
         &self,
-        _cx: &OpenContext,
+        cx: &OpenContext,
         database: &str,
         _target: &ConnectTarget,
     ) -> Result<CachedToken> {
-        entra_auth_token_from(database, &EntraSettings::from_env())
+        entra_auth_token_from(database, &EntraSettings::from_env()).map_err(|e| cx.locate(e))
     }
 }
 
@@ -116,8 +116,12 @@ impl DatabaseAuthProvider for EntraIdAuth {
 /// `InvalidConfig` naming `databases.<name>.auth` when the credentials are
 /// incomplete.
 fn entra_auth_token_from(name: &str, settings: &EntraSettings) -> Result<CachedToken> {
-    let source = EntraAuthTokenSource::new(settings)
-        .map_err(|e| Error::new(e.code(), format!("databases.{name}.auth: {}", e.message())))?;
+    let source = EntraAuthTokenSource::new(settings).map_err(|e| {
+        Error::new(
+            e.code(),
+            format!("at `databases.{name}.auth`: {}", e.message()),
+        )
+    })?;
     Ok(CachedToken::new(Arc::new(source)))
 }
 
@@ -136,7 +140,10 @@ mod tests {
         };
         let err = entra_auth_token_from("main", &settings).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
-        assert!(err.message().starts_with("databases.main.auth: "), "{err}");
+        assert!(
+            err.message().starts_with("at `databases.main.auth`: "),
+            "{err}"
+        );
         assert!(err.message().contains("AZURE_TENANT_ID"), "{err}");
         assert!(!err.message().contains("s3cr3t"), "{err}");
     }

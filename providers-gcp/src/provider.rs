@@ -10,12 +10,14 @@ use async_trait::async_trait;
 use strata_core::objects::BucketDriver;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
 use strata_core::registry::{
-    BucketEntry, CloudAccount, DatabaseAuthProvider, NoOptions, ObjectsProvider, OpenContext,
-    OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
+    BucketEntry, CloudAccount, DatabaseAuthProvider, FieldError, NoOptions, ObjectsProvider,
+    OpenContext, OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
 };
 use strata_core::sqldb::{CachedToken, ConnectTarget};
 use strata_core::{Error, Result};
 
+use crate::objects::bucket_name_rule;
+use crate::pubsub::names;
 use crate::{
     CloudSqlAuthTokenSource, GcpAccount, GcpClients, GcpSettings, GcsBucket, GcsBucketOptions,
     PubSubDeadLetter, PubSubSubscription, PubSubSubscriptionOptions, PubSubTopic,
@@ -54,8 +56,12 @@ impl GcpCluster {
     pub async fn of(cx: &OpenContext) -> Result<Arc<GcpCluster>> {
         cx.cluster(|| async {
             let account: GcpAccount = cx.account(NAME)?;
+            // Settings errors name `providers.gcp.<field>`; the file goes in front.
+            let settings = GcpSettings::from_account(&account).map_err(|e| cx.locate(e))?;
             Ok(GcpCluster {
-                clients: GcpClients::connect(&GcpSettings::from_account(&account)?).await?,
+                clients: GcpClients::connect(&settings)
+                    .await
+                    .map_err(|e| cx.locate(e))?,
                 topics: Mutex::default(),
             })
         })
@@ -85,11 +91,33 @@ impl PubSubProvider for CloudPubSubProvider {
         OptionsType::of::<NoOptions>()
     }
 
+    /// The topic id and each subscription's id.
+    fn check_names(&self, topic: TopicEntry<'_>) -> std::result::Result<(), FieldError> {
+        if let Some(rule) = names::name_rule("topic", "topics", topic.physical) {
+            return Err((topic.name_field().to_owned(), rule));
+        }
+        for (name, sub) in &topic.config.subscriptions {
+            let physical = sub.physical_name(topic.name, name);
+            if let Some(rule) = names::name_rule("subscription", "subscriptions", &physical) {
+                let field = if sub.name.is_some() {
+                    format!("subscriptions.{name}.name")
+                } else {
+                    format!("subscriptions.{name}")
+                };
+                return Err((field, rule));
+            }
+        }
+        Ok(())
+    }
+
     async fn open_topic(
         &self,
         cx: &OpenContext,
         topic: TopicEntry<'_>,
     ) -> Result<Arc<dyn TopicDriver>> {
+        // A config built in code skipped the parser: check before any request.
+        self.check_names(topic)
+            .map_err(|(field, rule)| cx.invalid_config(&join(&topic.path(), &field), rule))?;
         let cluster = GcpCluster::of(cx).await?;
         let provision = cluster.clients.settings().provision;
         let opened = PubSubTopic::open(&cluster.clients, topic.physical, provision).await?;
@@ -155,11 +183,20 @@ impl ObjectsProvider for CloudStorageProvider {
         OptionsType::of::<NoOptions>()
     }
 
+    fn check_names(&self, bucket: BucketEntry<'_>) -> std::result::Result<(), FieldError> {
+        match bucket_name_rule(bucket.physical) {
+            Some(rule) => Err((bucket.name_field().to_owned(), rule.to_owned())),
+            None => Ok(()),
+        }
+    }
+
     async fn open_bucket(
         &self,
         cx: &OpenContext,
         bucket: BucketEntry<'_>,
     ) -> Result<Arc<dyn BucketDriver>> {
+        self.check_names(bucket)
+            .map_err(|(field, rule)| cx.invalid_config(&join(&bucket.path(), &field), rule))?;
         let cluster = GcpCluster::of(cx).await?;
         let opts = GcsBucketOptions {
             public_base_url: bucket.config.public_base_url.clone(),
@@ -188,7 +225,7 @@ impl DatabaseAuthProvider for CloudSqlIamAuth {
         target: &ConnectTarget,
     ) -> Result<CachedToken> {
         let cluster = GcpCluster::of(cx).await?;
-        cloud_sql_auth_token(&cluster.clients, database, target)
+        cloud_sql_auth_token(&cluster.clients, database, target).map_err(|e| cx.locate(e))
     }
 }
 
@@ -203,8 +240,12 @@ fn cloud_sql_auth_token(
     name: &str,
     target: &ConnectTarget,
 ) -> Result<CachedToken> {
-    let source = CloudSqlAuthTokenSource::new(&clients.settings().credentials)
-        .map_err(|e| Error::new(e.code(), format!("databases.{name}.auth: {}", e.message())))?;
+    let source = CloudSqlAuthTokenSource::new(&clients.settings().credentials).map_err(|e| {
+        Error::new(
+            e.code(),
+            format!("at `databases.{name}.auth`: {}", e.message()),
+        )
+    })?;
     if let Some(user) = source.database_user().filter(|user| *user != target.user) {
         tracing::warn!(
             database = name,
@@ -214,6 +255,15 @@ fn cloud_sql_auth_token(
         );
     }
     Ok(CachedToken::new(Arc::new(source)))
+}
+
+/// `a.b` + `c` → `a.b.c`; an empty field is the entry itself.
+fn join(base: &str, field: &str) -> String {
+    if field.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}.{field}")
+    }
 }
 
 #[cfg(test)]
@@ -241,12 +291,71 @@ mod tests {
         }
     }
 
+    fn context() -> OpenContext {
+        let mut registry = Registry::new();
+        register(&mut registry);
+        let loaded = strata_core::config::LoadedConfig {
+            config: strata_core::config::InfraConfig::default(),
+            base_dir: "conf".into(),
+            file: Some("conf/infra.config.json".into()),
+        };
+        OpenContext::new(loaded, Box::leak(Box::new(registry)))
+    }
+
+    fn message<T>(result: Result<T>) -> String {
+        match result {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => {
+                assert_eq!(e.code(), ErrorCode::InvalidConfig, "{e}");
+                e.message().to_owned()
+            }
+        }
+    }
+
+    /// A config built in code skips the parser; the openers check names
+    /// before any request (no endpoint is reachable here).
+    #[tokio::test]
+    async fn names_gcp_refuses_fail_before_any_request_naming_file_and_path() {
+        let cx = context();
+        let mut topic = strata_core::config::TopicConfig::on(NAME);
+        topic.name = Some("x".into());
+        let entry = TopicEntry {
+            name: "t",
+            physical: "x",
+            config: &topic,
+        };
+        let msg = message(CloudPubSubProvider.open_topic(&cx, entry).await);
+        assert!(
+            msg.starts_with(
+                "conf/infra.config.json at `pubsub.t.name`: the Pub/Sub topic id is 1 characters"
+            ),
+            "{msg}"
+        );
+        let mut bucket = strata_core::config::BucketConfig::on(NAME);
+        bucket.name = Some("UPPER_case!!".into());
+        let entry = BucketEntry {
+            name: "b",
+            physical: "UPPER_case!!",
+            config: &bucket,
+        };
+        let msg = message(CloudStorageProvider.open_bucket(&cx, entry).await);
+        assert!(
+            msg.starts_with(
+                "conf/infra.config.json at `objects.b.name`: not valid on Cloud Storage"
+            ),
+            "{msg}"
+        );
+    }
+
     #[tokio::test]
     async fn gcp_iam_without_credentials_is_invalid_config_naming_the_database() {
         let clients = clients(GcpCredentials::Anonymous).await;
         let err = cloud_sql_auth_token(&clients, "main", &target("app")).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
-        assert!(err.message().starts_with("databases.main.auth: "), "{err}");
+        assert!(
+            err.message().starts_with("at `databases.main.auth`: "),
+            "{err}"
+        );
         assert!(err.message().contains("needs GCP credentials"), "{err}");
     }
 

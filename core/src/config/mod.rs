@@ -69,6 +69,8 @@ impl LoadedConfig {
 ///
 /// A named file (explicit or by `STRATA_CONFIG`) that does not exist is an
 /// [`ErrorCode::InvalidConfig`](crate::ErrorCode) error, never a silent fallback.
+/// So is a file that is not a regular file or is larger than
+/// [`MAX_CONFIG_BYTES`].
 pub fn load_config(explicit: Option<&Path>, registry: &Registry) -> Result<LoadedConfig> {
     let env_path = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty());
     let (path, named_by) = match (explicit, env_path) {
@@ -76,22 +78,28 @@ pub fn load_config(explicit: Option<&Path>, registry: &Registry) -> Result<Loade
         (None, Some(p)) => (PathBuf::from(p), Some(CONFIG_ENV)),
         (None, None) => (PathBuf::from(DEFAULT_FILE), None),
     };
-    let text = match std::fs::read_to_string(&path) {
+    let by = named_by.unwrap_or("the default location");
+    let text = match read_capped(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && named_by.is_none() => {
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && named_by.is_none() => {
             return Ok(LoadedConfig {
                 config: InfraConfig::default(),
                 base_dir: PathBuf::from("."),
                 file: None,
             });
         }
-        Err(e) => {
-            let by = named_by.unwrap_or("the default location");
+        Err(ReadError::Io(e)) => {
             return Err(Error::invalid_config(format!(
                 "cannot read config file `{}` (named by {by}): {e}",
                 path.display()
             ))
             .with_source(e));
+        }
+        Err(ReadError::Refused(why)) => {
+            return Err(Error::invalid_config(format!(
+                "config file `{}` (named by {by}) {why}",
+                path.display()
+            )));
         }
     };
     let origin = path.display().to_string();
@@ -104,6 +112,54 @@ pub fn load_config(explicit: Option<&Path>, registry: &Registry) -> Result<Loade
         config,
         base_dir,
         file: Some(path),
+    })
+}
+
+/// The largest config file read: 1 MiB. A config is a few kilobytes; the cap
+/// keeps a wrong path (`/dev/zero`, a log file) from filling memory.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+enum ReadError {
+    Io(std::io::Error),
+    /// Not read, and why (no value from the file in it).
+    Refused(String),
+}
+
+/// Reads the config file as text: a regular file (a FIFO or a device would
+/// block or never end) of at most [`MAX_CONFIG_BYTES`], checked before it is
+/// opened and again while reading (a file may grow).
+fn read_capped(path: &Path) -> std::result::Result<String, ReadError> {
+    use std::io::Read;
+    let too_big = || {
+        ReadError::Refused(format!(
+            "is larger than {MAX_CONFIG_BYTES} bytes (1 MiB), the most a config file may be"
+        ))
+    };
+    let not_regular = || ReadError::Refused("is not a regular file".into());
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    // Replaced between the check and the open: check what was opened.
+    if !file.metadata().map_err(ReadError::Io)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        ReadError::Refused(format!(
+            "is not UTF-8 text (invalid bytes at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
     })
 }
 

@@ -11,6 +11,38 @@ use serde::Deserialize;
 
 use crate::registry::RawOptions;
 
+/// Bounds of the config's counts and sizes. Each is stated once, on its field
+/// as `#[schemars(range(…))]`: the schema shows it and the loader enforces it
+/// from the schema, so a typo (`4294967295`) is refused at load instead of
+/// reserving memory or overflowing a deadline. Each is above anything a real
+/// deployment uses.
+pub mod limits {
+    /// Handlers of one subscription running at once: each holds a message
+    /// and a task; a process running more at once than this is better split.
+    pub const MAX_CONCURRENCY: u32 = 10_000;
+    /// Retry delays, in milliseconds: a day. A retry later than that is a
+    /// dead letter by another name, and a larger delay added to the clock
+    /// could overflow it.
+    pub const MAX_BACKOFF_MS: u64 = 86_400_000;
+    /// Deliveries before dead-lettering: SQS redrive's own upper limit
+    /// (`maxReceiveCount` ≤ 1000).
+    pub const MAX_ATTEMPTS: u32 = 1000;
+    /// Lease of a delivery, in seconds: 12 hours, the longest SQS keeps a
+    /// message invisible.
+    pub const MAX_LEASE_SECONDS: u32 = 43_200;
+    /// How long a handler may run, in seconds: 12 hours, since no provider
+    /// can hold a delivery longer (SQS visibility).
+    pub const MAX_HANDLER_TIMEOUT_SECONDS: u32 = 43_200;
+    /// Default TTL of a cache write, in milliseconds: 365 days. Data meant to
+    /// live longer belongs in a database, and a larger TTL could overflow the
+    /// memory cache's clock.
+    pub const MAX_DEFAULT_TTL_MS: u64 = 31_536_000_000;
+    /// Connections of one database pool: far above what a server serves one
+    /// client (PostgreSQL's default `max_connections` is 100), and a bound,
+    /// so a typo cannot make a pool reserve memory for billions.
+    pub const MAX_CONNECTIONS: u32 = 1000;
+}
+
 /// The whole infra config file.
 ///
 /// The portable fields of each entry are typed here; the fields that belong to
@@ -81,30 +113,35 @@ pub struct SubscriptionConfig {
     /// Physical subscription (or queue) name; defaults to `<topic>-<subscription>`.
     #[serde(default)]
     pub name: Option<String>,
-    /// Handlers running at once (default 32).
+    /// Handlers running at once (default 32, at most 10000).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = limits::MAX_CONCURRENCY))]
     pub max_concurrency: Option<u32>,
-    /// First retry delay in milliseconds (default 1000).
+    /// First retry delay in milliseconds (default 1000, at most a day).
     #[serde(default)]
+    #[schemars(range(max = limits::MAX_BACKOFF_MS))]
     pub min_backoff_ms: Option<u64>,
-    /// Longest retry delay in milliseconds (default 60000).
+    /// Longest retry delay in milliseconds (default 60000, at most a day).
     #[serde(default)]
+    #[schemars(range(max = limits::MAX_BACKOFF_MS))]
     pub max_backoff_ms: Option<u64>,
-    /// Deliveries before a message is dead-lettered; needs `dead_letter_topic`.
+    /// Deliveries before a message is dead-lettered (at most 1000); needs
+    /// `dead_letter_topic`.
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = limits::MAX_ATTEMPTS))]
     pub max_attempts: Option<u32>,
     /// Logical name of the topic that receives dead-lettered messages.
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
-    /// How long a delivery is leased before redelivery, in seconds (default 30).
+    /// How long a delivery is leased before redelivery, in seconds (default
+    /// 30, at most 43200: 12 hours).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = limits::MAX_LEASE_SECONDS))]
     pub lease_seconds: Option<u32>,
-    /// Longest a handler may run before it counts as failed, in seconds (default 600).
+    /// Longest a handler may run before it counts as failed, in seconds
+    /// (default 600, at most 43200: 12 hours).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = limits::MAX_HANDLER_TIMEOUT_SECONDS))]
     pub handler_timeout_seconds: Option<u32>,
 }
 
@@ -165,9 +202,10 @@ pub struct CacheConfig {
     /// Prefix of every key; defaults to `<logical name>:`.
     #[serde(default)]
     pub prefix: Option<String>,
-    /// TTL of writes that give none, in milliseconds; none means keys persist.
+    /// TTL of writes that give none, in milliseconds (at most 365 days); none
+    /// means keys persist.
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = limits::MAX_DEFAULT_TTL_MS))]
     pub default_ttl_ms: Option<u64>,
     /// The provider's own fields.
     #[serde(flatten)]
@@ -195,9 +233,9 @@ pub struct DatabaseConfig {
     /// Folder of `.sql` migrations applied at startup, relative to the config file.
     #[serde(default)]
     pub migrations: Option<String>,
-    /// Pool size (default 5 for SQLite, 10 for PostgreSQL).
+    /// Pool size (default 5 for SQLite, 10 for PostgreSQL, at most 1000).
     #[serde(default)]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = limits::MAX_CONNECTIONS))]
     pub max_connections: Option<u32>,
     /// The provider's own fields.
     #[serde(flatten)]

@@ -1,5 +1,6 @@
-//! Parsing: JSON text → duplicate-free tree → `$env` resolved → typed portable
-//! fields ([`InfraConfig`]) → each entry's provider and its own fields checked
+//! Parsing: JSON text (a leading byte-order mark dropped) → duplicate-free
+//! tree → `$env` resolved → the schema's bounds and shapes checked on the tree
+//! → typed portable fields ([`InfraConfig`]) → each entry's provider and its own fields checked
 //! against the registry → cross-reference checks.
 //!
 //! Each step's error names the JSON path (or line and column for syntax errors)
@@ -12,7 +13,7 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::model::InfraConfig;
-use crate::registry::{Registry, serde_message};
+use crate::registry::{Registry, conform, serde_message};
 use crate::{Error, Result};
 
 /// Parses config text for the providers of `registry`. `origin` names the
@@ -37,6 +38,8 @@ pub fn parse_config(
         Error::invalid_config(format!("{origin}{at}: {message}"))
     };
 
+    // Editors on Windows write a byte-order mark; it is not part of the JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut de = serde_json::Deserializer::from_str(text);
     let tree = UniqueKeys::deserialize(&mut de)
         .and_then(|tree| de.end().map(|()| tree))
@@ -54,6 +57,11 @@ pub fn parse_config(
 
     let mut path = Vec::new();
     let tree = resolve_env(tree, &mut path, env).map_err(|(path, msg)| fail(&path, msg))?;
+
+    // What the schema states (bounds, objects never given as arrays) is
+    // checked on the tree, from the schema itself, before serde reads it.
+    let schema = registry.config_schema();
+    conform(&tree, &schema, &schema).map_err(|(path, msg)| fail(&path, msg))?;
 
     let config: InfraConfig = serde_path_to_error::deserialize(tree)
         .map_err(|e| fail(&e.path().to_string(), serde_message(e.inner())))?;

@@ -1,5 +1,6 @@
-//! Checks that span the portable fields: names and cross references. Each
-//! provider's own fields are checked by its options type.
+//! Checks that span the portable fields: names and cross references. Bounds
+//! are the schema's (`registry::conform`); each provider's own fields are
+//! checked by its options type.
 
 use super::model::InfraConfig;
 
@@ -11,18 +12,6 @@ fn check_name(block: &str, name: &str) -> Result<(), PathError> {
     match crate::names::broken_rule(name) {
         None => Ok(()),
         Some(rule) => Err((block.to_owned(), format!("logical name {name:?}: {rule}"))),
-    }
-}
-
-/// The largest pool a config may ask for: a bound, so a typo cannot make the
-/// pool reserve memory for billions of connections.
-pub const MAX_CONNECTIONS: u32 = 1000;
-
-fn at_least_one(path: String, value: Option<u64>) -> Result<(), PathError> {
-    if value == Some(0) {
-        Err((path, "expected at least 1".into()))
-    } else {
-        Ok(())
     }
 }
 
@@ -59,14 +48,6 @@ pub(super) fn validate(config: &InfraConfig) -> Result<(), PathError> {
                         .into(),
                 ));
             }
-            for (field, value) in [
-                ("max_attempts", sub.max_attempts),
-                ("max_concurrency", sub.max_concurrency),
-                ("lease_seconds", sub.lease_seconds),
-                ("handler_timeout_seconds", sub.handler_timeout_seconds),
-            ] {
-                at_least_one(format!("{path}.{field}"), value.map(u64::from))?;
-            }
             if let (Some(min), Some(max)) = (sub.min_backoff_ms, sub.max_backoff_ms)
                 && min > max
             {
@@ -80,22 +61,11 @@ pub(super) fn validate(config: &InfraConfig) -> Result<(), PathError> {
     for name in config.objects.keys() {
         check_name("objects", name)?;
     }
-    for (name, cache) in &config.caches {
+    for name in config.caches.keys() {
         check_name("caches", name)?;
-        at_least_one(
-            format!("caches.{name}.default_ttl_ms"),
-            cache.default_ttl_ms,
-        )?;
     }
-    for (name, db) in &config.databases {
+    for name in config.databases.keys() {
         check_name("databases", name)?;
-        let path = format!("databases.{name}.max_connections");
-        at_least_one(path.clone(), db.max_connections.map(u64::from))?;
-        if let Some(n) = db.max_connections
-            && n > MAX_CONNECTIONS
-        {
-            return Err((path, format!("expected at most {MAX_CONNECTIONS}")));
-        }
     }
     Ok(())
 }

@@ -66,25 +66,60 @@ impl OpenContext {
         &self.loaded.base_dir
     }
 
+    /// What config messages call the config: its file, or `the config` for
+    /// one built in code.
+    pub fn origin(&self) -> String {
+        self.loaded
+            .file
+            .as_ref()
+            .map_or_else(|| "the config".to_owned(), |f| f.display().to_string())
+    }
+
+    /// An `InvalidConfig` error naming the config file and the JSON `path`
+    /// (`pubsub.orders.name`), as the parser's: `infra.config.json at
+    /// `pubsub.orders.name`: …`. The message must not repeat a value.
+    pub fn invalid_config(&self, path: &str, message: impl std::fmt::Display) -> Error {
+        Error::invalid_config(format!("{} at `{path}`: {message}", self.origin()))
+    }
+
+    /// `err` with the config file named in front when it is an
+    /// `InvalidConfig` error that does not name it yet (a cloud's settings
+    /// say ``at `providers.aws.endpoint`: …``); other errors unchanged.
+    pub fn locate(&self, err: Error) -> Error {
+        let origin = self.origin();
+        if err.code() != crate::ErrorCode::InvalidConfig || err.message().starts_with(&origin) {
+            return err;
+        }
+        let sep = if err.message().starts_with("at `") {
+            " "
+        } else {
+            ": "
+        };
+        let message = format!("{origin}{sep}{}", err.message());
+        err.with_message(message)
+    }
+
     /// The provider's own fields of an entry, read as `T`; `at` is the
     /// entry's JSON path, for messages.
     ///
     /// # Errors
-    /// `InvalidConfig` naming the field, for a config built in code (the
-    /// parser has checked it already).
+    /// `InvalidConfig` naming the file and the field, for a config built in
+    /// code (the parser has checked it already).
     pub fn options<T: ProviderOptions>(&self, raw: &super::RawOptions, at: &str) -> Result<T> {
-        raw.parse(at, self.registry)
+        raw.parse(at, self.registry).map_err(|e| self.locate(e))
     }
 
     /// The settings of cloud account `cloud` (`providers.<cloud>`), read as
     /// `T`, or `T::default()` when the config has none.
     ///
     /// # Errors
-    /// `InvalidConfig` naming the field, for a config built in code (the
-    /// parser has checked it already).
+    /// `InvalidConfig` naming the file and the field, for a config built in
+    /// code (the parser has checked it already).
     pub fn account<T: ProviderOptions + Default>(&self, cloud: &str) -> Result<T> {
         match self.loaded.config.providers.get(cloud) {
-            Some(raw) => raw.parse(&format!("providers.{cloud}"), self.registry),
+            Some(raw) => raw
+                .parse(&format!("providers.{cloud}"), self.registry)
+                .map_err(|e| self.locate(e)),
             None => Ok(T::default()),
         }
     }
@@ -125,5 +160,91 @@ impl std::fmt::Debug for OpenContext {
             .field("file", &self.loaded.file)
             .field("base_dir", &self.loaded.base_dir)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use schemars::JsonSchema;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::InfraConfig;
+    use crate::registry::{FieldError, RawOptions};
+
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Account {
+        /// Read only by the bounds check.
+        #[serde(default)]
+        #[schemars(range(min = 1, max = 10))]
+        #[allow(dead_code)]
+        retries: Option<u32>,
+        #[serde(default)]
+        endpoint: Option<String>,
+    }
+
+    impl ProviderOptions for Account {
+        fn check(&self, _registry: &Registry) -> std::result::Result<(), FieldError> {
+            match &self.endpoint {
+                Some(e) if !e.starts_with("http") => {
+                    Err(("endpoint".into(), "not an endpoint URL".into()))
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn context(account: serde_json::Value) -> OpenContext {
+        let mut config = InfraConfig::default();
+        let serde_json::Value::Object(fields) = account else {
+            panic!("an object")
+        };
+        config
+            .providers
+            .insert("cloud".into(), RawOptions::new(fields));
+        let loaded = LoadedConfig {
+            config,
+            base_dir: PathBuf::from("conf"),
+            file: Some(PathBuf::from("conf/infra.config.json")),
+        };
+        OpenContext::new(loaded, Box::leak(Box::new(Registry::new())))
+    }
+
+    /// Errors raised while opening (a config built in code, a cloud's
+    /// settings) name the file as the parser's do.
+    #[test]
+    fn open_time_config_errors_name_the_file_and_the_path() {
+        let cx = context(json!({ "endpoint": "s3cr3t-not-a-url" }));
+        let err = cx.account::<Account>("cloud").unwrap_err();
+        assert_eq!(
+            err.message(),
+            "conf/infra.config.json at `providers.cloud.endpoint`: not an endpoint URL"
+        );
+        let cx = context(json!({ "retries": 4_000_000_000_u64 }));
+        let err = cx.account::<Account>("cloud").unwrap_err();
+        assert_eq!(
+            err.message(),
+            "conf/infra.config.json at `providers.cloud.retries`: expected at most 10"
+        );
+        let settings = Error::invalid_config("at `providers.cloud.endpoint`: not an endpoint URL");
+        assert_eq!(
+            cx.locate(settings).message(),
+            "conf/infra.config.json at `providers.cloud.endpoint`: not an endpoint URL"
+        );
+        let no_path = Error::invalid_config("no region: set providers.cloud.region");
+        assert_eq!(
+            cx.locate(no_path).message(),
+            "conf/infra.config.json: no region: set providers.cloud.region"
+        );
+        let located = cx.locate(cx.invalid_config("pubsub.t.name", "bad"));
+        assert_eq!(
+            located.message(),
+            "conf/infra.config.json at `pubsub.t.name`: bad"
+        );
+        let other = cx.locate(Error::unavailable("down"));
+        assert_eq!(other.message(), "down");
     }
 }

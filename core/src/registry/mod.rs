@@ -7,6 +7,7 @@
 //! the JSON Schema lists what is registered, and `Infra` opens resources
 //! through the openers. Nothing here names a provider.
 
+mod conform;
 mod context;
 mod messages;
 mod options;
@@ -22,6 +23,7 @@ pub use provider::{
     DatabaseProvider, ObjectsProvider, PubSubProvider, SubscriptionEntry, TopicEntry,
 };
 
+pub(crate) use conform::conform;
 pub(crate) use messages::serde_message;
 pub(crate) use options::join_path;
 
@@ -265,6 +267,31 @@ impl Registry {
                 let msg = self.with_owner_hint(block, msg);
                 (join_path(&path, &field), msg)
             })?;
+        }
+        // Physical names, by each service's own rules, before anything opens.
+        for (name, config) in &config.pubsub {
+            if let Some(provider) = self.pubsub(&config.provider) {
+                let entry = TopicEntry {
+                    name,
+                    physical: config.name.as_deref().unwrap_or(name),
+                    config,
+                };
+                provider
+                    .check_names(entry)
+                    .map_err(|(field, msg)| (join_path(&entry.path(), &field), msg))?;
+            }
+        }
+        for (name, config) in &config.objects {
+            if let Some(provider) = self.objects(&config.provider) {
+                let entry = BucketEntry {
+                    name,
+                    physical: config.name.as_deref().unwrap_or(name),
+                    config,
+                };
+                provider
+                    .check_names(entry)
+                    .map_err(|(field, msg)| (join_path(&entry.path(), &field), msg))?;
+            }
         }
         Ok(())
     }

@@ -106,8 +106,9 @@ impl RawOptions {
     }
 
     /// Reads the fields as `T`; errors carry the field path.
-    pub(crate) fn decode<T: DeserializeOwned>(&self) -> std::result::Result<T, FieldError> {
+    pub(crate) fn decode<T: ProviderOptions>(&self) -> std::result::Result<T, FieldError> {
         let value = Value::Object(self.0.clone());
+        super::conform::conform_to::<T>(&value)?;
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };

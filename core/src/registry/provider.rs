@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::context::OpenContext;
-use super::options::OptionsType;
+use super::options::{FieldError, OptionsType};
 use crate::Result;
 use crate::cache::CacheDriver;
 use crate::config::{BucketConfig, CacheConfig, DatabaseConfig, SubscriptionConfig, TopicConfig};
@@ -29,6 +29,16 @@ impl TopicEntry<'_> {
     /// The entry's JSON path, for messages.
     pub fn path(&self) -> String {
         format!("pubsub.{}", self.name)
+    }
+
+    /// The field holding the physical name: `name`, or the entry itself when
+    /// the logical name is used (for [`PubSubProvider::check_names`]).
+    pub fn name_field(&self) -> &'static str {
+        if self.config.name.is_some() {
+            "name"
+        } else {
+            ""
+        }
     }
 }
 
@@ -58,6 +68,16 @@ impl BucketEntry<'_> {
     /// The entry's JSON path, for messages.
     pub fn path(&self) -> String {
         format!("objects.{}", self.name)
+    }
+
+    /// The field holding the physical name: `name`, or the entry itself when
+    /// the logical name is used.
+    pub fn name_field(&self) -> &'static str {
+        if self.config.name.is_some() {
+            "name"
+        } else {
+            ""
+        }
     }
 }
 
@@ -100,6 +120,15 @@ pub trait PubSubProvider: Send + Sync {
     fn name(&self) -> &'static str;
     /// Its fields in a topic entry.
     fn options(&self) -> OptionsType;
+    /// Checks the physical names of a topic entry and its subscriptions
+    /// against the service's rules, at config load (and before anything
+    /// opens). Returns the field relative to the entry (`name`,
+    /// `subscriptions.s.name`; empty when the name is the logical one) and
+    /// the rule, without repeating the name.
+    fn check_names(&self, topic: TopicEntry<'_>) -> std::result::Result<(), FieldError> {
+        let _ = topic;
+        Ok(())
+    }
     /// Opens (or, with `provision`, creates) a topic.
     async fn open_topic(
         &self,
@@ -122,6 +151,13 @@ pub trait ObjectsProvider: Send + Sync {
     fn name(&self) -> &'static str;
     /// Its fields in a bucket entry.
     fn options(&self) -> OptionsType;
+    /// Checks the physical name of a bucket entry against the service's
+    /// rules, at config load (and before anything opens), as
+    /// [`PubSubProvider::check_names`].
+    fn check_names(&self, bucket: BucketEntry<'_>) -> std::result::Result<(), FieldError> {
+        let _ = bucket;
+        Ok(())
+    }
     /// Opens (or, with `provision`, creates) a bucket.
     async fn open_bucket(
         &self,

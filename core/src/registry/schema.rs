@@ -48,7 +48,7 @@ impl Registry {
                 json!({
                     "description": block_description(block),
                     "type": "object",
-                    "additionalProperties": { "oneOf": shapes }
+                    "additionalProperties": { "type": "object", "oneOf": shapes }
                 }),
             );
         }

@@ -211,23 +211,39 @@ async fn create_bucket(clients: &GcpClients, name: &str) -> Result<()> {
     }
 }
 
-/// Bucket names: 3 to 63 characters (222 with dots) of lowercase letters,
-/// digits, `-`, `_` and `.`, starting and ending with a letter or digit.
+/// Bucket names: 3 to 63 characters (222 with dots, 63 between them) of
+/// lowercase letters, digits, `-`, `_` and `.`, starting and ending with a
+/// letter or digit, not an IP address, not starting with `goog` nor
+/// containing `google`.
 fn check_bucket_name(name: &str) -> Result<()> {
+    match bucket_name_rule(name) {
+        None => Ok(()),
+        Some(rule) => Err(Error::invalid_argument(format!(
+            "bucket name `{name}` is {rule}"
+        ))),
+    }
+}
+
+/// The Cloud Storage bucket name rule `name` breaks, if any; the message
+/// never repeats the name.
+pub fn bucket_name_rule(name: &str) -> Option<&'static str> {
     let len_ok = (3..=222).contains(&name.len()) && name.split('.').all(|p| p.len() <= 63);
     let chars_ok = name
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
     let ends_ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if len_ok && chars_ok && ends_ok && !name.starts_with("goog") {
-        Ok(())
+    if !(len_ok && chars_ok && ends_ok) {
+        Some(
+            "not valid on Cloud Storage: 3 to 63 lowercase letters, digits, `-`, `_` or `.`, \
+             starting and ending with a letter or digit",
+        )
+    } else if name.starts_with("goog") || name.contains("google") {
+        Some("not valid on Cloud Storage: it must not start with `goog` nor contain `google`")
+    } else if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        Some("not valid on Cloud Storage: it must not look like an IP address")
     } else {
-        Err(Error::invalid_argument(format!(
-            "bucket name `{name}` is not valid on Cloud Storage: 3 to 63 lowercase letters, \
-             digits, `-`, `_` or `.`, starting and ending with a letter or digit, not \
-             starting with `goog`"
-        )))
+        None
     }
 }
 
@@ -327,6 +343,15 @@ mod tests {
         for bad in ["ab", "Upper", "-lead", "trail-", "goog-x", "has space"] {
             let err = check_bucket_name(bad).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad}");
+        }
+        for bad in [
+            "UPPER_case!!",
+            "my-google-bucket",
+            "10.0.0.1",
+            &"a".repeat(64),
+        ] {
+            let rule = bucket_name_rule(bad).expect(bad);
+            assert!(!rule.contains(bad), "{rule}");
         }
     }
 

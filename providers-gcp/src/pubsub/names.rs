@@ -23,8 +23,18 @@ pub const MAX_ID_CHARS: usize = 255;
 /// # Errors
 /// `InvalidArgument` naming the rule that was broken.
 pub fn check_id(kind: &str, id: &str) -> Result<()> {
+    match id_problem(id) {
+        None => Ok(()),
+        Some(problem) => Err(Error::invalid_argument(format!(
+            "Pub/Sub {kind} id `{id}` {problem}"
+        ))),
+    }
+}
+
+/// What is wrong with a topic or subscription id, without repeating it.
+fn id_problem(id: &str) -> Option<String> {
     let len = id.chars().count();
-    let problem = if !(MIN_ID_CHARS..=MAX_ID_CHARS).contains(&len) {
+    if !(MIN_ID_CHARS..=MAX_ID_CHARS).contains(&len) {
         Some(format!(
             "is {len} characters; Pub/Sub ids are {MIN_ID_CHARS} to {MAX_ID_CHARS}"
         ))
@@ -32,17 +42,32 @@ pub fn check_id(kind: &str, id: &str) -> Result<()> {
         Some("must start with a letter".to_owned())
     } else if id.to_ascii_lowercase().starts_with("goog") {
         Some("must not start with `goog`".to_owned())
+    } else if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.~+%".contains(c))
+    {
+        Some("contains a character other than letters, digits and - _ . ~ + %".to_owned())
     } else {
-        id.chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || "-_.~+%".contains(*c)))
-            .map(|bad| format!("contains `{bad}`; allowed are letters, digits and - _ . ~ + %"))
-    };
-    match problem {
-        None => Ok(()),
-        Some(problem) => Err(Error::invalid_argument(format!(
-            "Pub/Sub {kind} id `{id}` {problem}"
-        ))),
+        None
     }
+}
+
+/// The rule a topic or subscription name of the config breaks, if any: an
+/// id, or a full name (`projects/P/topics/ID`) whose id is checked. The
+/// message never repeats the name.
+pub fn name_rule(kind: &str, collection: &str, name: &str) -> Option<String> {
+    let id = match name.strip_prefix("projects/") {
+        Some(rest) => match rest.split('/').collect::<Vec<_>>().as_slice() {
+            [p, c, id] if !p.is_empty() && *c == collection => *id,
+            _ => {
+                return Some(format!(
+                    "not a Pub/Sub {kind} name (expected an id, or projects/PROJECT/{collection}/ID)"
+                ));
+            }
+        },
+        None => name,
+    };
+    id_problem(id).map(|problem| format!("the Pub/Sub {kind} id {problem}"))
 }
 
 /// The full name of topic `id` in `project`, or `id` itself when it already is
@@ -107,7 +132,32 @@ mod tests {
             let err = check_id("topic", bad).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad}");
             assert!(err.message().contains(bad), "{err}");
+            let rule = name_rule("topic", "topics", bad).unwrap();
+            assert!(!rule.contains(bad), "{rule}");
         }
+    }
+
+    #[test]
+    fn config_names_get_the_rule_without_the_name() {
+        assert_eq!(name_rule("topic", "topics", "orders"), None);
+        assert_eq!(
+            name_rule("topic", "topics", "projects/p/topics/orders"),
+            None
+        );
+        assert_eq!(
+            name_rule("topic", "topics", "x").unwrap(),
+            "the Pub/Sub topic id is 1 characters; Pub/Sub ids are 3 to 255"
+        );
+        assert!(
+            name_rule("subscription", "subscriptions", "projects/p/topics/t")
+                .unwrap()
+                .contains("not a Pub/Sub subscription name")
+        );
+        assert!(
+            name_rule("topic", "topics", "bad name!")
+                .unwrap()
+                .contains("other than letters")
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use strata_core::objects::BucketDriver;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
 use strata_core::registry::{
     BucketEntry, CacheEntry, CacheProvider, NoOptions, ObjectsProvider, OpenContext, OptionsType,
-    ProviderOptions, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
+    ProviderOptions, PubSubProvider, SubscriptionEntry, TopicEntry,
 };
 
 use super::cache::MemoryCache;
@@ -21,8 +21,10 @@ use super::pubsub::{MemoryBroker, MemorySubscriptionOptions};
 
 /// Entries a memory cache keeps when the config gives no bound.
 const DEFAULT_MAX_ENTRIES: u64 = 100_000;
-/// The largest bound a config may set: the cache's index is sized from it.
-const MAX_MAX_ENTRIES: u64 = 100_000_000;
+/// The largest bound a config may set: the cache's index is sized from it,
+/// and a hundred million entries is far beyond what an in-process cache
+/// should hold (use Redis).
+pub const MAX_MAX_ENTRIES: u64 = 100_000_000;
 
 /// In-process topics; one broker per `Infra`, so every topic and subscription
 /// of an application meets there.
@@ -93,24 +95,13 @@ impl ObjectsProvider for MemoryObjectsProvider {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryCacheOptions {
-    /// Most entries kept before eviction (default 100000).
+    /// Most entries kept before eviction (default 100000, at most 100000000).
     #[serde(default)]
-    #[schemars(range(min = 1, max = 100_000_000))]
+    #[schemars(range(min = 1, max = MAX_MAX_ENTRIES))]
     pub max_entries: Option<u64>,
 }
 
-impl ProviderOptions for MemoryCacheOptions {
-    fn check(&self, _registry: &Registry) -> std::result::Result<(), (String, String)> {
-        match self.max_entries {
-            Some(0) => Err(("max_entries".into(), "expected at least 1".into())),
-            Some(n) if n > MAX_MAX_ENTRIES => Err((
-                "max_entries".into(),
-                format!("expected at most {MAX_MAX_ENTRIES}"),
-            )),
-            _ => Ok(()),
-        }
-    }
-}
+impl ProviderOptions for MemoryCacheOptions {}
 
 /// An in-process, bounded, TTL-aware cache.
 pub struct MemoryCacheProvider;

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use strata_core::Result;
 use strata_core::registry::{
     DatabaseEntry, DatabaseProvider, OpenContext, OptionsType, ProviderOptions, Registry,
 };
 use strata_core::sqldb::DatabaseDriver;
-use strata_core::{Error, Result};
 
 use super::{
     LocalPostgresDatabase, LocalPostgresOptions, PostgresDatabase, PostgresOptions,
@@ -22,6 +22,14 @@ use crate::sqlite::{SqliteDatabase, SqliteOptions};
 
 /// The auth method that needs no token source: the password in the URL.
 const PASSWORD_AUTH: &str = "password";
+
+/// The longest wait for a connection (`acquire_timeout_ms`,
+/// `connect_timeout_ms`), in milliseconds: an hour. A call waiting longer for
+/// a connection is a hang, not a timeout.
+pub const MAX_CONNECT_TIMEOUT_MS: u64 = 3_600_000;
+/// The longest `statement_timeout_ms`: a day. A statement running longer is a
+/// batch job that should turn the limit off (leave the field out).
+pub const MAX_STATEMENT_TIMEOUT_MS: u64 = 86_400_000;
 
 /// The `postgres` database's own fields.
 ///
@@ -38,19 +46,19 @@ pub struct PostgresDatabaseOptions {
     #[serde(default)]
     pub local: Option<bool>,
     /// How long a call waits for a pooled connection before failing with
-    /// `Unavailable`, in milliseconds (default 10000).
+    /// `Unavailable`, in milliseconds (default 10000, at most an hour).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_CONNECT_TIMEOUT_MS))]
     pub acquire_timeout_ms: Option<u64>,
     /// How long startup waits for the first connection, in milliseconds
-    /// (default 10000).
+    /// (default 10000, at most an hour).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_CONNECT_TIMEOUT_MS))]
     pub connect_timeout_ms: Option<u64>,
     /// The server cancels a statement running longer, in milliseconds
-    /// (default: the server's `statement_timeout`).
+    /// (default: the server's `statement_timeout`; at most a day).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_STATEMENT_TIMEOUT_MS))]
     pub statement_timeout_ms: Option<u64>,
     /// TLS mode, as libpq's `sslmode` (default: the URL's `sslmode`, else
     /// `prefer`).
@@ -130,14 +138,16 @@ impl ProviderOptions for PostgresDatabaseOptions {
                 "`local` runs a private server; it cannot go with a `url`".into(),
             ));
         }
-        for (field, value) in [
-            ("acquire_timeout_ms", self.acquire_timeout_ms),
-            ("connect_timeout_ms", self.connect_timeout_ms),
-            ("statement_timeout_ms", self.statement_timeout_ms),
-        ] {
-            if value == Some(0) {
-                return Err((field.into(), "expected at least 1".into()));
-            }
+        // A malformed URL is a config error now, not a connection failure at
+        // startup. The message never shows the URL: it may hold a password.
+        if let Some(url) = &self.url
+            && url.parse::<sqlx::postgres::PgConnectOptions>().is_err()
+        {
+            return Err((
+                "url".into(),
+                "not a PostgreSQL URL (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"
+                    .into(),
+            ));
         }
         if let Some(mode) = &self.ssl_mode
             && mode.parse::<PostgresSslMode>().is_err()
@@ -205,8 +215,10 @@ impl DatabaseProvider for PostgresProvider {
         let name = database.name;
         let own: PostgresDatabaseOptions =
             cx.options(&database.config.options, &database.path())?;
+        let at = database.path();
         let opts =
-            PostgresOptions::from_config(&own, database.config.max_connections, cx.base_dir())?;
+            PostgresOptions::from_config(&own, database.config.max_connections, cx.base_dir())
+                .map_err(|e| cx.invalid_config(&at, e.message()))?;
         if own.is_local() {
             if let (Err(missing), Some(DatabaseFallback::Sqlite)) =
                 (find_postgres_bin_dir(), own.fallback)
@@ -230,13 +242,10 @@ impl DatabaseProvider for PostgresProvider {
             return Ok(Arc::new(PostgresDatabase::connect(opts).await?));
         }
         let Some(auth) = cx.registry().database_auth(method) else {
-            return Err(Error::invalid_config(format!(
-                "at `{}.auth`: {}",
-                database.path(),
-                unknown_auth(cx.registry())
-            )));
+            return Err(cx.invalid_config(&format!("{at}.auth"), unknown_auth(cx.registry())));
         };
-        let target = connect_target(&opts.url)?;
+        let target = connect_target(&opts.url)
+            .map_err(|e| cx.invalid_config(&format!("{at}.url"), e.message()))?;
         let token = auth.token(cx, name, &target).await?;
         Ok(Arc::new(
             PostgresDatabase::connect_with_auth_token(opts, token).await?,

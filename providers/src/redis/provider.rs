@@ -16,6 +16,14 @@ use strata_core::registry::{
 use super::options::redact_url;
 use super::{RedisCache, RedisOptions};
 
+/// The largest `db` index: Redis servers have 16 databases unless configured
+/// otherwise, and a server configured with more than a thousand is not one
+/// Strata's caches should index into.
+pub const MAX_DB: u32 = 1000;
+/// The longest connect or response timeout, in milliseconds: an hour. A
+/// cache call waiting longer is a hang, not a timeout.
+pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+
 /// The `redis` cache's own fields.
 ///
 /// `Debug` hides the password and any credentials in the URL.
@@ -33,21 +41,24 @@ pub struct RedisCacheOptions {
     /// string (`requirepass`); overrides one in the URL. Use `{"$env": "NAME"}`.
     #[serde(default)]
     pub password: Option<String>,
-    /// Database index; overrides the URL's path (default 0).
+    /// Database index; overrides the URL's path (default 0, at most 1000).
     #[serde(default)]
+    #[schemars(range(max = MAX_DB))]
     pub db: Option<u32>,
     /// With `rediss://` only: PEM file of the CA certificates to trust instead
     /// of the system's (e.g. Memorystore's server CA), relative to the config
     /// file.
     #[serde(default)]
     pub tls_ca_file: Option<String>,
-    /// How long one connection attempt may take, in milliseconds (default 5000).
+    /// How long one connection attempt may take, in milliseconds (default
+    /// 5000, at most an hour).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_TIMEOUT_MS))]
     pub connect_timeout_ms: Option<u64>,
-    /// How long a command may wait for its reply, in milliseconds (default 5000).
+    /// How long a command may wait for its reply, in milliseconds (default
+    /// 5000, at most an hour).
     #[serde(default)]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_TIMEOUT_MS))]
     pub response_timeout_ms: Option<u64>,
 }
 
@@ -69,14 +80,6 @@ impl ProviderOptions for RedisCacheOptions {
                 "tls_ca_file".into(),
                 "`tls_ca_file` needs a `rediss://` (TLS) url".into(),
             ));
-        }
-        for (field, value) in [
-            ("connect_timeout_ms", self.connect_timeout_ms),
-            ("response_timeout_ms", self.response_timeout_ms),
-        ] {
-            if value == Some(0) {
-                return Err((field.into(), "expected at least 1".into()));
-            }
         }
         Ok(())
     }
