@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use napi::bindgen_prelude::{Buffer, FnArgs, Function, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Status, bindgen_prelude::ToNapiValue};
 use napi_derive::napi;
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 use tokio::sync::oneshot;
 
@@ -100,12 +101,6 @@ struct Settlements {
     /// out cannot settle another delivery.
     next: u64,
     waiting: HashMap<u64, oneshot::Sender<Settlement>>,
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked (every
-/// critical section here is a plain push or take).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Hub {

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use napi_derive::napi;
 use strata_core::pubsub::RetryPolicy;
+use strata_core::sync::lock;
 use strata_infra::{Infra, SubscribeOptions};
 
-use crate::bridge::{Bridge, Ctx, guarded, lock};
+use crate::bridge::{Bridge, Ctx, guarded};
 use crate::cache::NativeKeyspace;
 use crate::errors::{Code, invalid};
 use crate::objects::NativeBucket;

@@ -24,10 +24,11 @@ use bytes::Bytes;
 use futures::FutureExt;
 use napi_derive::napi;
 use strata_core::pubsub::{Attributes, Handler, HandlerError, Message, OutgoingMessage, Topic};
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 use tokio::sync::{Notify, oneshot};
 
-use crate::bridge::{Ctx, Hub, Pending, Settlement, closed, lock};
+use crate::bridge::{Ctx, Hub, Pending, Settlement, closed};
 use crate::out::{Out, millis};
 use crate::runtime::runtime;
 

@@ -19,6 +19,7 @@ pub mod objects;
 pub mod pubsub;
 pub mod registry;
 pub mod sqldb;
+pub mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

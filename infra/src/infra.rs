@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use strata_core::cache::Keyspace;
@@ -26,6 +26,7 @@ use strata_core::registry::{
     TopicEntry,
 };
 use strata_core::sqldb::Database;
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 
 use crate::registrations::{EMBEDDED_DEFAULTS, registry};
@@ -71,12 +72,6 @@ struct Inner {
     caches: Mutex<HashMap<String, Keyspace>>,
     databases: tokio::sync::Mutex<HashMap<String, Database>>,
     closed: AtomicBool,
-}
-
-/// Locks a map of live resources; a poisoned lock only means another thread
-/// panicked while inserting, and the map itself is still consistent.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Opens an embedded default from a synchronous accessor. The embedded

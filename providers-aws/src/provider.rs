@@ -3,7 +3,7 @@
 //! One [`AwsCluster`] per `Infra` holds the clients they all share.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use strata_core::config::{InfraConfig, SubscriptionConfig};
@@ -14,6 +14,7 @@ use strata_core::registry::{
     OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
 };
 use strata_core::sqldb::{CachedToken, ConnectTarget};
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 
 use crate::{
@@ -63,7 +64,7 @@ impl AwsCluster {
     }
 
     fn topic(&self, name: &str) -> Result<SnsTopic> {
-        let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        let topics = lock(&self.topics);
         topics.get(name).cloned().ok_or_else(|| {
             Error::invalid_config(format!(
                 "pubsub.{name}: an `aws` subscription needs its topic (and its dead-letter \
@@ -95,11 +96,7 @@ impl PubSubProvider for SnsSqsProvider {
         let clients = &cluster.clients;
         let provision = clients.settings().provision;
         let sns = SnsTopic::open(clients, topic.physical, topic.config.ordering, provision).await?;
-        cluster
-            .topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(topic.name.to_owned(), sns.clone());
+        lock(&cluster.topics).insert(topic.name.to_owned(), sns.clone());
         Ok(Arc::new(sns))
     }
 

@@ -4,7 +4,7 @@
 //! `Infra` holds the clients they all share.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use strata_core::objects::BucketDriver;
@@ -14,6 +14,7 @@ use strata_core::registry::{
     OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
 };
 use strata_core::sqldb::{CachedToken, ConnectTarget};
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 
 use crate::{
@@ -68,7 +69,7 @@ impl GcpCluster {
     }
 
     fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<String, PubSubTopic>> {
-        self.topics.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.topics)
     }
 }
 

@@ -27,6 +27,7 @@ use super::subscriber::{
     HandlerError, ORIGINAL_MESSAGE_ID_ATTRIBUTE, SubscriberOptions,
 };
 use super::{Delivery, DeliveryHandle, Message, OutgoingMessage, PubSubCapabilities};
+use crate::sync::lock;
 
 /// Longest pause after repeated receive errors.
 const MAX_RECEIVE_BACKOFF: Duration = Duration::from_secs(5);
@@ -89,9 +90,7 @@ enum Settled {
 impl Shared {
     fn keyed(&self) -> MutexGuard<'_, HashMap<String, VecDeque<Work>>> {
         // Nothing panics while holding this lock; a poisoned map is still consistent.
-        self.keyed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.keyed)
     }
 
     /// Frees what a delivery held once it is settled.
