@@ -21,10 +21,12 @@ use tokio::time::Instant;
 
 use self::ack::AckBatch;
 use super::SubscriptionDriver;
+use super::handler::{Handler, HandlerError};
 use super::lease::{LeaseKeeper, LeaseSlot};
-use super::subscriber::{
-    Counters, DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE, Handler,
-    HandlerError, ORIGINAL_MESSAGE_ID_ATTRIBUTE, SubscriberOptions,
+use super::stats::Counters;
+use super::subscriber_options::{
+    DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE,
+    ORIGINAL_MESSAGE_ID_ATTRIBUTE, SubscriberOptions,
 };
 use super::{Delivery, DeliveryHandle, Message, OutgoingMessage, PubSubCapabilities};
 use crate::sync::lock;
