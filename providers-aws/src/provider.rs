@@ -2,20 +2,19 @@
 //! `objects` (S3), `"auth": "aws_iam"` for PostgreSQL, and `providers.aws`.
 //! One [`AwsCluster`] per `Infra` holds the clients they all share.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use strata_core::Result;
 use strata_core::config::{InfraConfig, SubscriptionConfig};
 use strata_core::objects::BucketDriver;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
+use strata_core::registry::cloud::{CloudClients, Cluster};
 use strata_core::registry::{
-    BucketEntry, CloudAccount, DatabaseAuthProvider, NoOptions, ObjectsProvider, OpenContext,
-    OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
+    BucketEntry, CloudAccount, DatabaseAuthProvider, ObjectsProvider, OpenContext, PubSubProvider,
+    Registry, SubscriptionEntry, TopicEntry,
 };
 use strata_core::sqldb::{CachedToken, ConnectTarget};
-use strata_core::sync::lock;
-use strata_core::{Error, Result};
 
 use crate::{
     AwsAccount, AwsClients, AwsSettings, RdsAuthTokenSource, S3Bucket, S3BucketOptions, SnsTopic,
@@ -28,11 +27,9 @@ const NAME: &str = "aws";
 /// Registers AWS's providers, auth method and account settings.
 pub fn register(registry: &mut Registry) {
     registry
-        .add_cloud(CloudAccount {
-            name: NAME,
-            description: "Amazon Web Services (SNS+SQS, S3, RDS IAM auth).",
-            options: OptionsType::of::<AwsAccount>(),
-        })
+        .add_cloud(CloudAccount::of::<AwsClients>(
+            "Amazon Web Services (SNS+SQS, S3, RDS IAM auth).",
+        ))
         .add_pubsub(SnsSqsProvider)
         .add_objects(S3Provider)
         .add_database_auth(RdsIamAuth);
@@ -40,37 +37,15 @@ pub fn register(registry: &mut Registry) {
 
 /// The AWS clients of one `Infra`, and its SNS topics by logical name, so a
 /// subscription finds its topic and its dead-letter topic.
-pub struct AwsCluster {
-    clients: AwsClients,
-    topics: Mutex<HashMap<String, SnsTopic>>,
-}
+pub type AwsCluster = Cluster<AwsClients>;
 
-impl AwsCluster {
-    /// The cluster of `cx`, connected on first use from `providers.aws`.
-    pub async fn of(cx: &OpenContext) -> Result<Arc<AwsCluster>> {
-        cx.cluster(|| async {
-            let account: AwsAccount = cx.account(NAME)?;
-            Ok(AwsCluster {
-                clients: AwsClients::connect(&AwsSettings::from_account(&account)?).await?,
-                topics: Mutex::default(),
-            })
-        })
-        .await
-    }
+impl CloudClients for AwsClients {
+    const NAME: &'static str = NAME;
+    type Account = AwsAccount;
+    type Topic = SnsTopic;
 
-    /// The clients, for a call Strata does not wrap.
-    pub fn clients(&self) -> &AwsClients {
-        &self.clients
-    }
-
-    fn topic(&self, name: &str) -> Result<SnsTopic> {
-        let topics = lock(&self.topics);
-        topics.get(name).cloned().ok_or_else(|| {
-            Error::invalid_config(format!(
-                "pubsub.{name}: an `aws` subscription needs its topic (and its dead-letter \
-                 topic) to use the `aws` provider too"
-            ))
-        })
+    async fn for_account(account: AwsAccount) -> Result<Self> {
+        AwsClients::connect(&AwsSettings::from_account(&account)?).await
     }
 }
 
@@ -83,20 +58,16 @@ impl PubSubProvider for SnsSqsProvider {
         NAME
     }
 
-    fn options(&self) -> OptionsType {
-        OptionsType::of::<NoOptions>()
-    }
-
     async fn open_topic(
         &self,
         cx: &OpenContext,
         topic: TopicEntry<'_>,
     ) -> Result<Arc<dyn TopicDriver>> {
         let cluster = AwsCluster::of(cx).await?;
-        let clients = &cluster.clients;
+        let clients = cluster.clients();
         let provision = clients.settings().provision;
         let sns = SnsTopic::open(clients, topic.physical, topic.config.ordering, provision).await?;
-        lock(&cluster.topics).insert(topic.name.to_owned(), sns.clone());
+        cluster.add_topic(topic.name, sns.clone());
         Ok(Arc::new(sns))
     }
 
@@ -119,10 +90,10 @@ impl PubSubProvider for SnsSqsProvider {
         let opts = SqsSubscriptionOptions {
             lease: subscription.config.lease(),
             dead_letter,
-            provision: cluster.clients.settings().provision,
+            provision: cluster.clients().settings().provision,
         };
         Ok(Arc::new(
-            SqsSubscription::open(&cluster.clients, &sns, subscription.physical, &opts).await?,
+            SqsSubscription::open(cluster.clients(), &sns, subscription.physical, &opts).await?,
         ))
     }
 }
@@ -159,10 +130,6 @@ impl ObjectsProvider for S3Provider {
         NAME
     }
 
-    fn options(&self) -> OptionsType {
-        OptionsType::of::<NoOptions>()
-    }
-
     async fn open_bucket(
         &self,
         cx: &OpenContext,
@@ -171,10 +138,10 @@ impl ObjectsProvider for S3Provider {
         let cluster = AwsCluster::of(cx).await?;
         let opts = S3BucketOptions {
             public_base_url: bucket.config.public_base_url.clone(),
-            provision: cluster.clients.settings().provision,
+            provision: cluster.clients().settings().provision,
         };
         Ok(Arc::new(
-            S3Bucket::open(&cluster.clients, bucket.physical, opts).await?,
+            S3Bucket::open(cluster.clients(), bucket.physical, opts).await?,
         ))
     }
 }
@@ -197,7 +164,7 @@ impl DatabaseAuthProvider for RdsIamAuth {
     ) -> Result<CachedToken> {
         let cluster = AwsCluster::of(cx).await?;
         let source =
-            RdsAuthTokenSource::new(&cluster.clients, &target.host, target.port, &target.user)?;
+            RdsAuthTokenSource::new(cluster.clients(), &target.host, target.port, &target.user)?;
         Ok(CachedToken::new(Arc::new(source)))
     }
 }

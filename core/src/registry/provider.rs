@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::context::OpenContext;
-use super::options::OptionsType;
+use super::options::{NoOptions, OptionsType};
 use crate::Result;
 use crate::cache::CacheDriver;
 use crate::config::{BucketConfig, CacheConfig, DatabaseConfig, SubscriptionConfig, TopicConfig};
@@ -98,8 +98,10 @@ impl DatabaseEntry<'_> {
 pub trait PubSubProvider: Send + Sync {
     /// The name configs use.
     fn name(&self) -> &'static str;
-    /// Its fields in a topic entry.
-    fn options(&self) -> OptionsType;
+    /// Its fields in a topic entry; by default it has none.
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
     /// Opens (or, with `provision`, creates) a topic.
     async fn open_topic(
         &self,
@@ -120,8 +122,10 @@ pub trait PubSubProvider: Send + Sync {
 pub trait ObjectsProvider: Send + Sync {
     /// The name configs use.
     fn name(&self) -> &'static str;
-    /// Its fields in a bucket entry.
-    fn options(&self) -> OptionsType;
+    /// Its fields in a bucket entry; by default it has none.
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
     /// Opens (or, with `provision`, creates) a bucket.
     async fn open_bucket(
         &self,
@@ -135,8 +139,10 @@ pub trait ObjectsProvider: Send + Sync {
 pub trait CacheProvider: Send + Sync {
     /// The name configs use.
     fn name(&self) -> &'static str;
-    /// Its fields in a cache entry.
-    fn options(&self) -> OptionsType;
+    /// Its fields in a cache entry; by default it has none.
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
     /// Connects the keyspace's storage.
     async fn open_cache(
         &self,
@@ -150,8 +156,10 @@ pub trait CacheProvider: Send + Sync {
 pub trait DatabaseProvider: Send + Sync {
     /// The name configs use.
     fn name(&self) -> &'static str;
-    /// Its fields in a database entry.
-    fn options(&self) -> OptionsType;
+    /// Its fields in a database entry; by default it has none.
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
     /// Opens the database (migrations are run by the caller).
     async fn open_database(
         &self,

@@ -164,7 +164,7 @@ pub fn record_deliveries(
 
 /// Copies the deliveries seen so far.
 pub fn snapshot(deliveries: &Deliveries) -> HashMap<u64, Vec<Arrival>> {
-    lock(&deliveries).clone()
+    lock(deliveries).clone()
 }
 
 /// Waits until every message in `seqs` was delivered at least once, or
@@ -173,7 +173,7 @@ pub async fn wait_for(deliveries: &Deliveries, seqs: &[u64], limit: Duration) ->
     let deadline = Instant::now() + limit;
     loop {
         let missing: Vec<u64> = {
-            let seen = lock(&deliveries);
+            let seen = lock(deliveries);
             seqs.iter()
                 .copied()
                 .filter(|s| !seen.contains_key(s))
