@@ -14,6 +14,8 @@
 pub mod cache;
 pub mod config;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod names;
 pub mod objects;
 pub mod pubsub;
@@ -22,5 +24,7 @@ pub mod sqldb;
 pub mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use error::{Error, ErrorCode, Result, error_chain};

@@ -95,7 +95,7 @@ impl Infra {
 
     /// Builds every provider the config declares. Must run inside a tokio runtime.
     pub async fn from_config(loaded: LoadedConfig) -> Result<Infra> {
-        strata_providers::tls::install_crypto_provider();
+        strata_core::tls::install_crypto_provider();
         let config = loaded.config.clone();
         let registry = registry();
         let infra = Infra {
