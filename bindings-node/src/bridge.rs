@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use crate::errors::{Code, js_error};
 use crate::out::{JoinedText, Numbers, Out};
 use crate::runtime::runtime;
+use crate::wire::Kind;
 
 /// What one wake-up hands to JS: the completion table (three numbers per
 /// call: id, [`Kind`], and a number: the value, or a text's length), the
@@ -42,24 +43,6 @@ type WakeArgs = FnArgs<(
     Option<Buffer>,
 )>;
 
-/// How a completion's value travels (the second number of its row; the JS
-/// side in `lib/native.js` reads the same codes).
-#[derive(Clone, Copy)]
-#[repr(u8)]
-enum Kind {
-    /// Resolves with `undefined`.
-    Undefined = 0,
-    /// Resolves with the row's third number.
-    Number = 1,
-    /// Resolves with the next entry of the values.
-    Value = 2,
-    /// Rejects with the next entry of the values, `[code, message]`.
-    Error = 3,
-    /// Resolves with the next text: as many UTF-16 units of the joined texts
-    /// as the row's number says.
-    Text = 4,
-}
-
 /// Weak: the wake-up never keeps the process alive by itself; the JS side holds
 /// a ref'd handle exactly while something is pending.
 type WakeFn = ThreadsafeFunction<(), Unknown<'static>, WakeArgs, Status, false, true>;
@@ -73,7 +56,7 @@ pub(crate) struct Pending {
     pub(crate) values: Vec<Out>,
     /// The strings of the rows of kind `Text`, joined.
     pub(crate) text: JoinedText,
-    /// Delivery table, [`crate::pubsub::DELIVERY_STRIDE`] numbers per message.
+    /// Delivery table, [`crate::wire::DELIVERY_STRIDE`] numbers per message.
     pub(crate) meta: Vec<f64>,
     /// The bytes the delivery table points into.
     pub(crate) bytes: Vec<u8>,
@@ -247,7 +230,9 @@ pub(crate) fn closed() -> Error {
 }
 
 /// The JS thread's end of the queue: made once per module instance, it owns
-/// the wake-up function and is where handlers' settlements come back.
+/// the wake-up function and is where handlers' settlements come back. All its
+/// JS methods are in the one `impl` below; those that belong to another
+/// module (`load`, the `_noop` probe) call into it.
 #[napi]
 pub struct Bridge {
     pub(crate) hub: Arc<Hub>,
@@ -320,6 +305,20 @@ impl Bridge {
     #[napi(getter)]
     pub fn waiting(&self) -> u32 {
         u32::try_from(lock(&self.hub.settlements).waiting.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Loads the config at `path` (or `STRATA_CONFIG`, `./infra.config.json`,
+    /// or the embedded defaults) and answers call `id` with a `NativeInfra`.
+    #[napi]
+    pub fn load(&self, id: u32, path: Option<String>) {
+        crate::infra::load(Ctx::new(self.hub.clone()), id, path);
+    }
+
+    /// Benchmark probe (see `probe.rs`): answers call `id` with `undefined`
+    /// from the runtime.
+    #[napi(js_name = "_noop")]
+    pub fn noop(&self, id: u32) {
+        crate::probe::noop(Ctx::new(self.hub.clone()), id);
     }
 }
 
