@@ -1,10 +1,11 @@
 'use strict';
 
-const { call, rejecting } = require('./native');
+const { call, rejecting, wire } = require('./native');
 const { invalid, typeOf, checkWellFormed, checkString, checkOptions, checkNumber } = require('./errors');
 
-const TTL_KEEP = -1;
-const TTL_PERSIST = -2;
+// TTL codes (src/wire.rs).
+const TTL_KEEP = wire.ttlKeep;
+const TTL_PERSIST = wire.ttlPersist;
 
 /** `{ ttl }` of a write → the native TTL code (undefined: the keyspace default). */
 function ttlOf(options) {

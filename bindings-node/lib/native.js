@@ -33,6 +33,12 @@ function addonPath() {
 
 const addon = require(addonPath());
 
+/**
+ * The numbers and names both halves agree on (strides, codes, the content-type
+ * attribute), defined once in src/wire.rs and read here once.
+ */
+const wire = Object.freeze(addon.wireConstants());
+
 // Pending calls, by id. Ids are reused only after their answer was handled.
 /** @type {Array<((value: any) => void) | undefined>} */
 const resolvers = [];
@@ -72,11 +78,11 @@ function setDeliverer(fn) {
   deliver = fn;
 }
 
-// Completion kinds (the second number of each row; `Kind` in src/bridge.rs).
-const KIND_UNDEFINED = 0;
-const KIND_NUMBER = 1;
-const KIND_ERROR = 3;
-const KIND_TEXT = 4;
+// Completion kinds (the second number of each row; `Kind` in src/wire.rs).
+const KIND_UNDEFINED = wire.completionUndefined;
+const KIND_NUMBER = wire.completionNumber;
+const KIND_ERROR = wire.completionError;
+const KIND_TEXT = wire.completionText;
 
 /**
  * One wake-up: `done` holds three numbers per answered call (id, kind, and
@@ -216,4 +222,4 @@ function rejecting(fn) {
   }
 }
 
-module.exports = { addon, bridge, call, failCall, sync, rejecting, hold, release, setDeliverer };
+module.exports = { addon, wire, bridge, call, failCall, sync, rejecting, hold, release, setDeliverer };

@@ -1,6 +1,6 @@
 'use strict';
 
-const { bridge, call, failCall, rejecting, setDeliverer } = require('./native');
+const { bridge, call, failCall, rejecting, setDeliverer, wire } = require('./native');
 const {
   invalid,
   typeOf,
@@ -13,19 +13,22 @@ const {
 } = require('./errors');
 
 /** The attribute that records how a payload was encoded (hidden from `attributes`). */
-const CONTENT_TYPE_ATTRIBUTE = 'strata.content_type';
-const KIND_BYTES = 0;
-const KIND_TEXT = 1;
-const KIND_JSON = 2;
+const CONTENT_TYPE_ATTRIBUTE = wire.contentTypeAttribute;
+// Payload kinds of a `publishBatch` row (`Payload` in src/wire.rs).
+const KIND_BYTES = wire.payloadBytes;
+const KIND_TEXT = wire.payloadText;
+const KIND_JSON = wire.payloadJson;
 
-/** Numbers per message in the native delivery table (see src/pubsub.rs). */
-const STRIDE = 9;
+/** Numbers per message in the native delivery table (see src/wire.rs). */
+const STRIDE = wire.deliveryStride;
+/** Numbers per message in a `publishBatch` table (see src/wire.rs). */
+const PUBLISH_STRIDE = wire.publishStride;
 
 // Publishes of one event-loop turn, per topic. Each `publish` only validates
 // and appends here; at the end of the turn (a microtask) every topic's queue
 // goes to the native side in one `publishBatch` call: a table of
 // `[callId, kind, dataBytes, attrsBytes, keyBytes]` per message (PUBLISH_STRIDE
-// in src/pubsub.rs) and one buffer holding the payloads, attribute JSON and
+// in src/wire.rs) and one buffer holding the payloads, attribute JSON and
 // ordering keys in that order. `Infra.close()` flushes first.
 
 /** Topics with queued publishes. @type {Set<Topic>} */
@@ -102,7 +105,7 @@ class Topic {
       // Only a bug gets here (the inputs were validated): fail these publishes
       // rather than leave them pending.
       const error = fromNative(err);
-      for (let i = 0; i < table.length; i += 5) failCall(table[i], error);
+      for (let i = 0; i < table.length; i += PUBLISH_STRIDE) failCall(table[i], error);
     }
   }
 

@@ -1,7 +1,7 @@
 'use strict';
 
 const path = require('node:path');
-const { call, rejecting } = require('./native');
+const { call, rejecting, wire } = require('./native');
 const { StrataError, invalid, typeOf, checkWellFormed, checkString } = require('./errors');
 
 /**
@@ -45,13 +45,13 @@ function encodeParams(params) {
   return [JSON.stringify(params.map(encode)), buffers];
 }
 
-// How a cell travels in the row table (`Cell` in src/sqldb.rs).
-const CELL_NULL = 0;
-const CELL_NUMBER = 1;
-const CELL_TRUE = 2;
-const CELL_FALSE = 3;
-const CELL_TEXT = 4;
-const CELL_DATE = 5;
+// How a cell travels in the row table (`Cell` in src/wire.rs).
+const CELL_NULL = wire.cellNull;
+const CELL_NUMBER = wire.cellNumber;
+const CELL_TRUE = wire.cellTrue;
+const CELL_FALSE = wire.cellFalse;
+const CELL_TEXT = wire.cellText;
+const CELL_DATE = wire.cellDate;
 
 /**
  * The native row table → plain objects, one property per column. `cells`

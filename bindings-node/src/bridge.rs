@@ -11,19 +11,21 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use napi::bindgen_prelude::{Buffer, FnArgs, Function, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Status, bindgen_prelude::ToNapiValue};
 use napi_derive::napi;
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 use tokio::sync::oneshot;
 
 use crate::errors::{Code, js_error};
 use crate::out::{JoinedText, Numbers, Out};
 use crate::runtime::runtime;
+use crate::wire::Kind;
 
 /// What one wake-up hands to JS: the completion table (three numbers per
 /// call: id, [`Kind`], and a number: the value, or a text's length), the
@@ -41,24 +43,6 @@ type WakeArgs = FnArgs<(
     Option<Buffer>,
 )>;
 
-/// How a completion's value travels (the second number of its row; the JS
-/// side in `lib/native.js` reads the same codes).
-#[derive(Clone, Copy)]
-#[repr(u8)]
-enum Kind {
-    /// Resolves with `undefined`.
-    Undefined = 0,
-    /// Resolves with the row's third number.
-    Number = 1,
-    /// Resolves with the next entry of the values.
-    Value = 2,
-    /// Rejects with the next entry of the values, `[code, message]`.
-    Error = 3,
-    /// Resolves with the next text: as many UTF-16 units of the joined texts
-    /// as the row's number says.
-    Text = 4,
-}
-
 /// Weak: the wake-up never keeps the process alive by itself; the JS side holds
 /// a ref'd handle exactly while something is pending.
 type WakeFn = ThreadsafeFunction<(), Unknown<'static>, WakeArgs, Status, false, true>;
@@ -72,7 +56,7 @@ pub(crate) struct Pending {
     pub(crate) values: Vec<Out>,
     /// The strings of the rows of kind `Text`, joined.
     pub(crate) text: JoinedText,
-    /// Delivery table, [`crate::pubsub::DELIVERY_STRIDE`] numbers per message.
+    /// Delivery table, [`crate::wire::DELIVERY_STRIDE`] numbers per message.
     pub(crate) meta: Vec<f64>,
     /// The bytes the delivery table points into.
     pub(crate) bytes: Vec<u8>,
@@ -100,12 +84,6 @@ struct Settlements {
     /// out cannot settle another delivery.
     next: u64,
     waiting: HashMap<u64, oneshot::Sender<Settlement>>,
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked (every
-/// critical section here is a plain push or take).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Hub {
@@ -252,7 +230,9 @@ pub(crate) fn closed() -> Error {
 }
 
 /// The JS thread's end of the queue: made once per module instance, it owns
-/// the wake-up function and is where handlers' settlements come back.
+/// the wake-up function and is where handlers' settlements come back. All its
+/// JS methods are in the one `impl` below; those that belong to another
+/// module (`load`, the `_noop` probe) call into it.
 #[napi]
 pub struct Bridge {
     pub(crate) hub: Arc<Hub>,
@@ -325,6 +305,20 @@ impl Bridge {
     #[napi(getter)]
     pub fn waiting(&self) -> u32 {
         u32::try_from(lock(&self.hub.settlements).waiting.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Loads the config at `path` (or `STRATA_CONFIG`, `./infra.config.json`,
+    /// or the embedded defaults) and answers call `id` with a `NativeInfra`.
+    #[napi]
+    pub fn load(&self, id: u32, path: Option<String>) {
+        crate::infra::load(Ctx::new(self.hub.clone()), id, path);
+    }
+
+    /// Benchmark probe (see `probe.rs`): answers call `id` with `undefined`
+    /// from the runtime.
+    #[napi(js_name = "_noop")]
+    pub fn noop(&self, id: u32) {
+        crate::probe::noop(Ctx::new(self.hub.clone()), id);
     }
 }
 

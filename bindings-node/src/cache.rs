@@ -12,11 +12,7 @@ use strata_core::{Error, Result};
 
 use crate::bridge::Ctx;
 use crate::out::Out;
-
-/// TTL code for "keep the key's TTL".
-const TTL_KEEP: f64 = -1.0;
-/// TTL code for "no expiry".
-const TTL_PERSIST: f64 = -2.0;
+use crate::wire::{TTL_KEEP, TTL_PERSIST};
 
 /// One cache keyspace.
 #[napi]

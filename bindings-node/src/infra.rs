@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use napi_derive::napi;
 use strata_core::pubsub::RetryPolicy;
+use strata_core::sync::lock;
 use strata_infra::{Infra, SubscribeOptions};
 
-use crate::bridge::{Bridge, Ctx, guarded, lock};
+use crate::bridge::{Ctx, guarded};
 use crate::cache::NativeKeyspace;
 use crate::errors::{Code, invalid};
 use crate::objects::NativeBucket;
@@ -27,24 +28,20 @@ pub struct NativeInfra {
     topics: Arc<Mutex<Vec<Arc<TopicQueue>>>>,
 }
 
-#[napi]
-impl Bridge {
-    /// Loads the config at `path` (or `STRATA_CONFIG`, `./infra.config.json`,
-    /// or the embedded defaults) and answers call `id` with a `NativeInfra`.
-    #[napi]
-    pub fn load(&self, id: u32, path: Option<String>) {
-        let ctx = Ctx::new(self.hub.clone());
-        let child = ctx.clone();
-        ctx.spawn(id, async move {
-            let path = path.map(PathBuf::from);
-            let infra = Infra::load_from(path.as_deref()).await?;
-            Ok(Out::class(NativeInfra {
-                infra,
-                ctx: child,
-                topics: Arc::default(),
-            }))
-        });
-    }
+/// Loads the config at `path` (or `STRATA_CONFIG`, `./infra.config.json`, or
+/// the embedded defaults) and answers call `id` with a `NativeInfra`; what
+/// `bridge.load` does.
+pub(crate) fn load(ctx: Ctx, id: u32, path: Option<String>) {
+    let child = ctx.clone();
+    ctx.spawn(id, async move {
+        let path = path.map(PathBuf::from);
+        let infra = Infra::load_from(path.as_deref()).await?;
+        Ok(Out::class(NativeInfra {
+            infra,
+            ctx: child,
+            topics: Arc::default(),
+        }))
+    });
 }
 
 /// What `subscribe` takes besides the names; all optional.

@@ -20,6 +20,7 @@ mod probe;
 mod pubsub;
 mod runtime;
 mod sqldb;
+mod wire;
 
 pub use bridge::Bridge;
 pub use cache::NativeKeyspace;
@@ -27,8 +28,9 @@ pub use errors::Code;
 pub use infra::{NativeInfra, NativeSubscribeOptions};
 pub use objects::{NativeBucket, NativeDownload, NativeListing, NativePutOptions, NativeUpload};
 pub use probe::{naive_noop, sync_noop};
-pub use pubsub::{CONTENT_TYPE_ATTRIBUTE, NativeTopic};
+pub use pubsub::NativeTopic;
 pub use sqldb::{NativeDatabase, NativeTransaction};
+pub use wire::{CONTENT_TYPE_ATTRIBUTE, WireConstants, wire_constants};
 
 /// jemalloc for every allocation the addon makes. Most of them cross
 /// threads: arguments are allocated on the JS thread and freed on a runtime

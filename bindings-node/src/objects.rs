@@ -15,10 +15,11 @@ use strata_core::objects::{
     Bucket, ByteRange, ByteStream, GetOptions, ListEntry, ListOptions, ObjectMeta, Precondition,
     PutOptions, SignedUrlMethod, SignedUrlOptions,
 };
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
-use crate::bridge::{Ctx, guarded, lock};
+use crate::bridge::{Ctx, guarded};
 use crate::errors::{Code, invalid, js_error};
 use crate::out::Out;
 use crate::runtime::runtime;

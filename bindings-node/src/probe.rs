@@ -3,7 +3,9 @@
 //! part of the API, not typed in `index.d.ts`, and must stay free of side effects.
 //!
 //! - `bridge._noop(id)` goes the way every Strata call goes: a future on the
-//!   runtime, answered through the shared completion queue ([`crate::bridge`]).
+//!   runtime, answered through the shared completion queue ([`crate::bridge`]);
+//!   it is a method of `Bridge`, so it sits with the others in `bridge.rs` and
+//!   calls [`noop`] here.
 //! - `_naiveNoop()` is a plain napi-rs `async fn`: one promise and one
 //!   threadsafe-function wake-up per call, the baseline the queue is measured
 //!   against.
@@ -11,16 +13,12 @@
 
 use napi_derive::napi;
 
-use crate::bridge::{Bridge, Ctx};
+use crate::bridge::Ctx;
 use crate::out::Out;
 
-#[napi]
-impl Bridge {
-    /// Benchmark probe: answers call `id` with `undefined` from the runtime.
-    #[napi(js_name = "_noop")]
-    pub fn noop(&self, id: u32) {
-        Ctx::new(self.hub.clone()).spawn(id, async { Ok(Out::Undefined) });
-    }
+/// Benchmark probe: answers call `id` with `undefined` from the runtime.
+pub(crate) fn noop(ctx: Ctx, id: u32) {
+    ctx.spawn(id, async { Ok(Out::Undefined) });
 }
 
 /// Benchmark probe: a naive napi-rs async call that does nothing.

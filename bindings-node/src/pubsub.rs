@@ -2,7 +2,7 @@
 //!
 //! Publishing: the JS layer queues the publishes of one event-loop turn and
 //! hands each topic's queue over in one `publishBatch` call: a table of numbers
-//! and one byte buffer (see [`PUBLISH_STRIDE`]), so the per-message cost on
+//! and one byte buffer (see [`PUBLISH_STRIDE`](crate::wire::PUBLISH_STRIDE)), so the per-message cost on
 //! the JS thread is a few array pushes, not a native call. The batch is
 //! appended, undecoded, to the topic's native queue; one task per topic decodes
 //! what is queued and drains it into `Topic::publish_many` batch after batch (in call order, so ordering keys
@@ -24,32 +24,19 @@ use bytes::Bytes;
 use futures::FutureExt;
 use napi_derive::napi;
 use strata_core::pubsub::{Attributes, Handler, HandlerError, Message, OutgoingMessage, Topic};
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 use tokio::sync::{Notify, oneshot};
 
-use crate::bridge::{Ctx, Hub, Pending, Settlement, closed, lock};
+use crate::bridge::{Ctx, Hub, Pending, Settlement, closed};
 use crate::out::{Out, millis};
 use crate::runtime::runtime;
+use crate::wire::{CONTENT_TYPE_ATTRIBUTE, DELIVERY_STRIDE, PUBLISH_STRIDE, Payload};
 
-/// The attribute that records how the JS layer encoded a payload
-/// (`application/json` for objects, `text/plain; charset=utf-8` for strings).
-pub const CONTENT_TYPE_ATTRIBUTE: &str = "strata.content_type";
 /// The content type of payloads published as JS strings.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 /// The content type of payloads published as JS values (JSON-encoded).
 pub const JSON_CONTENT_TYPE: &str = "application/json";
-
-/// Numbers per message in the delivery table: subscription id, token, delivery
-/// attempt, publish time (ms), byte offset, then the byte lengths of the id, the
-/// ordering key (-1 when none), the attributes (JSON) and the payload, which
-/// follow each other in the bytes from the offset on.
-pub(crate) const DELIVERY_STRIDE: usize = 9;
-
-/// Numbers per message in a `publishBatch` table: call id, payload kind (0 raw
-/// bytes, 1 text, 2 JSON), then the byte lengths of the payload, the attributes
-/// (JSON, 0 when none) and the ordering key (-1 when none), which follow each
-/// other in the batch's bytes, message after message.
-pub(crate) const PUBLISH_STRIDE: usize = 5;
 
 /// One topic's publisher.
 #[napi]
@@ -209,10 +196,10 @@ fn decode_publish(row: &[f64], bytes: &Bytes, offset: &mut usize) -> Result<Outg
             Error::invalid_argument(format!("attributes must map strings to strings: {err}"))
         })?;
     }
-    let content_type = match row[1] as u32 {
-        1 => Some(TEXT_CONTENT_TYPE),
-        2 => Some(JSON_CONTENT_TYPE),
-        _ => None,
+    let content_type = match Payload::of(row[1]) {
+        Payload::Text => Some(TEXT_CONTENT_TYPE),
+        Payload::Json => Some(JSON_CONTENT_TYPE),
+        Payload::Bytes => None,
     };
     if let Some(content_type) = content_type {
         message

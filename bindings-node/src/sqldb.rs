@@ -19,6 +19,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use crate::bridge::Ctx;
 use crate::out::{JoinedText, Numbers, Out};
+use crate::wire::Cell;
 
 /// One database (a pool).
 #[napi]
@@ -149,23 +150,6 @@ impl NativeTransaction {
             Ok(Out::Undefined)
         });
     }
-}
-
-/// How one cell travels in a row table (`lib/sqldb.js` reads the same codes).
-#[derive(Clone, Copy)]
-#[repr(u8)]
-enum Cell {
-    Null = 0,
-    /// The number is the value.
-    Number = 1,
-    True = 2,
-    False = 3,
-    /// The number is the text's length in UTF-16 units.
-    Text = 4,
-    /// The number is milliseconds since the epoch.
-    Date = 5,
-    /// The next of the table's other values.
-    Other = 6,
 }
 
 /// Rows as `[columns, rowCount, cells, text, others]`: `cells` is a

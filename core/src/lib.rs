@@ -14,12 +14,17 @@
 pub mod cache;
 pub mod config;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod names;
 pub mod objects;
 pub mod pubsub;
 pub mod registry;
 pub mod sqldb;
+pub mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use error::{Error, ErrorCode, Result, error_chain};

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use strata_core::cache::Keyspace;
@@ -26,6 +26,7 @@ use strata_core::registry::{
     TopicEntry,
 };
 use strata_core::sqldb::Database;
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 
 use crate::registrations::{EMBEDDED_DEFAULTS, registry};
@@ -73,12 +74,6 @@ struct Inner {
     closed: AtomicBool,
 }
 
-/// Locks a map of live resources; a poisoned lock only means another thread
-/// panicked while inserting, and the map itself is still consistent.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Opens an embedded default from a synchronous accessor. The embedded
 /// providers open without network I/O (at most a folder is created), so
 /// waiting for them here is brief.
@@ -100,7 +95,7 @@ impl Infra {
 
     /// Builds every provider the config declares. Must run inside a tokio runtime.
     pub async fn from_config(loaded: LoadedConfig) -> Result<Infra> {
-        strata_providers::tls::install_crypto_provider();
+        strata_core::tls::install_crypto_provider();
         let config = loaded.config.clone();
         let registry = registry();
         let infra = Infra {

@@ -5,6 +5,7 @@ use std::fmt;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use strata_core::registry::cloud::check_endpoints;
 use strata_core::registry::{FieldError, ProviderOptions, Registry};
 
 /// How to reach one AWS account (or an emulator such as LocalStack or moto).
@@ -93,17 +94,12 @@ impl AwsAccount {
     /// The checks the config parser runs: the field (relative to
     /// `providers.aws`) and what is wrong there.
     pub fn validate(&self) -> Result<(), FieldError> {
-        let endpoints = [
+        check_endpoints([
             ("endpoint", &self.endpoint),
             ("endpoints.s3", &self.endpoints.s3),
             ("endpoints.sqs", &self.endpoints.sqs),
             ("endpoints.sns", &self.endpoints.sns),
-        ];
-        for (field, url) in endpoints {
-            if let Some(url) = url {
-                check_endpoint(url).map_err(|msg| (field.to_owned(), msg))?;
-            }
-        }
+        ])?;
         if let Some(creds) = &self.credentials {
             creds
                 .check()
@@ -127,16 +123,5 @@ impl AwsCredentialsConfig {
                     .into(),
             ),
         }
-    }
-}
-
-/// An endpoint must be an `http(s)://` URL; the message never repeats it.
-fn check_endpoint(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() => Ok(()),
-        _ => Err("not an endpoint URL (expected http://host:port or https://host)".into()),
     }
 }

@@ -2,19 +2,19 @@
 //! `objects` (S3), `"auth": "aws_iam"` for PostgreSQL, and `providers.aws`.
 //! One [`AwsCluster`] per `Infra` holds the clients they all share.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use strata_core::Result;
 use strata_core::config::{InfraConfig, SubscriptionConfig};
 use strata_core::objects::BucketDriver;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
+use strata_core::registry::cloud::{CloudClients, Cluster};
 use strata_core::registry::{
-    BucketEntry, CloudAccount, DatabaseAuthProvider, FieldError, NoOptions, ObjectsProvider,
-    OpenContext, OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
+    BucketEntry, CloudAccount, DatabaseAuthProvider, FieldError, ObjectsProvider, OpenContext,
+    PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
 };
 use strata_core::sqldb::{CachedToken, ConnectTarget};
-use strata_core::{Error, Result};
 
 use crate::names;
 use crate::{
@@ -28,11 +28,9 @@ const NAME: &str = "aws";
 /// Registers AWS's providers, auth method and account settings.
 pub fn register(registry: &mut Registry) {
     registry
-        .add_cloud(CloudAccount {
-            name: NAME,
-            description: "Amazon Web Services (SNS+SQS, S3, RDS IAM auth).",
-            options: OptionsType::of::<AwsAccount>(),
-        })
+        .add_cloud(CloudAccount::of::<AwsClients>(
+            "Amazon Web Services (SNS+SQS, S3, RDS IAM auth).",
+        ))
         .add_pubsub(SnsSqsProvider)
         .add_objects(S3Provider)
         .add_database_auth(RdsIamAuth);
@@ -40,41 +38,15 @@ pub fn register(registry: &mut Registry) {
 
 /// The AWS clients of one `Infra`, and its SNS topics by logical name, so a
 /// subscription finds its topic and its dead-letter topic.
-pub struct AwsCluster {
-    clients: AwsClients,
-    topics: Mutex<HashMap<String, SnsTopic>>,
-}
+pub type AwsCluster = Cluster<AwsClients>;
 
-impl AwsCluster {
-    /// The cluster of `cx`, connected on first use from `providers.aws`.
-    pub async fn of(cx: &OpenContext) -> Result<Arc<AwsCluster>> {
-        cx.cluster(|| async {
-            let account: AwsAccount = cx.account(NAME)?;
-            // Settings errors name `providers.aws.<field>`; the file goes in front.
-            let settings = AwsSettings::from_account(&account).map_err(|e| cx.locate(e))?;
-            Ok(AwsCluster {
-                clients: AwsClients::connect(&settings)
-                    .await
-                    .map_err(|e| cx.locate(e))?,
-                topics: Mutex::default(),
-            })
-        })
-        .await
-    }
+impl CloudClients for AwsClients {
+    const NAME: &'static str = NAME;
+    type Account = AwsAccount;
+    type Topic = SnsTopic;
 
-    /// The clients, for a call Strata does not wrap.
-    pub fn clients(&self) -> &AwsClients {
-        &self.clients
-    }
-
-    fn topic(&self, name: &str) -> Result<SnsTopic> {
-        let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        topics.get(name).cloned().ok_or_else(|| {
-            Error::invalid_config(format!(
-                "pubsub.{name}: an `aws` subscription needs its topic (and its dead-letter \
-                 topic) to use the `aws` provider too"
-            ))
-        })
+    async fn for_account(account: AwsAccount) -> Result<Self> {
+        AwsClients::connect(&AwsSettings::from_account(&account)?).await
     }
 }
 
@@ -85,10 +57,6 @@ pub struct SnsSqsProvider;
 impl PubSubProvider for SnsSqsProvider {
     fn name(&self) -> &'static str {
         NAME
-    }
-
-    fn options(&self) -> OptionsType {
-        OptionsType::of::<NoOptions>()
     }
 
     /// The SNS topic name and each subscription's SQS queue name.
@@ -121,14 +89,10 @@ impl PubSubProvider for SnsSqsProvider {
         self.check_names(topic)
             .map_err(|(field, rule)| cx.invalid_config(&join(&topic.path(), &field), rule))?;
         let cluster = AwsCluster::of(cx).await?;
-        let clients = &cluster.clients;
+        let clients = cluster.clients();
         let provision = clients.settings().provision;
         let sns = SnsTopic::open(clients, topic.physical, topic.config.ordering, provision).await?;
-        cluster
-            .topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(topic.name.to_owned(), sns.clone());
+        cluster.add_topic(topic.name, sns.clone());
         Ok(Arc::new(sns))
     }
 
@@ -151,10 +115,10 @@ impl PubSubProvider for SnsSqsProvider {
         let opts = SqsSubscriptionOptions {
             lease: subscription.config.lease(),
             dead_letter,
-            provision: cluster.clients.settings().provision,
+            provision: cluster.clients().settings().provision,
         };
         Ok(Arc::new(
-            SqsSubscription::open(&cluster.clients, &sns, subscription.physical, &opts).await?,
+            SqsSubscription::open(cluster.clients(), &sns, subscription.physical, &opts).await?,
         ))
     }
 }
@@ -191,10 +155,6 @@ impl ObjectsProvider for S3Provider {
         NAME
     }
 
-    fn options(&self) -> OptionsType {
-        OptionsType::of::<NoOptions>()
-    }
-
     fn check_names(&self, bucket: BucketEntry<'_>) -> std::result::Result<(), FieldError> {
         match names::s3_bucket_rule(bucket.physical) {
             Some(rule) => Err((bucket.name_field().to_owned(), rule.to_owned())),
@@ -212,10 +172,10 @@ impl ObjectsProvider for S3Provider {
         let cluster = AwsCluster::of(cx).await?;
         let opts = S3BucketOptions {
             public_base_url: bucket.config.public_base_url.clone(),
-            provision: cluster.clients.settings().provision,
+            provision: cluster.clients().settings().provision,
         };
         Ok(Arc::new(
-            S3Bucket::open(&cluster.clients, bucket.physical, opts).await?,
+            S3Bucket::open(cluster.clients(), bucket.physical, opts).await?,
         ))
     }
 }
@@ -238,7 +198,7 @@ impl DatabaseAuthProvider for RdsIamAuth {
     ) -> Result<CachedToken> {
         let cluster = AwsCluster::of(cx).await?;
         let source =
-            RdsAuthTokenSource::new(&cluster.clients, &target.host, target.port, &target.user)
+            RdsAuthTokenSource::new(cluster.clients(), &target.host, target.port, &target.user)
                 .map_err(|e| match e.code() {
                     strata_core::ErrorCode::InvalidConfig => {
                         cx.invalid_config(&format!("databases.{database}.url"), e.message())

@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use azure_core::credentials::{Secret, TokenCredential};
@@ -34,8 +34,6 @@ use strata_core::{Error, ErrorCode, Result, error_chain};
 /// The scope Azure Database for PostgreSQL (and MySQL) accepts tokens for.
 pub const DATABASE_SCOPE: &str = "https://ossrdbms-aad.database.windows.net/.default";
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// What to set, for messages about missing or unusable credentials.
 const CREDENTIALS_HINT: &str = "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET \
      for a service principal, or run on Azure with a managed identity (AZURE_CLIENT_ID picks a \
@@ -255,19 +253,11 @@ impl AuthTokenSource for EntraAuthTokenSource {
     }
 }
 
-/// The HTTP client `azure_identity` sends with: rustls over the process-wide
-/// ring provider, with timeouts, and a few retries of transient failures
-/// (the default retries for a minute, too long for a login).
+/// The HTTP client `azure_identity` sends with: Strata's (rustls over the
+/// process-wide ring provider, with timeouts), and a few retries of transient
+/// failures (the default retries for a minute, too long for a login).
 fn client_options() -> Result<ClientOptions> {
-    // `Err`: a provider is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| {
-            Error::internal(format!("cannot build an HTTP client: {}", error_chain(&e)))
-        })?;
+    let http = strata_core::http::client()?;
     Ok(ClientOptions {
         transport: Some(Transport::new(Arc::new(http))),
         retry: RetryOptions::exponential(ExponentialRetryOptions {

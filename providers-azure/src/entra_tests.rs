@@ -6,6 +6,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use azure_core::http::{AsyncRawResponse, HttpClient, Request};
 use strata_core::sqldb::CachedToken;
@@ -128,7 +129,7 @@ fn service_principal() -> EntraSettings {
 }
 
 fn local_options(port: u16) -> ClientOptions {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    strata_core::tls::install_crypto_provider();
     ClientOptions {
         transport: Some(Transport::new(Arc::new(ToLocalhost {
             port,

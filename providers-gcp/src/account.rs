@@ -6,6 +6,7 @@ use std::fmt;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use strata_core::registry::cloud::check_endpoints;
 use strata_core::registry::{FieldError, ProviderOptions, Registry};
 
 /// How to reach one Google Cloud project (or its emulators).
@@ -85,16 +86,11 @@ impl GcpAccount {
         if let Some(project) = &self.project {
             check_project(project).map_err(|msg| ("project".to_owned(), msg))?;
         }
-        let endpoints = [
+        check_endpoints([
             ("endpoint", &self.endpoint),
             ("endpoints.pubsub", &self.endpoints.pubsub),
             ("endpoints.storage", &self.endpoints.storage),
-        ];
-        for (field, url) in endpoints {
-            if let Some(url) = url {
-                check_endpoint(url).map_err(|msg| (field.to_owned(), msg))?;
-            }
-        }
+        ])?;
         if let Some(creds) = &self.credentials
             && creds.anonymous
             && creds.service_account_json.is_some()
@@ -120,16 +116,5 @@ pub(crate) fn check_project(project: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err("not a project id (letters, digits and hyphens, e.g. `my-project-123`)".into())
-    }
-}
-
-/// An endpoint must be an `http(s)://` URL; the message never repeats it.
-fn check_endpoint(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() => Ok(()),
-        _ => Err("not an endpoint URL (expected http://host:port or https://host)".into()),
     }
 }

@@ -74,8 +74,7 @@ impl GcpClients {
     /// # Errors
     /// None today; kept fallible like the other providers' `connect`.
     pub async fn connect(settings: &GcpSettings) -> Result<GcpClients> {
-        // `Err` means a provider is already installed: keeping it is correct.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        strata_core::tls::install_crypto_provider();
         Ok(GcpClients {
             inner: Arc::new(Inner {
                 settings: settings.clone(),

@@ -45,8 +45,6 @@ const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 const ASSERTION_LIFETIME: u64 = 3600;
 /// Where a service-account key's email ends; Cloud SQL's user name drops it.
 const SERVICE_ACCOUNT_DOMAIN: &str = ".gserviceaccount.com";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The lifetime claimed for an Application Default Credentials token, and
 /// its refresh margin. google-cloud-auth does not report the expiry, but it
@@ -120,8 +118,8 @@ impl CloudSqlAuthTokenSource {
     /// as) and for a key that is not a service-account key.
     pub fn new(credentials: &GcpCredentials) -> Result<Self> {
         // The HTTP client and the key signer use the process-wide rustls
-        // provider and panic without one. `Err`: one is installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // provider and panic without one.
+        strata_core::tls::install_crypto_provider();
         match credentials {
             GcpCredentials::Anonymous => Err(Error::invalid_config(
                 "Cloud SQL IAM auth (`auth: \"gcp_iam\"`) needs GCP credentials, but \
@@ -334,13 +332,7 @@ impl JwtBearer {
                 error_chain(&e)
             )));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| {
-                Error::internal(format!("cannot build an HTTP client: {}", error_chain(&e)))
-            })?;
+        let http = strata_core::http::client()?;
         Ok(Self {
             client_email: fields.client_email,
             key_id: fields.private_key_id.filter(|id| !id.is_empty()),

@@ -3,15 +3,15 @@
 //! PostgreSQL (Cloud SQL IAM), and `providers.gcp`. One [`GcpCluster`] per
 //! `Infra` holds the clients they all share.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use strata_core::objects::BucketDriver;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
+use strata_core::registry::cloud::{CloudClients, Cluster};
 use strata_core::registry::{
-    BucketEntry, CloudAccount, DatabaseAuthProvider, FieldError, NoOptions, ObjectsProvider,
-    OpenContext, OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
+    BucketEntry, CloudAccount, DatabaseAuthProvider, FieldError, ObjectsProvider, OpenContext,
+    PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
 };
 use strata_core::sqldb::{CachedToken, ConnectTarget};
 use strata_core::{Error, Result};
@@ -33,48 +33,26 @@ const NATIVE_ATTEMPTS: std::ops::RangeInclusive<u32> = 5..=100;
 /// Registers Google Cloud's providers, auth method and account settings.
 pub fn register(registry: &mut Registry) {
     registry
-        .add_cloud(CloudAccount {
-            name: NAME,
-            description: "Google Cloud (Pub/Sub, Cloud Storage, Cloud SQL IAM auth).",
-            options: OptionsType::of::<GcpAccount>(),
-        })
+        .add_cloud(CloudAccount::of::<GcpClients>(
+            "Google Cloud (Pub/Sub, Cloud Storage, Cloud SQL IAM auth).",
+        ))
         .add_pubsub(CloudPubSubProvider)
         .add_objects(CloudStorageProvider)
         .add_database_auth(CloudSqlIamAuth);
 }
 
 /// The GCP clients of one `Infra`, and its Pub/Sub topics by logical name,
-/// so a subscription finds its topic and its dead-letter topic.
-pub struct GcpCluster {
-    clients: GcpClients,
-    topics: Mutex<HashMap<String, PubSubTopic>>,
-}
+/// so a subscription finds its topic and its dead-letter topic. Connected
+/// from `providers.gcp` (or the environment).
+pub type GcpCluster = Cluster<GcpClients>;
 
-impl GcpCluster {
-    /// The cluster of `cx`, connected on first use from `providers.gcp`
-    /// (or the environment).
-    pub async fn of(cx: &OpenContext) -> Result<Arc<GcpCluster>> {
-        cx.cluster(|| async {
-            let account: GcpAccount = cx.account(NAME)?;
-            // Settings errors name `providers.gcp.<field>`; the file goes in front.
-            let settings = GcpSettings::from_account(&account).map_err(|e| cx.locate(e))?;
-            Ok(GcpCluster {
-                clients: GcpClients::connect(&settings)
-                    .await
-                    .map_err(|e| cx.locate(e))?,
-                topics: Mutex::default(),
-            })
-        })
-        .await
-    }
+impl CloudClients for GcpClients {
+    const NAME: &'static str = NAME;
+    type Account = GcpAccount;
+    type Topic = PubSubTopic;
 
-    /// The clients, for a call Strata does not wrap.
-    pub fn clients(&self) -> &GcpClients {
-        &self.clients
-    }
-
-    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<String, PubSubTopic>> {
-        self.topics.lock().unwrap_or_else(PoisonError::into_inner)
+    async fn for_account(account: GcpAccount) -> Result<Self> {
+        GcpClients::connect(&GcpSettings::from_account(&account)?).await
     }
 }
 
@@ -85,10 +63,6 @@ pub struct CloudPubSubProvider;
 impl PubSubProvider for CloudPubSubProvider {
     fn name(&self) -> &'static str {
         NAME
-    }
-
-    fn options(&self) -> OptionsType {
-        OptionsType::of::<NoOptions>()
     }
 
     /// The topic id and each subscription's id.
@@ -119,11 +93,9 @@ impl PubSubProvider for CloudPubSubProvider {
         self.check_names(topic)
             .map_err(|(field, rule)| cx.invalid_config(&join(&topic.path(), &field), rule))?;
         let cluster = GcpCluster::of(cx).await?;
-        let provision = cluster.clients.settings().provision;
-        let opened = PubSubTopic::open(&cluster.clients, topic.physical, provision).await?;
-        cluster
-            .topics()
-            .insert(topic.name.to_owned(), opened.clone());
+        let provision = cluster.clients().settings().provision;
+        let opened = PubSubTopic::open(cluster.clients(), topic.physical, provision).await?;
+        cluster.add_topic(topic.name, opened.clone());
         Ok(Arc::new(opened))
     }
 
@@ -134,37 +106,30 @@ impl PubSubProvider for CloudPubSubProvider {
         subscription: SubscriptionEntry<'_>,
     ) -> Result<Arc<dyn SubscriptionDriver>> {
         let cluster = GcpCluster::of(cx).await?;
-        let opened = cluster.topics().get(topic.name).cloned().ok_or_else(|| {
-            Error::invalid_config(format!(
-                "pubsub.{}: a `gcp` subscription needs its topic to use the `gcp` provider too",
-                topic.name
-            ))
-        })?;
+        let opened = cluster.topic(topic.name)?;
         // Pub/Sub forwards dead letters to a topic, so every subscription of
         // the dead-letter topic gets them, as with the engine's own. Native
         // only when the dead-letter topic is on Pub/Sub too and the attempts
         // are within Pub/Sub's bounds; otherwise the engine publishes them.
         let sub = subscription.config;
         let dead_letter = match (&sub.dead_letter_topic, sub.max_attempts) {
-            (Some(dlt), Some(max)) if NATIVE_ATTEMPTS.contains(&max) => cluster
-                .topics()
-                .get(dlt)
-                .cloned()
-                .map(|topic| PubSubDeadLetter {
+            (Some(dlt), Some(max)) if NATIVE_ATTEMPTS.contains(&max) => {
+                cluster.find_topic(dlt).map(|topic| PubSubDeadLetter {
                     topic,
                     max_attempts: max,
-                }),
+                })
+            }
             _ => None,
         };
         let opts = PubSubSubscriptionOptions {
             lease: sub.lease(),
             ordering: topic.config.ordering,
             dead_letter,
-            provision: cluster.clients.settings().provision,
+            provision: cluster.clients().settings().provision,
             ..PubSubSubscriptionOptions::default()
         };
         Ok(Arc::new(
-            PubSubSubscription::open(&cluster.clients, &opened, subscription.physical, &opts)
+            PubSubSubscription::open(cluster.clients(), &opened, subscription.physical, &opts)
                 .await?,
         ))
     }
@@ -177,10 +142,6 @@ pub struct CloudStorageProvider;
 impl ObjectsProvider for CloudStorageProvider {
     fn name(&self) -> &'static str {
         NAME
-    }
-
-    fn options(&self) -> OptionsType {
-        OptionsType::of::<NoOptions>()
     }
 
     fn check_names(&self, bucket: BucketEntry<'_>) -> std::result::Result<(), FieldError> {
@@ -200,11 +161,11 @@ impl ObjectsProvider for CloudStorageProvider {
         let cluster = GcpCluster::of(cx).await?;
         let opts = GcsBucketOptions {
             public_base_url: bucket.config.public_base_url.clone(),
-            provision: cluster.clients.settings().provision,
+            provision: cluster.clients().settings().provision,
             ..GcsBucketOptions::default()
         };
         Ok(Arc::new(
-            GcsBucket::open(&cluster.clients, bucket.physical, opts).await?,
+            GcsBucket::open(cluster.clients(), bucket.physical, opts).await?,
         ))
     }
 }
@@ -225,7 +186,7 @@ impl DatabaseAuthProvider for CloudSqlIamAuth {
         target: &ConnectTarget,
     ) -> Result<CachedToken> {
         let cluster = GcpCluster::of(cx).await?;
-        cloud_sql_auth_token(&cluster.clients, database, target).map_err(|e| cx.locate(e))
+        cloud_sql_auth_token(cluster.clients(), database, target).map_err(|e| cx.locate(e))
     }
 }
 

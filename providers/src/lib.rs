@@ -10,7 +10,6 @@ pub mod memory;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
-pub mod tls;
 
 use strata_core::registry::Registry;
 

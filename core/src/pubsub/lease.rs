@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::{DeliveryHandle, SubscriptionDriver};
 use crate::ErrorCode;
+use crate::sync::lock;
 
 /// Identifies one registered delivery.
 pub(crate) type LeaseSlot = u64;
@@ -44,9 +45,7 @@ impl LeaseKeeper {
 
     fn held(&self) -> MutexGuard<'_, HashMap<LeaseSlot, Held>> {
         // Nothing panics while holding this lock; a poisoned map is still consistent.
-        self.held
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.held)
     }
 
     /// Starts keeping `handle` leased; the lease began when it was received (now).

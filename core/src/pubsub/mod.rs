@@ -10,23 +10,28 @@
 //! linger window ([`Topic`]), and the [`Subscriber`] engine (max concurrency,
 //! retries with backoff, lease extension, dead-lettering, graceful drain).
 
-mod batcher;
-#[cfg(test)]
-mod batcher_tests;
 mod engine;
+mod handler;
 mod lease;
 mod retry;
+mod stats;
 mod subscriber;
+mod subscriber_options;
 #[cfg(test)]
 mod subscriber_tests;
+mod topic;
+#[cfg(test)]
+mod topic_tests;
 
-pub use batcher::{Topic, TopicOptions};
+pub use handler::{Handler, HandlerError, handler_fn};
 pub use retry::RetryPolicy;
-pub use subscriber::{
-    DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE, DeadLetterPolicy, Handler,
-    HandlerError, ORIGINAL_MESSAGE_ID_ATTRIBUTE, Subscriber, SubscriberOptions, SubscriberStats,
-    handler_fn,
+pub use stats::SubscriberStats;
+pub use subscriber::Subscriber;
+pub use subscriber_options::{
+    DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE, DeadLetterPolicy,
+    ORIGINAL_MESSAGE_ID_ATTRIBUTE, SubscriberOptions,
 };
+pub use topic::{Topic, TopicOptions};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

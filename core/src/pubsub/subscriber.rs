@@ -4,137 +4,18 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use futures::future::BoxFuture;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::SubscriptionDriver;
 use super::engine::{self, AckCommand, Shared};
+use super::handler::Handler;
 use super::lease::LeaseKeeper;
-use super::{Message, RetryPolicy, SubscriptionDriver, Topic};
+use super::stats::{Counters, SubscriberStats};
+use super::subscriber_options::SubscriberOptions;
 use crate::{Error, Result};
-
-/// What a handler returns when it fails: any error. The message is retried.
-pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Processes one message. `Ok` acks it; an error, a panic or a timeout retries it.
-pub type Handler =
-    Arc<dyn Fn(Message) -> BoxFuture<'static, Result<(), HandlerError>> + Send + Sync>;
-
-/// Makes a [`Handler`] from an async closure.
-///
-/// ```
-/// use strata_core::pubsub::{handler_fn, HandlerError};
-/// let handler = handler_fn(|msg| async move {
-///     if msg.data.is_empty() {
-///         return Err(HandlerError::from("empty message"));
-///     }
-///     Ok(())
-/// });
-/// # let _ = handler;
-/// ```
-pub fn handler_fn<F, Fut>(f: F) -> Handler
-where
-    F: Fn(Message) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
-{
-    Arc::new(move |message| Box::pin(f(message)))
-}
-
-/// Attribute naming why an emulated dead-lettering happened.
-pub const DEAD_LETTER_REASON_ATTRIBUTE: &str = "strata.dead_letter.reason";
-/// Attribute naming the subscription a dead-lettered message came from.
-pub const DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE: &str = "strata.dead_letter.subscription";
-/// Attribute carrying the id the message had before it was dead-lettered.
-pub const ORIGINAL_MESSAGE_ID_ATTRIBUTE: &str = "strata.original_message_id";
-
-/// Where messages go once they have failed `max_attempts` times.
-#[derive(Debug, Clone)]
-pub struct DeadLetterPolicy {
-    /// Deliveries after which a failing message is dead-lettered (the provider's
-    /// [`Message::delivery_attempt`] counts them).
-    pub max_attempts: u32,
-    /// Where the engine publishes dead letters when the provider has neither
-    /// native nor explicit dead-lettering (see
-    /// [`PubSubCapabilities`](super::PubSubCapabilities)). Emulated dead letters
-    /// carry [`DEAD_LETTER_REASON_ATTRIBUTE`], [`DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE`]
-    /// and [`ORIGINAL_MESSAGE_ID_ATTRIBUTE`].
-    pub topic: Option<Topic>,
-}
-
-/// How a [`Subscriber`] runs its handler.
-#[derive(Debug, Clone)]
-pub struct SubscriberOptions {
-    /// Most messages held at once: running, or waiting behind an earlier message
-    /// of their ordering key (default 32).
-    pub max_concurrency: usize,
-    /// Backoff between redeliveries of a failed message.
-    pub retry: RetryPolicy,
-    /// Dead-lettering after repeated failures; `None` retries forever.
-    pub dead_letter: Option<DeadLetterPolicy>,
-    /// A handler running longer than this fails and the message is retried
-    /// (default 10 minutes).
-    pub handler_timeout: Duration,
-    /// How long one receive call waits for messages (default 1 s).
-    pub receive_wait: Duration,
-}
-
-impl Default for SubscriberOptions {
-    fn default() -> Self {
-        Self {
-            max_concurrency: 32,
-            retry: RetryPolicy::default(),
-            dead_letter: None,
-            handler_timeout: Duration::from_secs(600),
-            receive_wait: Duration::from_secs(1),
-        }
-    }
-}
-
-/// Counts of what a [`Subscriber`] has done so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SubscriberStats {
-    /// Deliveries received.
-    pub received: u64,
-    /// Messages acked after their handler succeeded.
-    pub acked: u64,
-    /// Deliveries given back for redelivery.
-    pub nacked: u64,
-    /// Messages dead-lettered (natively, explicitly or through the topic).
-    pub dead_lettered: u64,
-    /// Handler runs that failed, panicked or timed out.
-    pub handler_errors: u64,
-}
-
-/// The atomic counters behind [`SubscriberStats`].
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) received: AtomicU64,
-    pub(crate) acked: AtomicU64,
-    pub(crate) nacked: AtomicU64,
-    pub(crate) dead_lettered: AtomicU64,
-    pub(crate) handler_errors: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> SubscriberStats {
-        SubscriberStats {
-            received: self.received.load(Ordering::Relaxed),
-            acked: self.acked.load(Ordering::Relaxed),
-            nacked: self.nacked.load(Ordering::Relaxed),
-            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
-            handler_errors: self.handler_errors.load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// A running handler over one subscription.
 ///

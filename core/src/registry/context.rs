@@ -6,13 +6,14 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
 use super::Registry;
 use super::options::ProviderOptions;
 use crate::config::LoadedConfig;
+use crate::sync::lock;
 use crate::{Error, Result};
 
 /// Where the embedded defaults keep their files, under the config's folder.
@@ -137,10 +138,7 @@ impl OpenContext {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<C>>,
     {
-        let cell = self
-            .clusters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let cell = lock(&self.clusters)
             .entry(TypeId::of::<C>())
             .or_default()
             .clone();

@@ -7,6 +7,7 @@
 //! the JSON Schema lists what is registered, and `Infra` opens resources
 //! through the openers. Nothing here names a provider.
 
+pub mod cloud;
 mod conform;
 mod context;
 mod messages;

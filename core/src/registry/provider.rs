@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::context::OpenContext;
-use super::options::{FieldError, OptionsType};
+use super::options::{FieldError, NoOptions, OptionsType};
 use crate::Result;
 use crate::cache::CacheDriver;
 use crate::config::{BucketConfig, CacheConfig, DatabaseConfig, SubscriptionConfig, TopicConfig};
@@ -118,8 +118,10 @@ impl DatabaseEntry<'_> {
 pub trait PubSubProvider: Send + Sync {
     /// The name configs use.
     fn name(&self) -> &'static str;
-    /// Its fields in a topic entry.
-    fn options(&self) -> OptionsType;
+    /// Its fields in a topic entry; by default it has none.
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
     /// Checks the physical names of a topic entry and its subscriptions
     /// against the service's rules, at config load (and before anything
     /// opens). Returns the field relative to the entry (`name`,
@@ -149,8 +151,10 @@ pub trait PubSubProvider: Send + Sync {
 pub trait ObjectsProvider: Send + Sync {
     /// The name configs use.
     fn name(&self) -> &'static str;
-    /// Its fields in a bucket entry.
-    fn options(&self) -> OptionsType;
+    /// Its fields in a bucket entry; by default it has none.
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
     /// Checks the physical name of a bucket entry against the service's
     /// rules, at config load (and before anything opens), as
     /// [`PubSubProvider::check_names`].
@@ -171,8 +175,10 @@ pub trait ObjectsProvider: Send + Sync {
 pub trait CacheProvider: Send + Sync {
     /// The name configs use.
     fn name(&self) -> &'static str;
-    /// Its fields in a cache entry.
-    fn options(&self) -> OptionsType;
+    /// Its fields in a cache entry; by default it has none.
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
     /// Connects the keyspace's storage.
     async fn open_cache(
         &self,
@@ -186,8 +192,10 @@ pub trait CacheProvider: Send + Sync {
 pub trait DatabaseProvider: Send + Sync {
     /// The name configs use.
     fn name(&self) -> &'static str;
-    /// Its fields in a database entry.
-    fn options(&self) -> OptionsType;
+    /// Its fields in a database entry; by default it has none.
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<NoOptions>()
+    }
     /// Opens the database (migrations are run by the caller).
     async fn open_database(
         &self,

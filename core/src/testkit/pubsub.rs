@@ -50,6 +50,7 @@ use crate::pubsub::{
     Delivery, Handler, Message, OutgoingMessage, RetryPolicy, Subscriber, SubscriberOptions,
     SubscriberStats, SubscriptionDriver, Topic, TopicDriver, handler_fn,
 };
+use crate::sync::lock;
 
 /// What a case needs of a subscription. A provider maps it onto its own
 /// settings, rounding up where its minimums are higher (the cases read the
@@ -271,9 +272,7 @@ struct Seen {
 
 impl Seen {
     fn lock(&self) -> MutexGuard<'_, Vec<Message>> {
-        self.messages
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.messages)
     }
 
     fn push(&self, message: Message) {

@@ -13,6 +13,7 @@ use strata_core::pubsub::{
     OutgoingMessage, Subscriber, SubscriberOptions, SubscriberStats, SubscriptionDriver, Topic,
     handler_fn,
 };
+use strata_core::sync::lock;
 use tokio::time::Instant;
 
 /// The attribute carrying a message's number.
@@ -143,11 +144,7 @@ pub fn record_deliveries(
                 id: message.id,
                 at: Instant::now(),
             };
-            seen.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .entry(seq)
-                .or_default()
-                .push(arrival);
+            lock(&seen).entry(seq).or_default().push(arrival);
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -167,10 +164,7 @@ pub fn record_deliveries(
 
 /// Copies the deliveries seen so far.
 pub fn snapshot(deliveries: &Deliveries) -> HashMap<u64, Vec<Arrival>> {
-    deliveries
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone()
+    lock(deliveries).clone()
 }
 
 /// Waits until every message in `seqs` was delivered at least once, or
@@ -179,9 +173,7 @@ pub async fn wait_for(deliveries: &Deliveries, seqs: &[u64], limit: Duration) ->
     let deadline = Instant::now() + limit;
     loop {
         let missing: Vec<u64> = {
-            let seen = deliveries
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let seen = lock(deliveries);
             seqs.iter()
                 .copied()
                 .filter(|s| !seen.contains_key(s))

@@ -23,7 +23,8 @@ use strata_core::objects::{
     BucketDriver, ByteStream, GetOptions, GetResult, ListOptions, ListPage, ObjectCapabilities,
     ObjectKey, ObjectMeta, Precondition, PutOptions, SignedUrlOptions,
 };
-use strata_core::{Error, ErrorCode, Result};
+use strata_core::registry::cloud::found_or_provisioned;
+use strata_core::{ErrorCode, Result};
 
 use crate::clients::{AwsClients, Service};
 use crate::error::sdk_error;
@@ -95,25 +96,21 @@ impl S3Bucket {
     ) -> Result<S3Bucket> {
         let target = clients.describe(Service::S3);
         let head = clients.s3().head_bucket().bucket(bucket).send().await;
-        match head {
-            Ok(_) => {}
-            Err(err) => {
-                let err = sdk_error(err, &format!("S3 bucket `{bucket}`"), &target);
-                match err.code() {
-                    ErrorCode::NotFound if opts.provision => {
-                        create_bucket(clients, bucket, &target).await?;
-                    }
-                    ErrorCode::NotFound => {
-                        return Err(Error::not_found(format!(
-                            "S3 bucket `{bucket}` does not exist ({target}): create it, or set \
-                             \"provision\": true under providers.aws"
-                        ))
-                        .with_source(err));
-                    }
-                    _ => return Err(err),
-                }
-            }
-        }
+        let found = head
+            .map(drop)
+            .map_err(|err| sdk_error(err, &format!("S3 bucket `{bucket}`"), &target));
+        found_or_provisioned(
+            found,
+            opts.provision,
+            || create_bucket(clients, bucket, &target),
+            || {
+                format!(
+                    "S3 bucket `{bucket}` does not exist ({target}): create it, or set \
+                     \"provision\": true under providers.aws"
+                )
+            },
+        )
+        .await?;
         let signing = clients.settings().credentials != AwsCredentials::Anonymous;
         Ok(S3Bucket {
             inner: Arc::new(Inner {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use serde_json::{Value, json};
+use strata_core::registry::cloud::found_or_provisioned;
 use strata_core::{Error, ErrorCode, Result};
 
 use super::SnsTopic;
@@ -43,22 +44,20 @@ pub(crate) async fn ensure_queue(
 ) -> Result<Queue> {
     let target = clients.describe(Service::Sqs);
     let name = spec.name;
-    let url = match queue_url(clients, name, &target).await {
-        Ok(url) => url,
-        Err(err) if err.code() == ErrorCode::NotFound && provision => {
-            create_queue(clients, name, &target).await?
-        }
-        Err(err) if err.code() == ErrorCode::NotFound => {
-            return Err(Error::not_found(format!(
+    let url = found_or_provisioned(
+        queue_url(clients, name, &target).await,
+        provision,
+        || create_queue(clients, name, &target),
+        || {
+            format!(
                 "SQS queue `{name}` does not exist ({target}): create it and subscribe it to \
                  SNS topic `{}` with raw message delivery, or set \"provision\": true under \
                  providers.aws",
                 spec.topic.name()
-            ))
-            .with_source(err));
-        }
-        Err(err) => return Err(err),
-    };
+            )
+        },
+    )
+    .await?;
     let mut attributes = queue_attributes(clients, &url, name, &target).await?;
     let arn = attributes
         .get(&Attr::QueueArn)

@@ -38,6 +38,7 @@ use strata_core::objects::{
     BucketDriver, ByteStream, GetOptions, GetResult, ListOptions, ListPage, ObjectCapabilities,
     ObjectKey, ObjectMeta, Precondition, PutOptions, SignedUrlOptions,
 };
+use strata_core::registry::cloud::found_or_provisioned;
 use strata_core::{Error, ErrorCode, Result};
 
 use crate::clients::{GcpClients, Service};
@@ -129,20 +130,23 @@ impl GcsBucket {
             bucket: name.to_owned(),
             ..GetBucketRequest::default()
         };
-        if let Err(e) = client.get_bucket(&get).await {
-            let err = storage_error(e, &format!("reading bucket `{name}`"), &target);
-            match err.code() {
-                ErrorCode::NotFound if opts.provision => create_bucket(clients, name).await?,
-                ErrorCode::NotFound => {
-                    return Err(Error::not_found(format!(
-                        "bucket `{name}` does not exist ({target}): create it, or set \
-                         \"provision\": true under providers.gcp"
-                    ))
-                    .with_source(err));
-                }
-                _ => return Err(err),
-            }
-        }
+        let found = client
+            .get_bucket(&get)
+            .await
+            .map(drop)
+            .map_err(|e| storage_error(e, &format!("reading bucket `{name}`"), &target));
+        found_or_provisioned(
+            found,
+            opts.provision,
+            || create_bucket(clients, name),
+            || {
+                format!(
+                    "bucket `{name}` does not exist ({target}): create it, or set \
+                     \"provision\": true under providers.gcp"
+                )
+            },
+        )
+        .await?;
         let settings = clients.settings();
         let base = opts.public_base_url.unwrap_or_else(|| {
             let host = settings

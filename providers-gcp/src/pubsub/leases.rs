@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use google_cloud_pubsub::subscriber::handler::Handler;
 use strata_core::pubsub::{Delivery, DeliveryHandle, Message};
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -76,10 +77,6 @@ pub(crate) struct Leases {
     /// Woken when a keyed message may have become ready.
     ready: Notify,
     next: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn gone(handle: &DeliveryHandle) -> Error {

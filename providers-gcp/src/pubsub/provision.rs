@@ -3,6 +3,7 @@
 
 use google_cloud_pubsub::model::{DeadLetterPolicy, Subscription};
 use google_cloud_wkt::FieldMask;
+use strata_core::registry::cloud::found_or_provisioned;
 use strata_core::{Error, ErrorCode, Result};
 
 use super::names::short_id;
@@ -18,33 +19,30 @@ pub(crate) async fn ensure_topic(clients: &GcpClients, path: &str, provision: bo
     let admin = &clients.pubsub().await?.topics;
     let id = short_id(path);
     let found = admin.get_topic().set_topic(path).send().await;
-    let err = match found {
-        Ok(_) => return Ok(()),
-        Err(e) => gax_error(e, &format!("reading Pub/Sub topic `{id}`"), &target),
-    };
-    match err.code() {
-        ErrorCode::NotFound if provision => {}
-        ErrorCode::NotFound => {
-            return Err(Error::not_found(format!(
-                "Pub/Sub topic `{path}` does not exist ({target}): create it, or set \
-                 \"provision\": true under providers.gcp to create it at startup"
-            ))
-            .with_source(err));
-        }
-        _ => return Err(err),
-    }
-    match admin.create_topic().set_name(path).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let err = gax_error(e, &format!("creating Pub/Sub topic `{id}`"), &target);
-            // Created meanwhile by another process: use it.
-            if err.code() == ErrorCode::AlreadyExists {
-                Ok(())
-            } else {
-                Err(err)
+    let found = found
+        .map(drop)
+        .map_err(|e| gax_error(e, &format!("reading Pub/Sub topic `{id}`"), &target));
+    let create = || async {
+        match admin.create_topic().set_name(path).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = gax_error(e, &format!("creating Pub/Sub topic `{id}`"), &target);
+                // Created meanwhile by another process: use it.
+                if err.code() == ErrorCode::AlreadyExists {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
             }
         }
-    }
+    };
+    found_or_provisioned(found, provision, create, || {
+        format!(
+            "Pub/Sub topic `{path}` does not exist ({target}): create it, or set \
+             \"provision\": true under providers.gcp to create it at startup"
+        )
+    })
+    .await
 }
 
 /// What a subscription should look like.

@@ -54,7 +54,7 @@ pub use self::provider::{FilesystemProvider, FsBucketOptions};
 use std::collections::HashMap;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -63,6 +63,7 @@ use strata_core::objects::{
     BucketDriver, ByteStream, GetOptions, GetResult, ListOptions, ListPage, ObjectCapabilities,
     ObjectKey, ObjectMeta, Precondition, PutOptions, SignedUrlOptions,
 };
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::RwLock;
@@ -170,7 +171,7 @@ impl FsBucket {
 fn lock_for(root: &Path) -> Arc<RwLock<()>> {
     static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Weak<RwLock<()>>>>> =
         LazyLock::new(Default::default);
-    let mut locks = LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut locks = lock(&LOCKS);
     if let Some(lock) = locks.get(root).and_then(Weak::upgrade) {
         return lock;
     }

@@ -20,12 +20,13 @@
 mod store;
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use strata_core::cache::{CacheCapabilities, CacheDriver, KeyTtl, ListEnd, SetCondition, Ttl};
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 
 use self::store::{Store, Value, expiry, not_a_number, parse_float, parse_int, range_window};
@@ -93,7 +94,7 @@ impl MemoryCache {
     fn lock(&self) -> MutexGuard<'_, Store> {
         // Store methods do not panic; if one ever did, serving the store as it
         // is beats failing every later call.
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.store)
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -19,6 +19,7 @@ use strata_core::objects::{
     BucketDriver, ByteStream, GetOptions, GetResult, ListOptions, ListPage, ObjectCapabilities,
     ObjectKey, ObjectMeta, Precondition, PutOptions, SignedUrlOptions,
 };
+use strata_core::sync::lock;
 use strata_core::{Error, Result};
 
 /// A bucket held in process memory. Cloning is not offered: share it through
@@ -82,7 +83,7 @@ impl MemoryBucket {
     /// updated (every update is a single insert or remove), so poisoning is
     /// ignored rather than turned into a panic here.
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Stored>> {
-        self.objects.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.objects)
     }
 
     fn store(&self, key: &ObjectKey, data: Bytes, opts: &PutOptions) -> Result<ObjectMeta> {

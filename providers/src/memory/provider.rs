@@ -11,7 +11,7 @@ use strata_core::cache::CacheDriver;
 use strata_core::objects::BucketDriver;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
 use strata_core::registry::{
-    BucketEntry, CacheEntry, CacheProvider, NoOptions, ObjectsProvider, OpenContext, OptionsType,
+    BucketEntry, CacheEntry, CacheProvider, ObjectsProvider, OpenContext, OptionsType,
     ProviderOptions, PubSubProvider, SubscriptionEntry, TopicEntry,
 };
 
@@ -40,10 +40,6 @@ impl MemoryPubSubProvider {
 impl PubSubProvider for MemoryPubSubProvider {
     fn name(&self) -> &'static str {
         "memory"
-    }
-
-    fn options(&self) -> OptionsType {
-        OptionsType::of::<NoOptions>()
     }
 
     async fn open_topic(
@@ -76,10 +72,6 @@ pub struct MemoryObjectsProvider;
 impl ObjectsProvider for MemoryObjectsProvider {
     fn name(&self) -> &'static str {
         "memory"
-    }
-
-    fn options(&self) -> OptionsType {
-        OptionsType::of::<NoOptions>()
     }
 
     async fn open_bucket(

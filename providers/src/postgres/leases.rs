@@ -15,7 +15,7 @@
 //! lent at the pool's size, so sqlx always has room for a lease that finds
 //! the stack empty.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection as _;
@@ -23,6 +23,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool, Postgres};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use strata_core::sync::lock;
 use strata_core::{ErrorCode, Result};
 
 use super::errors::map_sqlx_error;
@@ -143,7 +144,7 @@ impl Leases {
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<IdleConnection>> {
         // The lock guards only pushes and pops, which cannot panic half-way.
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.idle)
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::Shared;
 use crate::pubsub::lease::{LeaseKeeper, LeaseSlot};
-use crate::pubsub::subscriber::Counters;
+use crate::pubsub::stats::Counters;
 use crate::pubsub::{DeliveryHandle, SubscriptionDriver};
 
 /// Deliveries whose handler succeeded, with what they hold until acked.

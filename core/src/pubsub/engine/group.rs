@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use super::ack::AckBatch;
 use super::{Failed, HandlerRun, Shared, handler_outcome, spawn_failure, start_handler, timed_out};
 use crate::pubsub::lease::LeaseSlot;
-use crate::pubsub::subscriber::Counters;
+use crate::pubsub::stats::Counters;
 use crate::pubsub::{Delivery, DeliveryHandle, Message};
 
 /// Most deliveries one group task runs. Large enough to amortise the task and

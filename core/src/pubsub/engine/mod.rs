@@ -21,12 +21,15 @@ use tokio::time::Instant;
 
 use self::ack::AckBatch;
 use super::SubscriptionDriver;
+use super::handler::{Handler, HandlerError};
 use super::lease::{LeaseKeeper, LeaseSlot};
-use super::subscriber::{
-    Counters, DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE, Handler,
-    HandlerError, ORIGINAL_MESSAGE_ID_ATTRIBUTE, SubscriberOptions,
+use super::stats::Counters;
+use super::subscriber_options::{
+    DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE,
+    ORIGINAL_MESSAGE_ID_ATTRIBUTE, SubscriberOptions,
 };
 use super::{Delivery, DeliveryHandle, Message, OutgoingMessage, PubSubCapabilities};
+use crate::sync::lock;
 
 /// Longest pause after repeated receive errors.
 const MAX_RECEIVE_BACKOFF: Duration = Duration::from_secs(5);
@@ -89,9 +92,7 @@ enum Settled {
 impl Shared {
     fn keyed(&self) -> MutexGuard<'_, HashMap<String, VecDeque<Work>>> {
         // Nothing panics while holding this lock; a poisoned map is still consistent.
-        self.keyed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.keyed)
     }
 
     /// Frees what a delivery held once it is settled.

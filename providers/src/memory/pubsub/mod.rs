@@ -22,7 +22,7 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use self::tokens::TokenMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -31,6 +31,7 @@ use strata_core::pubsub::{
     Attributes, Delivery, DeliveryHandle, Message, OutgoingMessage, PubSubCapabilities,
     SubscriptionDriver, TopicDriver,
 };
+use strata_core::sync::{lock, read, write};
 use strata_core::{Error, Result};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -83,13 +84,6 @@ impl std::fmt::Debug for MemoryBroker {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // No code panics while holding these locks; a poisoned one is still consistent.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl MemoryBroker {
     /// An empty broker.
     pub fn new() -> Self {
@@ -119,10 +113,7 @@ impl MemoryBroker {
         opts: MemorySubscriptionOptions,
     ) -> Arc<MemorySubscription> {
         let topic = self.topic(topic);
-        let mut subscriptions = topic
-            .subscriptions
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut subscriptions = write(&topic.subscriptions);
         subscriptions
             .entry(name.to_owned())
             .or_insert_with(|| {
@@ -144,12 +135,7 @@ impl MemoryBroker {
         let Some(topic) = lock(&self.topics).get(topic).cloned() else {
             return false;
         };
-        topic
-            .subscriptions
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(name)
-            .is_some()
+        write(&topic.subscriptions).remove(name).is_some()
     }
 }
 
@@ -220,10 +206,7 @@ impl TopicDriver for MemoryTopic {
         if !accepted.is_empty() {
             // Held while enqueueing, so a subscription created meanwhile gets
             // the whole batch or none of it.
-            let subscriptions = self
-                .subscriptions
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let subscriptions = read(&self.subscriptions);
             for subscription in subscriptions.values() {
                 subscription.enqueue(&accepted);
             }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
+use crate::sync::lock;
 use crate::{Error, Result};
 
 /// Where one publish's answer goes.
@@ -56,10 +57,7 @@ impl SharedReply {
 
     fn set(&self, index: usize, result: Result<String>) {
         // Nothing panics while holding this lock; a poisoned one is still consistent.
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = lock(&self.state);
         let Some(slot) = state.results.get_mut(index) else {
             return;
         };
