@@ -359,3 +359,50 @@ async fn config_with_a_compiled_out_provider_fails_to_load() {
         "{err}"
     );
 }
+
+/// The escape hatch: the provider's own driver behind a portable handle, for
+/// a call Strata does not wrap, and `None` when another provider serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_handle_reaches_its_providers_driver_by_type() {
+    use strata_providers::filesystem::FsBucket;
+    use strata_providers::memory::cache::MemoryCache;
+    use strata_providers::memory::objects::MemoryBucket;
+    use strata_providers::memory::pubsub::MemoryTopic;
+    use strata_providers::sqlite::SqliteDatabase;
+
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::from_config(LoadedConfig {
+        config: Default::default(),
+        base_dir: dir.path().to_path_buf(),
+        file: None,
+    })
+    .await
+    .unwrap();
+    let bucket = infra.bucket("files").unwrap();
+    let fs = bucket
+        .driver_as::<FsBucket>()
+        .expect("the filesystem driver");
+    assert!(format!("{fs:?}").contains("files"), "{fs:?}");
+    assert!(bucket.driver_as::<MemoryBucket>().is_none());
+    assert!(
+        infra
+            .topic("t")
+            .unwrap()
+            .driver_as::<MemoryTopic>()
+            .is_some()
+    );
+    assert!(
+        infra
+            .cache("c")
+            .unwrap()
+            .driver_as::<MemoryCache>()
+            .is_some()
+    );
+    let db = infra.database("main").await.unwrap();
+    let sqlite = db.driver_as::<SqliteDatabase>().expect("the SQLite driver");
+    assert!(matches!(
+        sqlite.path(),
+        strata_providers::sqlite::SqlitePath::File(_)
+    ));
+    infra.close().await.unwrap();
+}

@@ -55,6 +55,13 @@ impl fmt::Debug for Keyspace {
 }
 
 impl Keyspace {
+    /// The provider's driver behind this keyspace when it is a `T`, for
+    /// a call Strata does not wrap; `None` on another provider.
+    pub fn driver_as<T: CacheDriver>(&self) -> Option<&T> {
+        let driver: &dyn std::any::Any = self.driver.as_ref();
+        driver.downcast_ref::<T>()
+    }
+
     /// A keyspace called `name` over `driver`, whose keys all start with `prefix`,
     /// and whose writes expire after `default_ttl` unless told otherwise
     /// (`None`: writes keep the key's TTL, so new keys never expire).

@@ -4,6 +4,7 @@
 //! portable `Keyspace` on top adds the key prefix, the default TTL and typed
 //! accessors. A miss is `None` (or `0`, or empty), never an error.
 
+use std::any::Any;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -71,7 +72,7 @@ pub struct CacheCapabilities {
 /// [`ErrorCode::InvalidArgument`](crate::ErrorCode), as is incrementing a value
 /// that is not a number.
 #[async_trait]
-pub trait CacheDriver: Send + Sync + 'static {
+pub trait CacheDriver: Any + Send + Sync {
     /// What this provider can do.
     fn capabilities(&self) -> &CacheCapabilities;
 

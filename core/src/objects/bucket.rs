@@ -84,6 +84,13 @@ impl fmt::Debug for Bucket {
 }
 
 impl Bucket {
+    /// The provider's driver behind this bucket when it is a `T`, for
+    /// a call Strata does not wrap; `None` on another provider.
+    pub fn driver_as<T: BucketDriver>(&self) -> Option<&T> {
+        let driver: &dyn std::any::Any = self.inner.driver.as_ref();
+        driver.downcast_ref::<T>()
+    }
+
     /// A bucket named `name` (the logical name from the infra config, used in
     /// messages) served by `driver`.
     pub fn new(name: impl Into<String>, driver: Arc<dyn BucketDriver>) -> Self {

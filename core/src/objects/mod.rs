@@ -4,6 +4,7 @@
 //! method. The portable [`Bucket`] on top validates keys,
 //! reads whole bodies, answers `exists`, and turns paginated listing into a stream.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -156,7 +157,7 @@ pub struct ObjectCapabilities {
 
 /// One bucket of one provider. Keys arrive validated ([`ObjectKey`]).
 #[async_trait]
-pub trait BucketDriver: Send + Sync + 'static {
+pub trait BucketDriver: Any + Send + Sync {
     /// What this provider can do.
     fn capabilities(&self) -> &ObjectCapabilities;
 

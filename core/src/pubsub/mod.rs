@@ -33,6 +33,7 @@ pub use subscriber_options::{
 };
 pub use topic::{Topic, TopicOptions};
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -153,7 +154,7 @@ pub struct PubSubCapabilities {
 
 /// Publishes to one topic. Implemented by each provider.
 #[async_trait]
-pub trait TopicDriver: Send + Sync + 'static {
+pub trait TopicDriver: Any + Send + Sync {
     /// What this provider can do.
     fn capabilities(&self) -> &PubSubCapabilities;
 

@@ -59,6 +59,13 @@ impl fmt::Debug for Database {
 }
 
 impl Database {
+    /// The provider's driver behind this database when it is a `T`, for
+    /// a call Strata does not wrap; `None` on another provider.
+    pub fn driver_as<T: DatabaseDriver>(&self) -> Option<&T> {
+        let driver: &dyn std::any::Any = self.driver.as_ref();
+        driver.downcast_ref::<T>()
+    }
+
     /// The database called `name` (as in the infra config) served by `driver`.
     pub fn new(name: impl Into<String>, driver: Arc<dyn DatabaseDriver>) -> Self {
         Self {

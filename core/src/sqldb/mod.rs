@@ -5,6 +5,7 @@
 //! for every provider; a provider whose engine spells them differently rewrites
 //! them. Values are only ever bound, never interpolated.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -103,7 +104,7 @@ pub trait TransactionDriver: SqlExecutor {
 
 /// A pooled database. Implemented by each provider.
 #[async_trait]
-pub trait DatabaseDriver: Send + Sync + 'static {
+pub trait DatabaseDriver: Any + Send + Sync {
     /// What this provider can do.
     fn capabilities(&self) -> &DatabaseCapabilities;
 

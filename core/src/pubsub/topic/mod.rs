@@ -69,6 +69,8 @@ pub struct Topic {
 
 struct TopicInner {
     name: String,
+    /// Kept for [`Topic::driver_as`]; the batching task has its own handle.
+    driver: Arc<dyn TopicDriver>,
     capabilities: PubSubCapabilities,
     queue: mpsc::Sender<Command>,
     closed: AtomicBool,
@@ -106,10 +108,11 @@ impl Topic {
     pub fn new(name: impl Into<String>, driver: Arc<dyn TopicDriver>, opts: TopicOptions) -> Topic {
         let name = name.into();
         let capabilities = driver.capabilities().clone();
-        let queue = Batcher::spawn(name.clone(), driver, &opts, &capabilities);
+        let queue = Batcher::spawn(name.clone(), driver.clone(), &opts, &capabilities);
         Topic {
             inner: Arc::new(TopicInner {
                 name,
+                driver,
                 capabilities,
                 queue,
                 closed: AtomicBool::new(false),
@@ -125,6 +128,14 @@ impl Topic {
     /// What the driver can do.
     pub fn capabilities(&self) -> &PubSubCapabilities {
         &self.inner.capabilities
+    }
+
+    /// The provider's driver behind this topic when it is a `T` (e.g.
+    /// `strata_aws::SnsTopic`), for a call Strata does not wrap; `None` on
+    /// another provider.
+    pub fn driver_as<T: TopicDriver>(&self) -> Option<&T> {
+        let driver: &dyn std::any::Any = self.inner.driver.as_ref();
+        driver.downcast_ref::<T>()
     }
 
     /// Publishes one message and returns the id the provider assigned.
