@@ -62,22 +62,11 @@ impl PubSubProvider for SnsSqsProvider {
     /// The SNS topic name and each subscription's SQS queue name.
     fn check_names(&self, topic: TopicEntry<'_>) -> std::result::Result<(), FieldError> {
         let ordering = topic.config.ordering;
-        if let Some(rule) = names::sns_topic_rule(topic.physical, ordering) {
-            return Err((topic.name_field().to_owned(), rule.to_owned()));
-        }
         let fifo = ordering || topic.physical.ends_with(".fifo");
-        for (name, sub) in &topic.config.subscriptions {
-            let queue = sub.physical_name(topic.name, name);
-            if let Some(rule) = names::sqs_queue_rule(&queue, fifo) {
-                let field = if sub.name.is_some() {
-                    format!("subscriptions.{name}.name")
-                } else {
-                    format!("subscriptions.{name}")
-                };
-                return Err((field, rule.to_owned()));
-            }
-        }
-        Ok(())
+        topic.check_physical_names(
+            |name| names::sns_topic_rule(name, ordering),
+            |queue| names::sqs_queue_rule(queue, fifo),
+        )
     }
 
     async fn open_topic(

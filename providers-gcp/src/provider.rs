@@ -67,21 +67,10 @@ impl PubSubProvider for CloudPubSubProvider {
 
     /// The topic id and each subscription's id.
     fn check_names(&self, topic: TopicEntry<'_>) -> std::result::Result<(), FieldError> {
-        if let Some(rule) = names::name_rule("topic", "topics", topic.physical) {
-            return Err((topic.name_field().to_owned(), rule));
-        }
-        for (name, sub) in &topic.config.subscriptions {
-            let physical = sub.physical_name(topic.name, name);
-            if let Some(rule) = names::name_rule("subscription", "subscriptions", &physical) {
-                let field = if sub.name.is_some() {
-                    format!("subscriptions.{name}.name")
-                } else {
-                    format!("subscriptions.{name}")
-                };
-                return Err((field, rule));
-            }
-        }
-        Ok(())
+        topic.check_physical_names(
+            |id| names::name_rule("topic", "topics", id),
+            |id| names::name_rule("subscription", "subscriptions", id),
+        )
     }
 
     async fn open_topic(

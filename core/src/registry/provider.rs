@@ -40,6 +40,32 @@ impl TopicEntry<'_> {
             ""
         }
     }
+
+    /// Checks the topic's physical name with `topic_rule` and each
+    /// subscription's with `subscription_rule` (a rule returns what is
+    /// broken, never the name): the one walk every provider's
+    /// [`PubSubProvider::check_names`] needs. The error names the field
+    /// (`name`, `subscriptions.s.name`, or the entry when the name is derived).
+    pub fn check_physical_names<R: Into<String>>(
+        &self,
+        topic_rule: impl Fn(&str) -> Option<R>,
+        subscription_rule: impl Fn(&str) -> Option<R>,
+    ) -> std::result::Result<(), FieldError> {
+        if let Some(rule) = topic_rule(self.physical) {
+            return Err((self.name_field().to_owned(), rule.into()));
+        }
+        for (name, sub) in &self.config.subscriptions {
+            if let Some(rule) = subscription_rule(&sub.physical_name(self.name, name)) {
+                let field = if sub.name.is_some() {
+                    format!("subscriptions.{name}.name")
+                } else {
+                    format!("subscriptions.{name}")
+                };
+                return Err((field, rule.into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A subscription entry of the config.
