@@ -1,0 +1,238 @@
+//! The NATS JetStream provider against a real server: the whole pub/sub
+//! conformance suite, bad input, and the config path through `Infra`, each
+//! test on a private `nats-server -js` it starts on a free port with its own
+//! store (the machine's shared server is left alone). A missing binary fails
+//! the test with what to install; nothing is skipped.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/nats_server.rs"]
+mod nats_server;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use strata_core::pubsub::{OutgoingMessage, SubscriptionDriver, TopicDriver};
+use strata_core::testkit::pubsub::{HarnessSubscriptionOptions, PubSubHarness};
+use strata_core::{ErrorCode, Result};
+use strata_nats::{NatsClient, NatsOptions, NatsSubscription, NatsTopic};
+
+use nats_server::PrivateNats;
+
+/// Topics and subscriptions on a private server of this test.
+struct NatsHarness {
+    client: NatsClient,
+    options: NatsOptions,
+    next: AtomicU64,
+    // Last, so the connection's users are gone before the server.
+    _server: PrivateNats,
+}
+
+impl NatsHarness {
+    async fn new() -> Self {
+        let server = PrivateNats::start(&[]);
+        let options = NatsOptions {
+            provision: true,
+            ..NatsOptions::new(server.url())
+        };
+        let client = NatsClient::connect(&options).await.unwrap();
+        Self {
+            client,
+            options,
+            next: AtomicU64::new(0),
+            _server: server,
+        }
+    }
+}
+
+#[async_trait]
+impl PubSubHarness for NatsHarness {
+    async fn topic(&self, name: &str) -> Result<Arc<dyn TopicDriver>> {
+        Ok(Arc::new(
+            NatsTopic::open(&self.client, name, &self.options).await?,
+        ))
+    }
+
+    async fn subscription(
+        &self,
+        topic: &str,
+        name: &str,
+        opts: &HarnessSubscriptionOptions,
+    ) -> Result<Arc<dyn SubscriptionDriver>> {
+        // No native dead-lettering and no ordering claim: the engine
+        // publishes dead letters to the topic the case passes it.
+        let topic = NatsTopic::open(&self.client, topic, &self.options).await?;
+        Ok(Arc::new(
+            NatsSubscription::open(&self.client, &topic, name, opts.lease, true).await?,
+        ))
+    }
+
+    fn unique(&self, base: &str) -> String {
+        format!("{base}-{}", self.next.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Every case gets a time limit, so a hang fails instead of blocking CI.
+async fn run<F: Future<Output = ()>>(case: F) {
+    tokio::time::timeout(Duration::from_secs(120), case)
+        .await
+        .expect("case timed out");
+}
+
+strata_core::pubsub_conformance! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    harness: NatsHarness::new().await,
+    run: run,
+    skip: {},
+}
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn receive_texts(sub: &dyn SubscriptionDriver, want: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let started = tokio::time::Instant::now();
+    while got.len() < want {
+        assert!(started.elapsed() < LIMIT, "received {got:?}, want {want}");
+        let deliveries = sub.receive(10, Duration::from_millis(500)).await.unwrap();
+        let handles = deliveries.iter().map(|d| d.handle.clone()).collect();
+        got.extend(
+            deliveries
+                .iter()
+                .map(|d| String::from_utf8_lossy(&d.message.data).into_owned()),
+        );
+        sub.ack(handles).await.unwrap();
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_characters_nats_forbids_are_escaped_never_wildcards() {
+    let h = NatsHarness::new().await;
+    // `orders.*` would, as a subject, match `orders.x`; as a stream name it
+    // is refused by the server. Escaped, each is its own literal subject.
+    let wild = NatsTopic::open(&h.client, "orders.*", &h.options)
+        .await
+        .unwrap();
+    let other = NatsTopic::open(&h.client, "orders.x", &h.options)
+        .await
+        .unwrap();
+    let spaced = NatsTopic::open(&h.client, "all > the rest", &h.options)
+        .await
+        .unwrap();
+    for topic in [&wild, &other, &spaced] {
+        assert!(
+            !topic.stream().contains(['.', '*', '>', ' ']),
+            "{}",
+            topic.stream()
+        );
+        let token = topic.subject().strip_prefix("strata.").unwrap();
+        assert!(!token.contains(['.', '*', '>', ' ']), "{}", topic.subject());
+    }
+    assert_ne!(wild.subject(), other.subject());
+    let sub = NatsSubscription::open(&h.client, &wild, "sub *.>", LIMIT, true)
+        .await
+        .unwrap();
+    for (topic, text) in [(&other, "other"), (&spaced, "spaced"), (&wild, "wild")] {
+        let results = topic.publish_batch(vec![OutgoingMessage::new(text)]).await;
+        assert!(results[0].is_ok(), "{results:?}");
+    }
+    assert_eq!(receive_texts(&sub, 1).await, ["wild"]);
+    let more = sub.receive(10, Duration::from_millis(500)).await.unwrap();
+    assert!(more.is_empty(), "the other topics' messages leaked in");
+    assert!(
+        strata_nats::names::escape("").is_err(),
+        "an empty name is refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_and_malformed_attributes_are_refused_per_message() {
+    let h = NatsHarness::new().await;
+    let topic = NatsTopic::open(&h.client, "attrs", &h.options).await.unwrap();
+    let results = topic
+        .publish_batch(vec![
+            OutgoingMessage::new("ok").with_attribute("kind", "fine"),
+            OutgoingMessage::new("x").with_attribute("Nats-Msg-Id", "1"),
+            OutgoingMessage::new("x").with_attribute("a b", "1"),
+            OutgoingMessage::new("x").with_attribute("k", "line\r\nInjected: 1"),
+        ])
+        .await;
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    for result in &results[1..] {
+        let err = result.as_ref().unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_permission_denied_without_the_secret() {
+    let server = PrivateNats::start(&["--user", "app", "--pass", "right-horse-battery"]);
+    let mut options = NatsOptions::new(server.url());
+    options.user = Some("app".into());
+    options.password = Some("wrong-staple-secret".into());
+    let err = NatsClient::connect(&options).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
+    assert!(!err.to_string().contains("wrong-staple-secret"), "{err}");
+    assert!(!format!("{err:?}").contains("wrong-staple-secret"), "{err:?}");
+    assert!(!format!("{options:?}").contains("wrong-staple-secret"));
+    options.password = Some("right-horse-battery".into());
+    NatsClient::connect(&options).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_server_is_unavailable() {
+    let mut server = PrivateNats::start(&[]);
+    let options = NatsOptions::new(server.url());
+    server.kill();
+    let err = NatsClient::connect(&options).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_provision_a_missing_stream_or_consumer_is_not_found_naming_the_fix() {
+    let h = NatsHarness::new().await;
+    let plain = NatsOptions::new(h.options.servers[0].clone());
+    let err = NatsTopic::open(&h.client, "absent.topic", &plain)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+    assert!(
+        err.message().contains("absent_2Etopic") && err.message().contains("provision"),
+        "{err}"
+    );
+    let topic = NatsTopic::open(&h.client, "present", &h.options)
+        .await
+        .unwrap();
+    NatsTopic::open(&h.client, "present", &plain)
+        .await
+        .expect("an existing stream opens without provision");
+    let err = NatsSubscription::open(&h.client, &topic, "absent-sub", LIMIT, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+    assert!(
+        err.message().contains("absent-sub") && err.message().contains("provision"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_of_another_consumer_or_subject_is_refused() {
+    let h = NatsHarness::new().await;
+    let topic = NatsTopic::open(&h.client, "handles", &h.options)
+        .await
+        .unwrap();
+    let sub = NatsSubscription::open(&h.client, &topic, "s", LIMIT, true)
+        .await
+        .unwrap();
+    for bad in ["strata.handles", "$JS.ACK.other.s.1.1.1.1.0", "$JS.ACK.handles.s.>"] {
+        let err = sub
+            .ack(vec![strata_core::pubsub::DeliveryHandle(bad.into())])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad}: {err}");
+    }
+}
