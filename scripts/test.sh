@@ -26,8 +26,9 @@ localstack/emulators up "${EMULATORS[@]}"
 localstack/emulators install tools
 eval "$(localstack/emulators env --running)"
 
-# Cloud providers are cargo features; the tests build them all in one go.
-FEATURES=(--features strata-infra/aws,strata-integration-tests/aws,strata-examples/aws,strata-infra/gcp,strata-integration-tests/gcp,strata-infra/azure)
+# Cloud providers (and NATS) are cargo features; the tests build them all in one go.
+# The NATS tests start private nats-servers themselves (apt-get install nats-server).
+FEATURES=(--features strata-infra/aws,strata-integration-tests/aws,strata-examples/aws,strata-infra/gcp,strata-integration-tests/gcp,strata-infra/azure,strata-infra/nats)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -151,7 +151,9 @@ async fn names_with_characters_nats_forbids_are_escaped_never_wildcards() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reserved_and_malformed_attributes_are_refused_per_message() {
     let h = NatsHarness::new().await;
-    let topic = NatsTopic::open(&h.client, "attrs", &h.options).await.unwrap();
+    let topic = NatsTopic::open(&h.client, "attrs", &h.options)
+        .await
+        .unwrap();
     let results = topic
         .publish_batch(vec![
             OutgoingMessage::new("ok").with_attribute("kind", "fine"),
@@ -176,7 +178,10 @@ async fn wrong_credentials_are_permission_denied_without_the_secret() {
     let err = NatsClient::connect(&options).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
     assert!(!err.to_string().contains("wrong-staple-secret"), "{err}");
-    assert!(!format!("{err:?}").contains("wrong-staple-secret"), "{err:?}");
+    assert!(
+        !format!("{err:?}").contains("wrong-staple-secret"),
+        "{err:?}"
+    );
     assert!(!format!("{options:?}").contains("wrong-staple-secret"));
     options.password = Some("right-horse-battery".into());
     NatsClient::connect(&options).await.unwrap();
@@ -228,11 +233,244 @@ async fn a_handle_of_another_consumer_or_subject_is_refused() {
     let sub = NatsSubscription::open(&h.client, &topic, "s", LIMIT, true)
         .await
         .unwrap();
-    for bad in ["strata.handles", "$JS.ACK.other.s.1.1.1.1.0", "$JS.ACK.handles.s.>"] {
+    for bad in [
+        "strata.handles",
+        "$JS.ACK.other.s.1.1.1.1.0",
+        "$JS.ACK.handles.s.>",
+    ] {
         let err = sub
             .ack(vec![strata_core::pubsub::DeliveryHandle(bad.into())])
             .await
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad}: {err}");
     }
+}
+
+/// What a restart run saw.
+#[derive(Debug, Default)]
+struct RestartReport {
+    resolved: usize,
+    failed: usize,
+    delivered_distinct: usize,
+    duplicates: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_restart_mid_stream_loses_no_resolved_publish() {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+    use strata_core::pubsub::{Subscriber, SubscriberOptions, Topic, TopicOptions, handler_fn};
+
+    let mut server = PrivateNats::start(&[]);
+    let options = NatsOptions {
+        provision: true,
+        ..NatsOptions::new(server.url())
+    };
+    let client = NatsClient::connect(&options).await.unwrap();
+    let topic_driver = NatsTopic::open(&client, "restart", &options).await.unwrap();
+    let sub = NatsSubscription::open(
+        &client,
+        &topic_driver,
+        "restart-sub",
+        Duration::from_secs(5),
+        true,
+    )
+    .await
+    .unwrap();
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let seen_in = seen.clone();
+    let handler = handler_fn(move |message| {
+        *seen_in
+            .lock()
+            .unwrap()
+            .entry(String::from_utf8_lossy(&message.data).into_owned())
+            .or_insert(0) += 1;
+        async { Ok(()) }
+    });
+    let subscriber_options = SubscriberOptions {
+        max_concurrency: 64,
+        receive_wait: Duration::from_millis(200),
+        ..SubscriberOptions::default()
+    };
+    let subscriber = Subscriber::start("restart-sub", Arc::new(sub), handler, subscriber_options);
+    let topic = Topic::new("restart", Arc::new(topic_driver), TopicOptions::default());
+
+    let total = 2000;
+    let mut resolved = HashSet::new();
+    let mut report = RestartReport::default();
+    let mut failure_codes = HashSet::new();
+    let started = tokio::time::Instant::now();
+    for chunk in 0..total / 20 {
+        if chunk == 30 {
+            server.kill();
+        }
+        if chunk == 40 {
+            server.restart();
+        }
+        let messages = (0..20)
+            .map(|i| OutgoingMessage::new(format!("m{}", chunk * 20 + i)))
+            .collect::<Vec<_>>();
+        let texts: Vec<String> = messages
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.data).into_owned())
+            .collect();
+        let results = tokio::time::timeout(LIMIT, topic.publish_many(messages))
+            .await
+            .expect("a publish hangs past its ack timeout");
+        for (text, result) in texts.into_iter().zip(results) {
+            match result {
+                Ok(_) => {
+                    resolved.insert(text);
+                }
+                Err(err) => {
+                    report.failed += 1;
+                    failure_codes.insert(err.code());
+                }
+            }
+        }
+        if (30..40).contains(&chunk) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    report.resolved = resolved.len();
+    assert!(
+        started.elapsed() < Duration::from_secs(240),
+        "publishing took {:?}",
+        started.elapsed()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let missing = {
+            let seen = seen.lock().unwrap();
+            resolved.iter().filter(|t| !seen.contains_key(*t)).count()
+        };
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{missing} resolved publishes never delivered ({report:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    subscriber.shutdown().await.unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        report.delivered_distinct = seen.len();
+        report.duplicates = seen.values().map(|n| n - 1).sum();
+    }
+    println!("server restart: {report:?}, failure codes {failure_codes:?}");
+    assert!(
+        report.resolved >= total - 10 * 20 - 20,
+        "publishes failed outside the outage: {report:?}"
+    );
+    assert!(
+        failure_codes
+            .iter()
+            .all(|code| *code == ErrorCode::Unavailable),
+        "failures are typed Unavailable: {failure_codes:?}"
+    );
+    topic.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infra_config_opens_nats_topics_and_dead_letters_through_the_engine() {
+    use futures::FutureExt;
+    use strata_core::config::{LoadedConfig, parse_config};
+    use strata_core::pubsub::{Handler, HandlerError, Message};
+    use strata_infra::{Infra, SubscribeOptions, registry};
+    use tokio::sync::mpsc;
+
+    let server = PrivateNats::start(&["--user", "app", "--pass", "s3cret-pass"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    // The password comes from the environment through `$env`.
+    let var = format!("STRATA_TEST_NATS_PASSWORD_{}", std::process::id());
+    let text = format!(
+        r#"{{
+        "pubsub": {{
+            "orders": {{ "provider": "nats", "name": "orders v1.*",
+                "servers": ["{url}"], "user": "app", "password": {{ "$env": "{var}" }},
+                "provision": true, "storage": "file", "retention": "interest",
+                "subscriptions": {{
+                    "billing": {{ "max_attempts": 2, "dead_letter_topic": "orders-dlq",
+                                  "min_backoff_ms": 10, "max_backoff_ms": 50, "lease_seconds": 5 }}
+            }} }},
+            "orders-dlq": {{ "provider": "nats", "servers": ["{url}"], "user": "app",
+                "password": {{ "$env": "{var}" }}, "provision": true,
+                "subscriptions": {{ "audit": {{}} }} }}
+        }}
+    }}"#
+    );
+    let lookup = |name: &str| (name == var).then(|| "s3cret-pass".to_owned());
+    let loaded = LoadedConfig {
+        config: parse_config(&text, "nats.json", registry(), &lookup).unwrap(),
+        base_dir: dir.path().to_path_buf(),
+        file: None,
+    };
+    let infra = Infra::from_config(loaded).await.unwrap();
+
+    let forward = |tx: mpsc::UnboundedSender<Message>, fail: bool| -> Handler {
+        Arc::new(move |msg: Message| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(msg);
+                if fail {
+                    Err::<(), HandlerError>("billing is down".into())
+                } else {
+                    Ok(())
+                }
+            }
+            .boxed()
+        })
+    };
+    let (failing_tx, mut failing_rx) = mpsc::unbounded_channel();
+    let (dead_tx, mut dead_rx) = mpsc::unbounded_channel();
+    infra
+        .subscribe(
+            "orders",
+            "billing",
+            forward(failing_tx, true),
+            SubscribeOptions::default(),
+        )
+        .unwrap();
+    infra
+        .subscribe(
+            "orders-dlq",
+            "audit",
+            forward(dead_tx, false),
+            SubscribeOptions::default(),
+        )
+        .unwrap();
+    let orders = infra.topic("orders").unwrap();
+    for i in 0..3 {
+        orders
+            .publish(OutgoingMessage::new(format!("order-{i}")).with_attribute("n", i.to_string()))
+            .await
+            .unwrap();
+    }
+    let mut dead = Vec::new();
+    while dead.len() < 3 {
+        let msg = tokio::time::timeout(LIMIT, dead_rx.recv())
+            .await
+            .expect("dead letters arrive")
+            .unwrap();
+        assert!(msg.attributes.contains_key("n"), "{:?}", msg.attributes);
+        dead.push(String::from_utf8(msg.data.to_vec()).unwrap());
+    }
+    dead.sort();
+    assert_eq!(dead, ["order-0", "order-1", "order-2"]);
+    let mut attempts = 0;
+    while let Ok(Some(msg)) =
+        tokio::time::timeout(Duration::from_millis(300), failing_rx.recv()).await
+    {
+        assert!(
+            msg.delivery_attempt <= 2,
+            "attempt {}",
+            msg.delivery_attempt
+        );
+        attempts += 1;
+    }
+    assert_eq!(attempts, 6, "each message tried max_attempts (2) times");
+    infra.close().await.unwrap();
 }

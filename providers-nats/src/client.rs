@@ -121,9 +121,9 @@ fn connect_error(endpoint: &str, err: &async_nats::ConnectError) -> Error {
         ConnectErrorKind::ServerParse => {
             Error::invalid_config(format!("a NATS server URL is malformed ({endpoint})"))
         }
-        ConnectErrorKind::Tls => Error::unavailable(format!(
-            "TLS with NATS at {endpoint} failed: {err}"
-        )),
+        ConnectErrorKind::Tls => {
+            Error::unavailable(format!("TLS with NATS at {endpoint} failed: {err}"))
+        }
         _ => Error::unavailable(format!("NATS at {endpoint} is unreachable ({kind})")),
     }
 }

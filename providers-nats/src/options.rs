@@ -190,9 +190,74 @@ impl ProviderOptions for NatsOptions {
             ("max_bytes", self.max_bytes),
         ] {
             if value == Some(0) {
-                return Err((field.into(), "expected at least 1 (leave it out for no limit)".into()));
+                return Err((
+                    field.into(),
+                    "expected at least 1 (leave it out for no limit)".into(),
+                ));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn check(options: &NatsOptions) -> std::result::Result<(), (String, String)> {
+        options.check(&Registry::new())
+    }
+
+    #[test]
+    fn servers_and_credentials_are_checked_together() {
+        assert!(check(&NatsOptions::new("nats://127.0.0.1:4222")).is_ok());
+        assert_eq!(check(&NatsOptions::default()).unwrap_err().0, "servers");
+        let mut options = NatsOptions::new("nats://h");
+        options.password = Some("p".into());
+        assert_eq!(check(&options).unwrap_err().0, "password");
+        options.user = Some("u".into());
+        assert!(check(&options).is_ok());
+        options.token = Some("t".into());
+        assert_eq!(check(&options).unwrap_err().0, "token");
+    }
+
+    #[test]
+    fn replicas_and_limits_are_bounded() {
+        let mut options = NatsOptions::new("nats://h");
+        options.replicas = Some(6);
+        assert_eq!(check(&options).unwrap_err().0, "replicas");
+        options.replicas = Some(3);
+        options.max_bytes = Some(0);
+        assert_eq!(check(&options).unwrap_err().0, "max_bytes");
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let mut options = NatsOptions::new("nats://u:hidden-in-url@h:4222");
+        options.token = Some("tok-secret".into());
+        let shown = format!("{options:?}");
+        assert!(
+            !shown.contains("tok-secret") && !shown.contains("hidden-in-url"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_config_shape_parses_with_its_defaults() {
+        let options: NatsOptions = serde_json::from_value(serde_json::json!({
+            "servers": ["nats://h:4222"], "storage": "memory", "retention": "limits",
+            "max_age_seconds": 60
+        }))
+        .unwrap();
+        assert_eq!(options.storage, Storage::Memory);
+        assert_eq!(options.retention, Retention::Limits);
+        assert_eq!(options.max_age(), Duration::from_secs(60));
+        assert!(!options.provision);
+        let unknown = serde_json::from_value::<NatsOptions>(serde_json::json!({
+            "servers": ["nats://h"], "stream": "x"
+        }));
+        assert!(unknown.is_err(), "unknown fields are refused");
     }
 }

@@ -52,7 +52,10 @@ impl NatsCluster {
 pub struct NatsPubSubProvider;
 
 impl NatsPubSubProvider {
-    async fn topic(cx: &OpenContext, topic: TopicEntry<'_>) -> Result<(NatsClient, NatsOptions, NatsTopic)> {
+    async fn topic(
+        cx: &OpenContext,
+        topic: TopicEntry<'_>,
+    ) -> Result<(NatsClient, NatsOptions, NatsTopic)> {
         let options: NatsOptions = cx.options(&topic.config.options, &topic.path())?;
         let client = NatsCluster::of(cx).await?.client(&options).await?;
         let driver = NatsTopic::open(&client, topic.physical, &options).await?;

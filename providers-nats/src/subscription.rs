@@ -19,7 +19,7 @@ use strata_core::pubsub::{
 use strata_core::{Error, Result};
 use tokio::sync::Mutex;
 
-use crate::client::{NatsClient, unavailable};
+use crate::client::{NatsClient, REQUEST_TIMEOUT, unavailable};
 use crate::names::escape;
 use crate::topic::{NatsTopic, ORDERING_KEY_HEADER, capabilities};
 
@@ -126,12 +126,16 @@ impl NatsSubscription {
             .map_err(|err| unavailable("ack", err))
     }
 
+    /// Waits until the server has read what was published, at most
+    /// [`REQUEST_TIMEOUT`]: while the connection is down, a flush would wait
+    /// for the reconnection.
     async fn flush(&self) -> Result<()> {
-        self.client
-            .client
-            .flush()
-            .await
-            .map_err(|err| unavailable("ack flush", err))
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.client.client.flush()).await {
+            Ok(flushed) => flushed.map_err(|err| unavailable("ack flush", err)),
+            Err(_) => Err(Error::unavailable(format!(
+                "NATS did not confirm the acks within {REQUEST_TIMEOUT:?}"
+            ))),
+        }
     }
 
     async fn open_pull(&self) -> Result<Messages> {
@@ -299,10 +303,7 @@ impl SubscriptionDriver for NatsSubscription {
         let body = if redeliver_after.is_zero() {
             Bytes::from_static(b"-NAK")
         } else {
-            Bytes::from(format!(
-                "-NAK {{\"delay\":{}}}",
-                redeliver_after.as_nanos()
-            ))
+            Bytes::from(format!("-NAK {{\"delay\":{}}}", redeliver_after.as_nanos()))
         };
         self.reply(&handle, body).await?;
         self.flush().await

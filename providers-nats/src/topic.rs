@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::context::{GetStreamErrorKind, PublishErrorKind};
 use async_nats::jetstream::ErrorCode as JsCode;
+use async_nats::jetstream::context::{GetStreamErrorKind, PublishErrorKind};
 use async_nats::jetstream::stream::{Config, DiscardPolicy, RetentionPolicy, StorageType};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -207,10 +207,7 @@ fn headers(message: &OutgoingMessage) -> Result<Option<HeaderMap>> {
 
 /// NATS headers are lines of `name: value`.
 fn check_header(name: &str, value: &str) -> Result<()> {
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b':');
+    let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
     if !name_ok {
         return Err(Error::invalid_argument(format!(
             "attribute name {name:?} cannot be a NATS header: use printable ASCII without `:` \
