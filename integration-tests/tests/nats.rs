@@ -62,11 +62,13 @@ impl PubSubHarness for NatsHarness {
         name: &str,
         opts: &HarnessSubscriptionOptions,
     ) -> Result<Arc<dyn SubscriptionDriver>> {
-        // No native dead-lettering and no ordering claim: the engine
-        // publishes dead letters to the topic the case passes it.
+        // No native dead-lettering: the engine publishes dead letters to
+        // the topic the case passes it. An ordered case gets a one-at-a-time
+        // consumer.
         let topic = NatsTopic::open(&self.client, topic, &self.options).await?;
         Ok(Arc::new(
-            NatsSubscription::open(&self.client, &topic, name, opts.lease, true).await?,
+            NatsSubscription::open(&self.client, &topic, name, opts.lease, true, opts.ordering)
+                .await?,
         ))
     }
 
@@ -132,7 +134,7 @@ async fn names_with_characters_nats_forbids_are_escaped_never_wildcards() {
         assert!(!token.contains(['.', '*', '>', ' ']), "{}", topic.subject());
     }
     assert_ne!(wild.subject(), other.subject());
-    let sub = NatsSubscription::open(&h.client, &wild, "sub *.>", LIMIT, true)
+    let sub = NatsSubscription::open(&h.client, &wild, "sub *.>", LIMIT, true, false)
         .await
         .unwrap();
     for (topic, text) in [(&other, "other"), (&spaced, "spaced"), (&wild, "wild")] {
@@ -214,7 +216,7 @@ async fn without_provision_a_missing_stream_or_consumer_is_not_found_naming_the_
     NatsTopic::open(&h.client, "present", &plain)
         .await
         .expect("an existing stream opens without provision");
-    let err = NatsSubscription::open(&h.client, &topic, "absent-sub", LIMIT, false)
+    let err = NatsSubscription::open(&h.client, &topic, "absent-sub", LIMIT, false, false)
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
@@ -230,7 +232,7 @@ async fn a_handle_of_another_consumer_or_subject_is_refused() {
     let topic = NatsTopic::open(&h.client, "handles", &h.options)
         .await
         .unwrap();
-    let sub = NatsSubscription::open(&h.client, &topic, "s", LIMIT, true)
+    let sub = NatsSubscription::open(&h.client, &topic, "s", LIMIT, true, false)
         .await
         .unwrap();
     for bad in [
@@ -274,6 +276,7 @@ async fn server_restart_mid_stream_loses_no_resolved_publish() {
         "restart-sub",
         Duration::from_secs(5),
         true,
+        false,
     )
     .await
     .unwrap();
@@ -473,4 +476,31 @@ async fn infra_config_opens_nats_topics_and_dead_letters_through_the_engine() {
     }
     assert_eq!(attempts, 6, "each message tried max_attempts (2) times");
     infra.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_is_claimed_only_by_a_one_at_a_time_consumer() {
+    let h = NatsHarness::new().await;
+    let topic = NatsTopic::open(&h.client, "ordered", &h.options)
+        .await
+        .unwrap();
+    let ordered = NatsSubscription::open(&h.client, &topic, "in-order", LIMIT, true, true)
+        .await
+        .unwrap();
+    assert!(ordered.capabilities().ordering);
+    let plain = NatsSubscription::open(&h.client, &topic, "any-order", LIMIT, true, false)
+        .await
+        .unwrap();
+    assert!(!plain.capabilities().ordering);
+    // Opened again without the ordering request, an ordered consumer still
+    // orders (and says so); the reverse would be a lie, so it is refused.
+    let again = NatsSubscription::open(&h.client, &topic, "in-order", LIMIT, false, false)
+        .await
+        .unwrap();
+    assert!(again.capabilities().ordering);
+    let err = NatsSubscription::open(&h.client, &topic, "any-order", LIMIT, true, true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
+    assert!(err.message().contains("max_ack_pending"), "{err}");
 }

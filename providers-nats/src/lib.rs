@@ -10,7 +10,9 @@
 //! (in-progress acks) are the JetStream ack protocol; the delivery attempt
 //! is the consumer's delivery count. Consumers are made with unlimited
 //! deliveries: dead-lettering after `max_attempts` is the engine's (publish
-//! to the dead-letter topic, then ack), so nothing is dropped.
+//! to the dead-letter topic, then ack), so nothing is dropped. A topic with
+//! `"ordering": true` gets one-at-a-time consumers, which keep every key's
+//! order; the others do not claim ordering.
 //!
 //! Its own crate, behind `strata-infra`'s `nats` feature: `async-nats`
 //! brings its own TLS stack and NKey crypto, which users of the embedded

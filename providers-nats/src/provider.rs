@@ -96,6 +96,7 @@ impl PubSubProvider for NatsPubSubProvider {
                 subscription.physical,
                 subscription.config.lease(),
                 options.provision,
+                topic.config.ordering,
             )
             .await?,
         ))

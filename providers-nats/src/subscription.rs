@@ -64,16 +64,25 @@ impl NatsSubscription {
     /// delivery of messages published from now on. An existing consumer is
     /// used as it is, its ack wait being the lease.
     ///
+    /// `ordered` (a topic with `"ordering": true`) makes the consumer hand
+    /// out one message at a time (`max_ack_pending` 1): the next is delivered
+    /// only once the last is acked, and a nacked one is redelivered first, so
+    /// every ordering key keeps publish order — at one message in flight for
+    /// the whole subscription. [`PubSubCapabilities::ordering`] is claimed
+    /// exactly when the consumer has `max_ack_pending` 1.
+    ///
     /// # Errors
     /// `NotFound` naming the consumer when it is missing and not provisioned,
-    /// `InvalidConfig` when a consumer of that name is not a pull consumer,
-    /// `Unavailable` when NATS cannot be reached.
+    /// `InvalidConfig` when a consumer of that name is not a pull consumer, or
+    /// is not one-at-a-time for an ordered topic, `Unavailable` when NATS
+    /// cannot be reached.
     pub async fn open(
         client: &NatsClient,
         topic: &NatsTopic,
         physical: &str,
         lease: Duration,
         provision: bool,
+        ordered: bool,
     ) -> Result<Self> {
         let name = escape(physical)?;
         let stream = client
@@ -81,7 +90,18 @@ impl NatsSubscription {
             .get_stream_no_info(topic.stream())
             .await
             .map_err(|err| unavailable("stream lookup", err))?;
-        let consumer = open_consumer(&stream, topic, &name, lease, provision).await?;
+        let consumer = open_consumer(&stream, topic, &name, lease, provision, ordered).await?;
+        let one_at_a_time = consumer.cached_info().config.max_ack_pending == 1;
+        if ordered && !one_at_a_time {
+            return Err(Error::invalid_config(format!(
+                "NATS consumer `{name}` of stream `{}` has max_ack_pending {}, but an ordered \
+                 topic needs 1 (one message in flight): recreate the consumer",
+                topic.stream(),
+                consumer.cached_info().config.max_ack_pending
+            )));
+        }
+        let mut caps = capabilities(client.max_payload());
+        caps.ordering = one_at_a_time;
         let lease = consumer.cached_info().config.ack_wait;
         let lease = if lease.is_zero() {
             // The server's default ack wait.
@@ -91,7 +111,7 @@ impl NatsSubscription {
         };
         Ok(Self {
             ack_prefix: format!("$JS.ACK.{}.{name}.", topic.stream()),
-            caps: capabilities(client.max_payload()),
+            caps,
             client: client.clone(),
             consumer,
             lease,
@@ -159,6 +179,7 @@ async fn open_consumer(
     name: &str,
     lease: Duration,
     provision: bool,
+    ordered: bool,
 ) -> Result<PullConsumer> {
     match stream.consumer_info(name).await {
         Ok(_) => {}
@@ -169,6 +190,7 @@ async fn open_consumer(
                 ack_wait: lease,
                 max_deliver: -1,
                 deliver_policy: DeliverPolicy::New,
+                max_ack_pending: if ordered { 1 } else { 0 },
                 ..Config::default()
             };
             return stream

@@ -27,8 +27,9 @@ const HEADER_ROOM: usize = 4096;
 pub(crate) fn capabilities(max_payload: usize) -> PubSubCapabilities {
     let max_message_bytes = max_payload.saturating_sub(HEADER_ROOM).max(1);
     PubSubCapabilities {
-        // Redelivery of a nacked message does not hold back later messages
-        // of its key, so per-key order is not promised (see the docs).
+        // Claimed per subscription, by a one-at-a-time consumer (see
+        // `NatsSubscription::open`): a consumer with many messages in flight
+        // redelivers a nacked message after later ones of its key.
         ordering: false,
         native_dead_letter: false,
         explicit_dead_letter: false,
