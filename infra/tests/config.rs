@@ -129,6 +129,14 @@ fn unknown_provider_lists_what_this_build_has() {
     );
 }
 
+#[cfg(not(feature = "nats"))]
+#[test]
+fn compiled_out_nats_names_its_feature() {
+    let msg = error_of(r#"{ "pubsub": { "orders": { "provider": "nats" } } }"#);
+    assert!(msg.contains("not compiled into this build"), "{msg}");
+    assert!(msg.contains("cargo feature `nats`"), "{msg}");
+}
+
 #[cfg(not(feature = "aws"))]
 #[test]
 fn compiled_out_provider_names_the_feature() {
