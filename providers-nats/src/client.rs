@@ -84,6 +84,11 @@ impl NatsClient {
         })
     }
 
+    /// The JetStream context, for a call Strata does not wrap.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
     /// The servers, as `host:port` list without credentials.
     pub fn endpoint(&self) -> &str {
         &self.endpoint

@@ -228,9 +228,14 @@ fn publish_error(err: &async_nats::jetstream::context::PublishError) -> Error {
         PublishErrorKind::MaxPayloadExceeded => {
             Error::invalid_argument(format!("message too large for NATS: {err}"))
         }
-        PublishErrorKind::StreamNotFound => Error::not_found(format!(
-            "no NATS stream captures the topic's subject ({err})"
-        )),
+        // "No responders": no stream answered for the subject. The stream
+        // was there when the topic opened, so this is a cluster without a
+        // leader for it (mid-failover) or a server restarting; if the stream
+        // was deleted, reopening the topic says `NotFound`.
+        PublishErrorKind::StreamNotFound => Error::unavailable(
+            "no NATS stream answered for the topic's subject (no stream leader right now, or \
+             the stream was deleted)",
+        ),
         PublishErrorKind::TimedOut => Error::unavailable(
             "NATS did not ack the publish in time; the message may or may not be stored",
         ),

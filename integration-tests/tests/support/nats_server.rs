@@ -42,6 +42,7 @@ pub struct PrivateNats {
 
 impl PrivateNats {
     /// Starts `nats-server -js` with `args` added and waits until it serves.
+    #[allow(dead_code)]
     pub fn start(args: &[&str]) -> Self {
         let mut server = Self {
             child: None,
@@ -51,6 +52,41 @@ impl PrivateNats {
         };
         server.spawn();
         server
+    }
+
+    /// `size` servers on 127.0.0.1 routed into one JetStream cluster named
+    /// `strata`, server names `n0`, `n1`, …; each has its own store.
+    #[allow(dead_code)]
+    pub fn start_cluster(size: usize) -> Vec<Self> {
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let routes = ports
+            .iter()
+            .map(|(_, route)| format!("nats://127.0.0.1:{route}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        ports
+            .iter()
+            .enumerate()
+            .map(|(i, (port, route))| {
+                let mut server = Self {
+                    child: None,
+                    port: *port,
+                    args: vec![
+                        "-n".into(),
+                        format!("n{i}"),
+                        "--cluster_name".into(),
+                        "strata".into(),
+                        "--cluster".into(),
+                        format!("nats://127.0.0.1:{route}"),
+                        "--routes".into(),
+                        routes.clone(),
+                    ],
+                    dir: tempfile::tempdir().expect("temp dir for nats-server"),
+                };
+                server.spawn();
+                server
+            })
+            .collect()
     }
 
     /// `nats://127.0.0.1:<port>`.
