@@ -8,6 +8,8 @@
 
 #[path = "support/nats_server.rs"]
 mod nats_server;
+#[path = "support/redis_tls.rs"]
+mod redis_tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -503,4 +505,32 @@ async fn ordering_is_claimed_only_by_a_one_at_a_time_consumer() {
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
     assert!(err.message().contains("max_ack_pending"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_ca_file_round_trips_and_an_unknown_ca_is_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    redis_tls::make_certs(certs.path());
+    let path = |file: &str| certs.path().join(file).to_string_lossy().into_owned();
+    let (cert, key) = (path(redis_tls::CERT_FILE), path(redis_tls::KEY_FILE));
+    let server = PrivateNats::start(&["--tls", "--tlscert", &cert, "--tlskey", &key]);
+    let mut options = NatsOptions {
+        provision: true,
+        ..NatsOptions::new(server.url())
+    };
+    // The system roots do not know the test CA.
+    options.tls_required = true;
+    let err = NatsClient::connect(&options).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
+    options.tls_ca_file = Some(certs.path().join(redis_tls::CA_FILE));
+    let client = NatsClient::connect(&options).await.unwrap();
+    let topic = NatsTopic::open(&client, "tls", &options).await.unwrap();
+    let sub = NatsSubscription::open(&client, &topic, "tls-sub", LIMIT, true, false)
+        .await
+        .unwrap();
+    let results = topic
+        .publish_batch(vec![OutgoingMessage::new("over tls")])
+        .await;
+    assert!(results[0].is_ok(), "{results:?}");
+    assert_eq!(receive_texts(&sub, 1).await, ["over tls"]);
 }
