@@ -22,7 +22,7 @@ done
 stop_started() { [ ${#started[@]} -eq 0 ] || localstack/emulators down "${started[@]}" >/dev/null 2>&1 || true; }
 trap stop_started EXIT
 localstack/emulators up "${EMULATORS[@]}"
-# The other clients the interop tests read and write with (aws CLI, boto3, Google's Python clients).
+# The other clients the interop tests read and write with (aws CLI, boto3, Google's Python clients, nats-py).
 localstack/emulators install tools
 eval "$(localstack/emulators env --running)"
 

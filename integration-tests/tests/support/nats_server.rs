@@ -103,6 +103,7 @@ impl PrivateNats {
     }
 
     /// Starts the server again on the same port and store.
+    #[allow(dead_code)]
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
