@@ -241,6 +241,10 @@ async fn a_handle_of_another_consumer_or_subject_is_refused() {
         "strata.handles",
         "$JS.ACK.other.s.1.1.1.1.0",
         "$JS.ACK.handles.s.>",
+        "$JS.ACK.handles.s.1",
+        "$JS.ACK.handles.other.1.1.1.1.0",
+        "$JS.ACK.handles.s.1.1.1.1.0 x",
+        "$JS.NAK.handles.s.1.1.1.1.0",
     ] {
         let err = sub
             .ack(vec![strata_core::pubsub::DeliveryHandle(bad.into())])
@@ -248,6 +252,13 @@ async fn a_handle_of_another_consumer_or_subject_is_refused() {
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad}: {err}");
     }
+    // A handle of the right shape for this consumer is taken (acking a
+    // sequence that was never delivered is harmless to the server).
+    sub.ack(vec![strata_core::pubsub::DeliveryHandle(
+        "$JS.ACK.handles.s.1.1.1.1.0".into(),
+    )])
+    .await
+    .unwrap();
 }
 
 /// What a restart run saw.

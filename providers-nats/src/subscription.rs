@@ -36,9 +36,10 @@ const PULL_HEARTBEAT: Duration = Duration::from_secs(3);
 pub struct NatsSubscription {
     client: NatsClient,
     consumer: PullConsumer,
-    /// `$JS.ACK.<stream>.<consumer>.`: every handle this consumer hands out
-    /// starts so; anything else is refused rather than published to.
-    ack_prefix: String,
+    /// The stream's and the consumer's names, which every handle this
+    /// consumer hands out carries.
+    stream: String,
+    consumer_name: String,
     lease: Duration,
     caps: PubSubCapabilities,
     held: AtomicUsize,
@@ -51,7 +52,8 @@ pub struct NatsSubscription {
 impl std::fmt::Debug for NatsSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsSubscription")
-            .field("ack_prefix", &self.ack_prefix)
+            .field("stream", &self.stream)
+            .field("consumer", &self.consumer_name)
             .field("lease", &self.lease)
             .finish_non_exhaustive()
     }
@@ -110,7 +112,8 @@ impl NatsSubscription {
             lease
         };
         Ok(Self {
-            ack_prefix: format!("$JS.ACK.{}.{name}.", topic.stream()),
+            stream: topic.stream().to_owned(),
+            consumer_name: name,
             caps,
             client: client.clone(),
             consumer,
@@ -120,14 +123,24 @@ impl NatsSubscription {
         })
     }
 
-    /// Checks that `handle` is one of this consumer's, returning its subject.
+    /// Checks that `handle` is one of this consumer's, returning its subject:
+    /// `$JS.ACK.<stream>.<consumer>.` and 5 numbers (ADR-15's v1 form), or
+    /// `$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.` and 6 or more
+    /// tokens (v2, servers with a domain). Anything else is refused rather
+    /// than published to.
     fn subject<'a>(&self, handle: &'a DeliveryHandle) -> Result<&'a str> {
         let subject = handle.0.as_str();
-        let valid = subject.starts_with(&self.ack_prefix)
-            && subject
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'*' && b != b'>');
-        if valid {
+        let clean = subject
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'*' && b != b'>');
+        let tokens: Vec<&str> = subject.split('.').collect();
+        let names = match tokens.len() {
+            9 => Some((tokens[2], tokens[3])),
+            n if n >= 12 => Some((tokens[4], tokens[5])),
+            _ => None,
+        };
+        let ours = names == Some((self.stream.as_str(), self.consumer_name.as_str()));
+        if clean && ours && tokens[0] == "$JS" && tokens[1] == "ACK" {
             Ok(subject)
         } else {
             Err(Error::invalid_argument(
