@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the servers the tests talk to are up on 127.0.0.1: PostgreSQL (:5432)
-# and Redis (:6379). Starts the machine's own installation when one is stopped;
+# and Redis (:6379), and that nats-server is installed. Starts the machine's own installation when one is stopped;
 # says exactly what is missing otherwise. Usage: scripts/services.sh [check|up]
 set -euo pipefail
 
@@ -42,4 +42,9 @@ if ! psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then
   psql -h 127.0.0.1 -U postgres -d postgres -c 'CREATE DATABASE test' >/dev/null \
     || fail "cannot create database test as user postgres on 127.0.0.1:5432"
 fi
-echo "services: Redis and PostgreSQL are up"
+# The NATS tests start their own private nats-server -js processes (free
+# ports, temp stores); they need only the binary. Debian puts it in /usr/sbin.
+if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ] && [ -z "${STRATA_NATS_SERVER:-}" ]; then
+  fail "nats-server is not installed (Debian: apt-get install nats-server; or set STRATA_NATS_SERVER to the binary)"
+fi
+echo "services: Redis and PostgreSQL are up; nats-server is installed"

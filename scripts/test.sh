@@ -22,12 +22,13 @@ done
 stop_started() { [ ${#started[@]} -eq 0 ] || localstack/emulators down "${started[@]}" >/dev/null 2>&1 || true; }
 trap stop_started EXIT
 localstack/emulators up "${EMULATORS[@]}"
-# The other clients the interop tests read and write with (aws CLI, boto3, Google's Python clients).
+# The other clients the interop tests read and write with (aws CLI, boto3, Google's Python clients, nats-py).
 localstack/emulators install tools
 eval "$(localstack/emulators env --running)"
 
-# Cloud providers are cargo features; the tests build them all in one go.
-FEATURES=(--features strata-infra/aws,strata-integration-tests/aws,strata-examples/aws,strata-infra/gcp,strata-integration-tests/gcp,strata-infra/azure)
+# Cloud providers (and NATS) are cargo features; the tests build them all in one go.
+# The NATS tests start private nats-servers themselves (apt-get install nats-server).
+FEATURES=(--features strata-infra/aws,strata-integration-tests/aws,strata-examples/aws,strata-infra/gcp,strata-integration-tests/gcp,strata-infra/azure,strata-infra/nats)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

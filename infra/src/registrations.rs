@@ -16,10 +16,13 @@ pub fn registry() -> &'static Registry {
         strata_gcp::register(&mut registry);
         #[cfg(feature = "azure")]
         strata_azure::register(&mut registry);
+        #[cfg(feature = "nats")]
+        strata_nats::register(&mut registry);
         let missing = [
             ("aws", cfg!(feature = "aws")),
             ("gcp", cfg!(feature = "gcp")),
             ("azure", cfg!(feature = "azure")),
+            ("nats", cfg!(feature = "nats")),
         ];
         let missing: Vec<&'static str> = missing
             .iter()

@@ -129,6 +129,14 @@ fn unknown_provider_lists_what_this_build_has() {
     );
 }
 
+#[cfg(not(feature = "nats"))]
+#[test]
+fn compiled_out_nats_names_its_feature() {
+    let msg = error_of(r#"{ "pubsub": { "orders": { "provider": "nats" } } }"#);
+    assert!(msg.contains("not compiled into this build"), "{msg}");
+    assert!(msg.contains("cargo feature `nats`"), "{msg}");
+}
+
 #[cfg(not(feature = "aws"))]
 #[test]
 fn compiled_out_provider_names_the_feature() {
@@ -232,9 +240,9 @@ fn missing_named_file_is_an_error_not_a_fallback() {
     );
 }
 
-/// The committed schema is that of a build with every cloud, as the test
-/// command builds it.
-#[cfg(all(feature = "aws", feature = "gcp", feature = "azure"))]
+/// The committed schema is that of a build with every cloud and NATS, as the
+/// test command builds it.
+#[cfg(all(feature = "aws", feature = "gcp", feature = "azure", feature = "nats"))]
 #[test]
 fn committed_json_schema_matches_the_registry() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/infra.config.schema.json");
@@ -247,7 +255,7 @@ fn committed_json_schema_matches_the_registry() {
     assert!(
         committed == generated,
         "schema/infra.config.schema.json is out of date: run `STRATA_UPDATE_SCHEMA=1 cargo test \
-         -p strata-infra --features aws,gcp,azure committed_json_schema` and commit it"
+         -p strata-infra --features aws,gcp,azure,nats committed_json_schema` and commit it"
     );
 }
 
