@@ -80,14 +80,20 @@ pub struct NatsOptions {
     /// Stream retention when provisioning.
     #[serde(default)]
     pub retention: Retention,
-    /// Oldest message the stream keeps, in seconds (default: no limit).
+    /// Oldest message the stream keeps, in seconds (default: no limit; at
+    /// most ten years, which also keeps the nanoseconds NATS counts in range).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 315_360_000))]
     pub max_age_seconds: Option<u64>,
-    /// Most messages the stream keeps; the oldest go first (default: no limit).
+    /// Most messages the stream keeps; the oldest go first (default: no
+    /// limit; at most 10^12, beyond any stream one server holds).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 1_000_000_000_000u64))]
     pub max_messages: Option<u64>,
-    /// Most bytes the stream keeps; the oldest go first (default: no limit).
+    /// Most bytes the stream keeps; the oldest go first (default: no limit;
+    /// at most 1 PiB, beyond any one server's disk).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 1_125_899_906_842_624u64))]
     pub max_bytes: Option<u64>,
 }
 
