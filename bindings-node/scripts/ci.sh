@@ -23,8 +23,8 @@ else
   npm install --no-audit --no-fund
 fi
 
-echo "== bindings-node: build the addon (with the AWS and GCP providers, for the demo on their emulators)"
-npm run build -- --features aws,gcp
+echo "== bindings-node: build the addon (with the AWS, GCP and NATS providers, for the demo on their emulators and servers)"
+npm run build -- --features aws,gcp,nats
 
 echo "== bindings-node: typecheck"
 npm run typecheck

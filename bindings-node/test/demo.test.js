@@ -52,16 +52,23 @@ function psql(sql) {
   });
 }
 
-test('the same demo runs unchanged on Redis and PostgreSQL via STRATA_CONFIG', async () => {
+test('the same demo runs unchanged on NATS, Redis and PostgreSQL via STRATA_CONFIG', async () => {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-demo-'));
   const db = `strata_demo_${process.pid}_${Date.now()}`;
   psql(`CREATE DATABASE ${db}`);
-  const config = path.join(__dirname, '..', '..', 'examples', 'configs', 'self-hosted.json');
+  // This run's own stream and consumer names, so a stream left by another
+  // run (the machine's NATS server keeps them) cannot change the account.
+  const example = path.join(__dirname, '..', '..', 'examples', 'configs', 'self-hosted.json');
+  const config = uniqueConfig(example, cwd);
+  const parsed = JSON.parse(fs.readFileSync(config, 'utf8'));
+  parsed.objects.uploads.root = path.join(cwd, 'uploads');
+  fs.writeFileSync(config, JSON.stringify(parsed, null, 2));
   try {
     const out = await new Promise((resolve, reject) => {
       const env = {
         ...process.env,
         STRATA_CONFIG: config,
+        STRATA_NATS_URL: process.env.STRATA_TEST_NATS_URL ?? 'nats://127.0.0.1:4222',
         STRATA_REDIS_URL: process.env.STRATA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
         STRATA_POSTGRES_URL: `postgres://postgres@127.0.0.1:5432/${db}`,
       };
