@@ -213,3 +213,43 @@ async fn close_with_an_open_transaction_does_not_hang() {
     })
     .await;
 }
+
+/// SQLite stores a bound NaN as NULL, so NaN is refused rather than lost;
+/// the infinities are REAL values SQLite keeps.
+#[tokio::test]
+async fn nan_parameters_are_refused_and_infinities_round_trip() {
+    run(async {
+        let db = InMemory.database().await;
+        db.execute("CREATE TABLE f (id INTEGER PRIMARY KEY, x REAL)", &[])
+            .await
+            .unwrap();
+        let err = db
+            .execute(
+                "INSERT INTO f (id, x) VALUES (1, $1)",
+                &[SqlValue::Float(f64::NAN)],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), strata_core::ErrorCode::InvalidArgument, "{err}");
+        assert!(err.message().contains("NaN"), "{err}");
+        assert!(err.message().contains("$1"), "{err}");
+        let rows = db.query("SELECT id FROM f", &[]).await.unwrap();
+        assert!(rows.is_empty(), "a NaN insert stored {rows:?}");
+
+        for (id, x) in [(2, f64::INFINITY), (3, f64::NEG_INFINITY)] {
+            db.execute(
+                "INSERT INTO f (id, x) VALUES ($1, $2)",
+                &[SqlValue::Int(id), SqlValue::Float(x)],
+            )
+            .await
+            .unwrap();
+            let row = db
+                .query_one("SELECT x FROM f WHERE id = $1", &[SqlValue::Int(id)])
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.get("x"), Some(&SqlValue::Float(x)));
+        }
+    })
+    .await;
+}

@@ -44,8 +44,8 @@ impl Database {
     /// each in the `strata_migrations` table (created if missing). Running it
     /// again applies nothing.
     ///
-    /// Errors: the folder or a file cannot be read → the I/O error's code; a
-    /// file is not UTF-8, or an applied file's content changed since →
+    /// Errors: `dir` is not a folder → `InvalidArgument` naming it; the folder
+    /// or a file cannot be read → the I/O error's code; a file is not UTF-8, or an applied file's content changed since →
     /// `InvalidArgument` naming the file; a failing file → its SQL error's code,
     /// with a message naming the file (that file is rolled back, earlier ones
     /// stay applied).
@@ -160,6 +160,13 @@ async fn read_migrations(dir: &Path) -> Result<Vec<MigrationFile>> {
         );
         Error::new(err.code(), message).with_source(err)
     };
+    let metadata = tokio::fs::metadata(dir).await.map_err(|e| io_err(dir, e))?;
+    if !metadata.is_dir() {
+        return Err(Error::invalid_argument(format!(
+            "migrations must be a folder of .sql files; {} is not a folder",
+            dir.display()
+        )));
+    }
     let mut entries = tokio::fs::read_dir(dir).await.map_err(|e| io_err(dir, e))?;
     let mut paths: Vec<(String, PathBuf)> = Vec::new();
     while let Some(entry) = entries.next_entry().await.map_err(|e| io_err(dir, e))? {
@@ -194,4 +201,28 @@ async fn read_migrations(dir: &Path) -> Result<Vec<MigrationFile>> {
         });
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    #[tokio::test]
+    async fn a_file_instead_of_a_folder_is_an_invalid_argument_naming_it() {
+        let file = std::env::temp_dir().join(format!(
+            "strata-migrations-file-{}-{:016x}.sql",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::write(&file, "CREATE TABLE t (id INTEGER);").unwrap();
+        let result = read_migrations(&file).await;
+        let _ = std::fs::remove_file(&file);
+        let Err(err) = result else {
+            panic!("a file was read as a migrations folder");
+        };
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+        assert!(err.message().contains(&file.display().to_string()), "{err}");
+        assert!(err.message().contains("must be a folder"), "{err}");
+    }
 }

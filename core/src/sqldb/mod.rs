@@ -21,7 +21,9 @@ pub enum SqlValue {
     Bool(bool),
     /// Any integer type, widened.
     Int(i64),
-    /// `real` / `double precision`.
+    /// `real` / `double precision`. PostgreSQL keeps `NaN` and ±infinity;
+    /// SQLite keeps ±infinity and refuses `NaN` as a parameter
+    /// (`InvalidArgument`), since it would store `NULL`.
     Float(f64),
     /// `numeric` / `decimal`, as its exact decimal text.
     Numeric(String),

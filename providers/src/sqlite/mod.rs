@@ -28,6 +28,7 @@
 //! | `Timestamp` | TEXT `YYYY-MM-DD HH:MM:SS.ffffff`, UTC: SQLite's own date format, so `datetime()` and friends work and texts sort in time order |
 //! | `Uuid` | TEXT, canonical lower-case |
 //! | `Numeric` | TEXT (a `NUMERIC` column converts it to INTEGER or REAL, keeping 15 significant digits) |
+//! | `Float` | REAL; ±infinity are kept, `NaN` is rejected (SQLite would store NULL) |
 //! | `Array` | rejected: SQLite has no arrays |
 //!
 //! Reading uses the column's *declared* type when the column comes from a

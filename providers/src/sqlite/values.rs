@@ -44,6 +44,12 @@ pub(crate) fn bind(query: SqliteQuery, value: &SqlValue, position: usize) -> Res
         SqlValue::Null => query.bind(None::<i64>),
         SqlValue::Bool(b) => query.bind(i64::from(*b)),
         SqlValue::Int(i) => query.bind(*i),
+        SqlValue::Float(f) if f.is_nan() => {
+            // SQLite would store NULL in its place.
+            return Err(Error::invalid_argument(format!(
+                "parameter ${position}: SQLite cannot store NaN (it would become NULL)"
+            )));
+        }
         SqlValue::Float(f) => query.bind(*f),
         SqlValue::Numeric(text) => {
             if !is_decimal(text) {
