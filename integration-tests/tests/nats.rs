@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/nats_counting.rs"]
+mod nats_counting;
 #[path = "support/nats_server.rs"]
 mod nats_server;
 #[path = "support/redis_tls.rs"]
@@ -22,6 +24,7 @@ use strata_core::testkit::pubsub::{HarnessSubscriptionOptions, PubSubHarness};
 use strata_core::{ErrorCode, Result};
 use strata_nats::{NatsClient, NatsOptions, NatsSubscription, NatsTopic};
 
+use nats_counting::counting_subscriber;
 use nats_server::PrivateNats;
 
 /// Topics and subscriptions on a private server of this test.
@@ -272,9 +275,8 @@ struct RestartReport {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_restart_mid_stream_loses_no_resolved_publish() {
-    use std::collections::{HashMap, HashSet};
-    use std::sync::Mutex;
-    use strata_core::pubsub::{Subscriber, SubscriberOptions, Topic, TopicOptions, handler_fn};
+    use std::collections::HashSet;
+    use strata_core::pubsub::{Topic, TopicOptions};
 
     let mut server = PrivateNats::start(&[]);
     let options = NatsOptions {
@@ -293,22 +295,7 @@ async fn server_restart_mid_stream_loses_no_resolved_publish() {
     )
     .await
     .unwrap();
-    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let seen_in = seen.clone();
-    let handler = handler_fn(move |message| {
-        *seen_in
-            .lock()
-            .unwrap()
-            .entry(String::from_utf8_lossy(&message.data).into_owned())
-            .or_insert(0) += 1;
-        async { Ok(()) }
-    });
-    let subscriber_options = SubscriberOptions {
-        max_concurrency: 64,
-        receive_wait: Duration::from_millis(200),
-        ..SubscriberOptions::default()
-    };
-    let subscriber = Subscriber::start("restart-sub", Arc::new(sub), handler, subscriber_options);
+    let (subscriber, seen) = counting_subscriber("restart-sub", Arc::new(sub));
     let topic = Topic::new("restart", Arc::new(topic_driver), TopicOptions::default());
 
     let total = 2000;

@@ -6,20 +6,21 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/nats_counting.rs"]
+mod nats_counting;
 #[path = "support/nats_server.rs"]
 mod nats_server;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use strata_core::pubsub::{
-    OutgoingMessage, Subscriber, SubscriberOptions, Topic, TopicOptions, handler_fn,
-};
+use strata_core::pubsub::{OutgoingMessage, Topic, TopicOptions};
 use strata_core::{ErrorCode, Result};
 use strata_nats::{NatsClient, NatsOptions, NatsSubscription, NatsTopic};
 
+use nats_counting::counting_subscriber;
 use nats_server::PrivateNats;
 
 /// Retries `open` until the cluster has elected its leaders.
@@ -71,22 +72,7 @@ async fn cluster_loses_a_follower_then_the_leader_and_delivers_every_resolved_pu
     })
     .await;
     let stream = topic_driver.stream().to_owned();
-    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let seen_in = seen.clone();
-    let handler = handler_fn(move |message| {
-        *seen_in
-            .lock()
-            .unwrap()
-            .entry(String::from_utf8_lossy(&message.data).into_owned())
-            .or_insert(0) += 1;
-        async { Ok(()) }
-    });
-    let subscriber_options = SubscriberOptions {
-        max_concurrency: 64,
-        receive_wait: Duration::from_millis(200),
-        ..SubscriberOptions::default()
-    };
-    let subscriber = Subscriber::start("cluster-sub", Arc::new(sub), handler, subscriber_options);
+    let (subscriber, seen) = counting_subscriber("cluster-sub", Arc::new(sub));
     let topic = Topic::new("cluster", Arc::new(topic_driver), TopicOptions::default());
 
     let (total, chunk_size) = (10_000, 50);
