@@ -64,19 +64,18 @@ pub(crate) fn classify(err: &azure_core::Error) -> (ErrorCode, String) {
 }
 
 /// What to do about an error of this class.
-fn hint(code: ErrorCode, target: &str) -> String {
+fn hint(code: ErrorCode) -> &'static str {
     match code {
-        ErrorCode::PermissionDenied => format!(
-            " ({target} refused the credentials: check providers.azure.credentials (the account \
-             key, SAS token or connection string of this account) or the Entra ID principal's \
-             role on it)"
-        ),
+        ErrorCode::PermissionDenied => {
+            " (the account refused the credentials: check providers.azure.credentials (the \
+             account key, SAS token or connection string of this account, and the SAS's expiry) \
+             or the Entra ID principal's role on it)"
+        }
         ErrorCode::Unavailable | ErrorCode::Timeout => {
             " (check providers.azure.endpoint and that the service or Azurite is running; \
              retrying later may help)"
-                .to_owned()
         }
-        _ => String::new(),
+        _ => "",
     }
 }
 
@@ -85,11 +84,7 @@ fn hint(code: ErrorCode, target: &str) -> String {
 /// where the request went (the account and endpoint).
 pub(crate) fn blob_error(err: azure_core::Error, what: &str, target: &str) -> Error {
     let (code, detail) = classify(&err);
-    Error::new(
-        code,
-        format!("{what} ({target}): {detail}{}", hint(code, target)),
-    )
-    .with_source(err)
+    Error::new(code, format!("{what} ({target}): {detail}{}", hint(code))).with_source(err)
 }
 
 #[cfg(test)]

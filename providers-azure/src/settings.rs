@@ -91,7 +91,11 @@ impl AzureSettings {
             .clone()
             .or_else(|| account.endpoint.clone())
             .or(parsed.blob_endpoint);
-        let name = account.account.clone().or(parsed.account);
+        let name = account
+            .account
+            .clone()
+            .or(parsed.account)
+            .or_else(|| blob_endpoint.as_deref().and_then(account_in_endpoint));
         if let Some(name) = &name
             && let Some(rule) = account_name_rule(name)
         {
@@ -142,6 +146,25 @@ impl AzureSettings {
         url.set_path(&path);
         Ok(url)
     }
+}
+
+/// The account a Blob endpoint names: `<account>.blob.…` in the host, or
+/// the first path segment of an emulator's URL (`…:10000/devstoreaccount1`).
+fn account_in_endpoint(endpoint: &str) -> Option<String> {
+    let url = Url::parse(endpoint).ok()?;
+    let from_host = url
+        .host_str()
+        .and_then(|host| host.split_once(".blob."))
+        .map(|(account, _)| account.to_owned());
+    let from_path = || {
+        url.path_segments()?
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    from_host
+        .or_else(from_path)
+        .filter(|name| account_name_rule(name).is_none())
 }
 
 /// The parts of a storage connection string Strata uses.
@@ -263,6 +286,19 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(s.credentials, AzureCredentials::Sas(_)));
+    }
+
+    #[test]
+    fn the_account_is_read_from_the_endpoint_when_not_given() {
+        assert_eq!(
+            account_in_endpoint("https://acct1.blob.core.windows.net").as_deref(),
+            Some("acct1")
+        );
+        assert_eq!(
+            account_in_endpoint("http://127.0.0.1:10000/devstoreaccount1").as_deref(),
+            Some("devstoreaccount1")
+        );
+        assert_eq!(account_in_endpoint("http://127.0.0.1:10000"), None);
     }
 
     #[test]
