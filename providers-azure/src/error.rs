@@ -22,6 +22,14 @@ fn code_of_http(status: u16, service_code: Option<&str>) -> ErrorCode {
     }
 }
 
+/// Azure's error code of an answer (`BlobNotFound`, …), if the service answered.
+pub(crate) fn service_code(err: &azure_core::Error) -> Option<&str> {
+    match err.kind() {
+        ErrorKind::HttpResponse { error_code, .. } => error_code.as_deref(),
+        _ => None,
+    }
+}
+
 /// The portable code of `err`, and what the service said (its status and
 /// error code) or the transport's failure.
 pub(crate) fn classify(err: &azure_core::Error) -> (ErrorCode, String) {

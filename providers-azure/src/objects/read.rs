@@ -11,7 +11,12 @@ use strata_core::objects::{GetOptions, GetResult, ObjectKey, ObjectMeta};
 use strata_core::{Error, ErrorCode, Result};
 
 use super::{BlobBucket, system_time};
-use crate::error::blob_error;
+use crate::error::{blob_error, service_code};
+
+/// A partition larger than any blob (1 EiB), so a download is one GET. Not
+/// `usize::MAX`: the crate sends `bytes=START-(START+partition-1)`, which
+/// must stay a signed 64-bit number for the service.
+const ONE_PARTITION: usize = 1 << 60;
 
 impl BlobBucket {
     /// Get Blob Properties of `key`.
@@ -47,7 +52,7 @@ impl BlobBucket {
             // One request for the whole range: the crate's partitioned
             // download would buffer partitions; Strata streams.
             parallel: NonZero::new(1),
-            partition_size: NonZero::new(usize::MAX),
+            partition_size: NonZero::new(ONE_PARTITION),
             ..BlobClientDownloadOptions::default()
         };
         let client = self.inner.container.blob_client(key.as_str());
@@ -111,19 +116,14 @@ impl BlobBucket {
         Ok(GetResult { meta, body })
     }
 
-    /// Delete Blob; a missing blob is already deleted.
+    /// Delete Blob; a missing blob is already deleted (a missing container
+    /// is still an error).
     pub(super) async fn remove(&self, key: &ObjectKey) -> Result<()> {
         let client = self.inner.container.blob_client(key.as_str());
         match client.delete(None).await {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let err = self.fail(e, "deleting", key.as_str());
-                if err.code() == ErrorCode::NotFound {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
+            Err(e) if service_code(&e) == Some("BlobNotFound") => Ok(()),
+            Err(e) => Err(self.fail(e, "deleting", key.as_str())),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! Put Block List for large and streamed ones; server-side copies.
 
 use std::num::NonZero;
+use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::Uuid;
@@ -99,23 +100,30 @@ impl BlobBucket {
                 None => return self.put_bytes(key, pending.freeze(), opts).await,
             }
         }
-        let client = self
-            .inner
-            .container
-            .blob_client(key.as_str())
-            .block_blob_client();
+        let client = Arc::new(
+            self.inner
+                .container
+                .blob_client(key.as_str())
+                .block_blob_client(),
+        );
         // Block ids are this upload's own (all of a blob's must have one
         // length), so concurrent uploads to one key never mix blocks.
         let upload = Uuid::new_v4();
         let mut blocks: Vec<Vec<u8>> = Vec::new();
         let mut size: u64 = 0;
         let mut ended = false;
+        // Blocks in flight while the stream is read on; dropped (aborted)
+        // with the upload if anything fails.
+        let mut staging = tokio::task::JoinSet::new();
         while !ended || !pending.is_empty() {
             while !ended && pending.len() < BLOCK_BYTES {
                 match body.next().await {
                     Some(chunk) => pending.extend_from_slice(&chunk?),
                     None => ended = true,
                 }
+            }
+            if pending.is_empty() {
+                break;
             }
             let block = pending.split_to(pending.len().min(BLOCK_BYTES)).freeze();
             if blocks.len() == MAX_BLOCKS {
@@ -126,13 +134,22 @@ impl BlobBucket {
             }
             let mut id = upload.as_bytes().to_vec();
             id.extend_from_slice(&(blocks.len() as u32).to_be_bytes());
-            let len = block.len() as u64;
-            client
-                .stage_block(&id, len, Body::Bytes(block).into(), None)
-                .await
-                .map_err(|e| self.fail(e, "staging a block of", key.as_str()))?;
-            blocks.push(id);
-            size += len;
+            blocks.push(id.clone());
+            size += block.len() as u64;
+            while staging.len() >= PARALLEL_BLOCKS {
+                self.staged(&mut staging, key).await?;
+            }
+            let client = Arc::clone(&client);
+            staging.spawn(async move {
+                let len = block.len() as u64;
+                client
+                    .stage_block(&id, len, Body::Bytes(block).into(), None)
+                    .await
+                    .map(drop)
+            });
+        }
+        while !staging.is_empty() {
+            self.staged(&mut staging, key).await?;
         }
         let list = BlockLookupList {
             latest: Some(blocks),
@@ -160,6 +177,21 @@ impl BlobBucket {
             .last_modified()
             .map_err(|e| self.fail(e, "reading the answer for", key.as_str()))?;
         Self::written(key, size, opts, etag, last_modified)
+    }
+
+    /// Waits for one staged block.
+    async fn staged(
+        &self,
+        staging: &mut tokio::task::JoinSet<azure_core::Result<()>>,
+        key: &ObjectKey,
+    ) -> Result<()> {
+        match staging.join_next().await {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(self.fail(e, "staging a block of", key.as_str())),
+            Some(Err(e)) => Err(Error::internal(format!(
+                "staging a block of `{key}` stopped: {e}"
+            ))),
+        }
     }
 
     /// Copy Blob within the container: the service copies the bytes, type
