@@ -222,9 +222,11 @@ print(json.dumps({{"get": status({get:?}), "put": status(put), "expired": status
 }
 
 /// Keys with characters URLs and Blob Storage treat specially are stored,
-/// read and listed under exactly the name given.
+/// read and listed under exactly the name given; keys with a segment
+/// ending in `.` (which the service would store under another name) are
+/// refused, never renamed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_blob_storage_treats_specially_round_trip_unchanged() {
+async fn keys_blob_storage_treats_specially_round_trip_or_are_refused() {
     let h = AzureObjectsHarness::new().await;
     let (name, driver) = h.blob_bucket().await;
     let bucket = Bucket::new(&name, Arc::new(driver));
@@ -236,8 +238,7 @@ async fn keys_blob_storage_treats_specially_round_trip_unchanged() {
         "k/a b  c.txt",
         "k/plus+amp&eq=.txt",
         "k/ключ 日本.txt",
-        "k/trailing.",
-        "k/dots../inner",
+        "k/.hidden",
         "k/semi;colon,comma'quote\"",
     ];
     keys.sort_unstable();
@@ -254,6 +255,16 @@ async fn keys_blob_storage_treats_specially_round_trip_unchanged() {
             .unwrap_or_else(|e| panic!("download `{key}`: {e}"));
         assert_eq!(body, format!("body of {key}").as_bytes(), "`{key}`");
         assert_eq!(bucket.attrs(key).await.unwrap().key, *key);
+    }
+    for key in ["k/trailing.", "k/dots../inner", "k/x..."] {
+        let err = bucket
+            .upload(key, "never stored", PutOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+        assert!(err.message().contains("ends with `.`"), "{err}");
+        let err = bucket.download(key).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
     }
     let listed = bucket
         .list_page(ListOptions {
