@@ -153,7 +153,8 @@ print(json.dumps({{"valid": sas(now + datetime.timedelta(hours=1)),
 }
 
 /// Service SAS URLs signed with the account key: a download and an upload
-/// by a plain HTTP client work, and the same URL is refused once expired.
+/// by a plain HTTP client work, and the same URL is refused once expired;
+/// the public URL reads once the container is public.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_urls_work_until_they_expire() {
     let h = AzureObjectsHarness::new().await;
@@ -196,10 +197,12 @@ async fn signed_urls_work_until_they_expire() {
         None,
     )
     .await;
+    let public = bucket.public_url("signed/a b.txt").unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let seen = azure_python::python(format!(
         r#"
-import json, urllib.request, urllib.error
+import json, os, urllib.request, urllib.error
+from azure.storage.blob import BlobServiceClient
 def status(req):
     try:
         with urllib.request.urlopen(req) as r:
@@ -208,13 +211,22 @@ def status(req):
         return [e.code, ""]
 put = urllib.request.Request({put:?}, data=b"signed upload", method="PUT",
     headers={{"x-ms-blob-type": "BlockBlob", "Content-Type": "text/plain"}})
-print(json.dumps({{"get": status({get:?}), "put": status(put), "expired": status({short:?})}}))
+seen = {{"get": status({get:?}), "put": status(put), "expired": status({short:?}),
+        "private": status({public:?})}}
+# Public last: a public container answers anonymous reads, SAS or not.
+service = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
+service.get_container_client("{name}").set_container_access_policy(signed_identifiers={{}}, public_access="blob")
+seen["public"] = status({public:?})
+print(json.dumps(seen))
 "#
     ))
     .await;
     assert_eq!(seen["get"], serde_json::json!([200, "signed download"]));
     assert_eq!(seen["put"][0], 201, "{seen}");
     assert_eq!(seen["expired"][0], 403, "{seen}");
+    // The public URL: refused while the container is private, read once public.
+    assert_ne!(seen["private"][0], 200, "{seen}");
+    assert_eq!(seen["public"], serde_json::json!([200, "signed download"]));
     assert_eq!(
         bucket.download("signed/up.txt").await.unwrap(),
         "signed upload"

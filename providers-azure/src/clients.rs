@@ -195,3 +195,30 @@ fn http_client() -> Result<reqwest::Client> {
         .build()
         .map_err(|e| Error::internal(format!("cannot build an HTTP client: {}", error_chain(&e))))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use strata_core::ErrorCode;
+
+    use super::*;
+    use crate::EntraSettings;
+
+    #[test]
+    fn entra_tokens_are_never_sent_over_plain_http() {
+        let settings = AzureSettings {
+            account: Some("acct1".into()),
+            blob_endpoint: Some("http://127.0.0.1:10000/acct1".into()),
+            credentials: AzureCredentials::Entra(EntraSettings::default()),
+            provision: false,
+        };
+        let err = BlobService::new(&settings).err().unwrap();
+        assert_eq!(err.code(), ErrorCode::InvalidConfig, "{err}");
+        assert!(err.message().contains("https"), "{err}");
+        let https = AzureSettings {
+            blob_endpoint: None,
+            ..settings
+        };
+        assert!(BlobService::new(&https).is_ok());
+    }
+}
