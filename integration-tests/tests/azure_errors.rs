@@ -70,6 +70,41 @@ async fn a_wrong_account_key_is_permission_denied_naming_the_account_never_the_k
     assert!(!format!("{err:?}").contains(WRONG_KEY), "{err:?}");
 }
 
+/// Every way to give the key signs requests Azurite accepts: the account
+/// and `account_key`, and a full connection string with its `BlobEndpoint`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_key_signs_whichever_way_it_is_given() {
+    let names = UniqueNames::new();
+    let key = AzureCredentialsConfig {
+        account_key: Some(azure_python::DEV_KEY.into()),
+        ..AzureCredentialsConfig::default()
+    };
+    let clients = clients_for(&strata_azure::AzureAccount {
+        account: Some("devstoreaccount1".into()),
+        ..account(key)
+    })
+    .await;
+    let opts = BlobBucketOptions {
+        provision: true,
+        ..BlobBucketOptions::default()
+    };
+    BlobBucket::open(&clients, &names.unique("key"), opts.clone())
+        .await
+        .unwrap();
+    let full = AzureCredentialsConfig {
+        connection_string: Some(azure_python::connection_string()),
+        ..AzureCredentialsConfig::default()
+    };
+    let clients = clients_for(&strata_azure::AzureAccount {
+        endpoint: None,
+        ..account(full)
+    })
+    .await;
+    BlobBucket::open(&clients, &names.unique("cs"), opts)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_container_without_provision_is_not_found_naming_the_fix() {
     let name = UniqueNames::new().unique("missing");
