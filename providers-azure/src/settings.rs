@@ -197,7 +197,9 @@ impl ConnectionString {
                 "blobendpoint" => out.blob_endpoint = value,
                 "defaultendpointsprotocol" => protocol = value,
                 "endpointsuffix" => suffix = value,
-                "usedevelopmentemulator" => emulator = pair.ends_with("=true"),
+                "usedevelopmentemulator" => {
+                    emulator = value.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+                }
                 "developmentstorageproxyuri" => proxy = value,
                 // Other services' endpoints and settings.
                 _ => {}
@@ -261,7 +263,7 @@ mod tests {
 
     #[test]
     fn the_development_emulator_is_azurites_well_known_account() {
-        let s = with_connection_string("UseDevelopmentEmulator=true").unwrap();
+        let s = with_connection_string("UseDevelopmentEmulator=True;").unwrap();
         assert_eq!(s.account().unwrap(), DEV_ACCOUNT);
         assert!(matches!(s.credentials, AzureCredentials::SharedKey(_)));
         assert_eq!(

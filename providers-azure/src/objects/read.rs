@@ -43,10 +43,21 @@ impl BlobBucket {
 
     /// One GET (ranged when asked) whose body streams as it arrives.
     pub(super) async fn download(&self, key: &ObjectKey, opts: &GetOptions) -> Result<GetResult> {
-        let range = opts.range.map(|r| match r.end {
-            Some(end) => HttpRange::from(r.start..end),
-            None => HttpRange::from(r.start..),
-        });
+        let range = match opts.range {
+            None => None,
+            Some(r) => Some(match r.end {
+                // The portable layer refuses these first; a driver called
+                // directly must not underflow.
+                Some(end) if end <= r.start => {
+                    return Err(Error::invalid_argument(format!(
+                        "the byte range {}..{end} of `{key}` is empty or reversed",
+                        r.start
+                    )));
+                }
+                Some(end) => HttpRange::from(r.start..end),
+                None => HttpRange::from(r.start..),
+            }),
+        };
         let options = BlobClientDownloadOptions {
             range,
             // One request for the whole range: the crate's partitioned
