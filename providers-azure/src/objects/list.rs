@@ -6,7 +6,7 @@
 use azure_core::http::PipelineSendOptions;
 use azure_core::http::{Method, Request};
 use azure_storage_blob::models::{
-    BlobContainerClientListBlobsOptions, BlobItem, ListBlobsIncludeItem,
+    BlobContainerClientListBlobsOptions, BlobItem, BlobName, ListBlobsIncludeItem,
 };
 use futures::StreamExt;
 use serde::Deserialize;
@@ -44,8 +44,24 @@ enum HierarchyItem {
 
 #[derive(Deserialize)]
 struct Prefix {
+    /// As a blob's name: percent-encoded when `Encoded="true"` (a name with
+    /// characters XML cannot carry).
     #[serde(rename = "Name")]
-    name: String,
+    name: BlobName,
+}
+
+impl Prefix {
+    fn into_name(self) -> Option<String> {
+        let content = self.name.content?;
+        if self.name.encoded.unwrap_or(false) {
+            percent_encoding::percent_decode_str(&content)
+                .decode_utf8()
+                .ok()
+                .map(|s| s.into_owned())
+        } else {
+            Some(content)
+        }
+    }
 }
 
 impl BlobBucket {
@@ -147,7 +163,7 @@ impl BlobBucket {
         for item in page.entries.items {
             match item {
                 HierarchyItem::Blob(item) => out.objects.extend(meta_of(*item)),
-                HierarchyItem::BlobPrefix(p) => out.common_prefixes.push(p.name),
+                HierarchyItem::BlobPrefix(p) => out.common_prefixes.extend(p.into_name()),
             }
         }
         Ok(out)
@@ -188,4 +204,44 @@ fn meta_of(item: BlobItem) -> Option<ObjectMeta> {
             .into_iter()
             .collect(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hierarchical_page_keeps_blobs_and_prefixes_in_order() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<EnumerationResults ServiceEndpoint="http://127.0.0.1:10000/devstoreaccount1" ContainerName="c">
+  <Prefix>p/</Prefix><Delimiter>/</Delimiter>
+  <Blobs>
+    <BlobPrefix><Name>p/a/</Name></BlobPrefix>
+    <Blob><Name>p/b.txt</Name><Properties><Content-Length>3</Content-Length>
+      <Content-Type>text/plain</Content-Type><Etag>0x8D1</Etag></Properties>
+      <Metadata><origin>strata</origin></Metadata></Blob>
+    <BlobPrefix><Name Encoded="true">p/%EF%BF%BE/</Name></BlobPrefix>
+  </Blobs>
+  <NextMarker>m1</NextMarker>
+</EnumerationResults>"#;
+        let page: HierarchyPage = azure_core::xml::from_xml(xml.as_bytes().to_vec()).unwrap();
+        assert_eq!(page.next_marker.as_deref(), Some("m1"));
+        let mut seen = Vec::new();
+        for item in page.entries.items {
+            match item {
+                HierarchyItem::Blob(item) => {
+                    let meta = meta_of(*item).unwrap();
+                    assert_eq!(meta.etag, "\"0x8D1\"");
+                    assert_eq!(
+                        meta.metadata.get("origin").map(String::as_str),
+                        Some("strata")
+                    );
+                    seen.push(meta.key);
+                }
+                HierarchyItem::BlobPrefix(p) => seen.push(p.into_name().unwrap()),
+            }
+        }
+        assert_eq!(seen, ["p/a/", "p/b.txt", "p/\u{fffe}/"]);
+    }
 }
