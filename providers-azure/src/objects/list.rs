@@ -225,7 +225,7 @@ mod tests {
   </Blobs>
   <NextMarker>m1</NextMarker>
 </EnumerationResults>"#;
-        let page: HierarchyPage = azure_core::xml::from_xml(xml.as_bytes().to_vec()).unwrap();
+        let page: HierarchyPage = azure_core::xml::from_xml(xml.as_bytes()).unwrap();
         assert_eq!(page.next_marker.as_deref(), Some("m1"));
         let mut seen = Vec::new();
         for item in page.entries.items {
