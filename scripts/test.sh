@@ -30,6 +30,11 @@ eval "$(localstack/emulators env --running)"
 # The NATS tests start private nats-servers themselves (apt-get install nats-server).
 FEATURES=(--features strata-infra/aws,strata-integration-tests/aws,strata-examples/aws,strata-infra/gcp,strata-integration-tests/gcp,strata-infra/azure,strata-integration-tests/azure,strata-infra/nats)
 
+# One build for the tests and the Node addon: napi-rs always builds with an
+# explicit `--target` (into target/<triple>/), so the tests do too, and the
+# addon's build reuses their compiled dependencies instead of redoing them all.
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
