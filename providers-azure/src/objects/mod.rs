@@ -158,14 +158,10 @@ impl BlobBucket {
         &self.inner.container
     }
 
-    /// The client of blob `key`. A key with a path segment ending in `.` is
-    /// refused, not renamed: Blob Storage's naming rules say no segment may
-    /// end with one, and the service drops such a dot from the URL path, so
-    /// the blob would be stored under another name (or the request's
-    /// signature would not match). Azurite keeps the dot; the cloud does not.
-    fn blob(&self, key: &ObjectKey) -> Result<BlobClient> {
-        check_segments(key)?;
-        Ok(self.inner.container.blob_client(key.as_str()))
+    /// The client of blob `key`. The core key rules already refuse a
+    /// segment ending in `.`, which the service would drop from the name.
+    fn blob(&self, key: &ObjectKey) -> BlobClient {
+        self.inner.container.blob_client(key.as_str())
     }
 
     fn fail(&self, e: azure_core::Error, call: &str, key: &str) -> Error {
@@ -212,18 +208,6 @@ pub fn container_name_rule(name: &str) -> Option<&'static str> {
              ending with a letter or digit, no `--`",
         )
     }
-}
-
-/// `InvalidArgument` for a key with a path segment ending in `.` (see
-/// [`BlobBucket::blob`]).
-fn check_segments(key: &ObjectKey) -> Result<()> {
-    if key.segments().any(|s| s.ends_with('.')) {
-        return Err(Error::invalid_argument(format!(
-            "object key `{key}` is not valid on Blob Storage: a path segment ends with `.`, \
-             which the service drops from blob names"
-        )));
-    }
-    Ok(())
 }
 
 /// The `If-Match` / `If-None-Match` of a write's precondition.
@@ -312,7 +296,6 @@ impl BucketDriver for BlobBucket {
     }
 
     fn public_url(&self, key: &ObjectKey) -> Result<String> {
-        check_segments(key)?;
         Ok(urls::public_url(&self.inner.public_base_url, key))
     }
 }

@@ -21,7 +21,7 @@ const ONE_PARTITION: usize = 1 << 60;
 impl BlobBucket {
     /// Get Blob Properties of `key`.
     pub(super) async fn properties(&self, key: &ObjectKey) -> Result<ObjectMeta> {
-        let client = self.blob(key)?;
+        let client = self.blob(key);
         let props = client
             .get_properties(None)
             .await
@@ -66,7 +66,7 @@ impl BlobBucket {
             partition_size: NonZero::new(ONE_PARTITION),
             ..BlobClientDownloadOptions::default()
         };
-        let client = self.blob(key)?;
+        let client = self.blob(key);
         let response = client.download(Some(options)).await.map_err(|e| {
             let err = self.fail(e, "downloading", key.as_str());
             match (err.code(), opts.range) {
@@ -130,7 +130,7 @@ impl BlobBucket {
     /// Delete Blob; a missing blob is already deleted (a missing container
     /// is still an error).
     pub(super) async fn remove(&self, key: &ObjectKey) -> Result<()> {
-        let client = self.blob(key)?;
+        let client = self.blob(key);
         match client.delete(None).await {
             Ok(_) => Ok(()),
             Err(e) if service_code(&e) == Some("BlobNotFound") => Ok(()),

@@ -56,7 +56,7 @@ impl BlobBucket {
         let ttl = azure_core::time::Duration::try_from(opts.ttl)
             .map_err(|_| Error::invalid_argument("the signed URL's lifetime is too long"))?;
         let expiry = OffsetDateTime::now_utc() + ttl;
-        let mut url = self.blob(key)?.url().clone();
+        let mut url = self.blob(key).url().clone();
         match &self.inner.clients.settings().credentials {
             AzureCredentials::SharedKey(_) => self.service_sas(&mut url, key, opts, expiry).await?,
             AzureCredentials::Entra(_) => {

@@ -74,7 +74,7 @@ impl BlobBucket {
             ..BlockBlobClientUploadOptions::default()
         };
         let size = body.len() as u64;
-        let client = self.blob(key)?;
+        let client = self.blob(key);
         let stored = client
             .block_blob_client()
             .upload(Body::Bytes(body).into(), Some(options))
@@ -100,7 +100,7 @@ impl BlobBucket {
                 None => return self.put_bytes(key, pending.freeze(), opts).await,
             }
         }
-        let client = Arc::new(self.blob(key)?.block_blob_client());
+        let client = Arc::new(self.blob(key).block_blob_client());
         // Block ids are this upload's own (all of a blob's must have one
         // length), so concurrent uploads to one key never mix blocks.
         let upload = Uuid::new_v4();
@@ -199,7 +199,7 @@ impl BlobBucket {
         precondition: &Precondition,
     ) -> Result<ObjectMeta> {
         let what = format!("{from}` to `{to}");
-        let mut source = self.blob(from)?.url().clone();
+        let mut source = self.blob(from).url().clone();
         if let AzureCredentials::Sas(token) = &self.inner.clients.settings().credentials {
             // The source is read with the destination request's rights only
             // under Shared Key or Entra ID; a SAS must come along.
@@ -211,7 +211,7 @@ impl BlobBucket {
             if_none_match: if_none_match.map(Etag::from),
             ..BlobClientStartCopyFromUrlOptions::default()
         };
-        let dest = self.blob(to)?;
+        let dest = self.blob(to);
         let started = dest
             .start_copy_from_url(source.to_string(), Some(options))
             .await
