@@ -457,12 +457,7 @@ fn joined(
 }
 
 fn metadata(opts: &PutOptions) -> Option<std::collections::HashMap<String, String>> {
-    (!opts.metadata.is_empty()).then(|| {
-        opts.metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    })
+    super::metadata::to_headers(&opts.metadata)
 }
 
 /// What is known of a just-written object without asking S3 again
