@@ -112,15 +112,21 @@ impl PubSubProvider for SnsSqsProvider {
     }
 }
 
-/// SQS redrive moves a message into exactly one queue, so it stands in for a
-/// dead-letter topic only when that topic has exactly one subscription;
-/// otherwise the engine publishes dead letters to the topic and every
-/// subscription gets them. Returns (dead-letter topic, its one queue, max
-/// attempts).
+/// Native redrive only when the config asks for it (`"dead_letter_mode":
+/// "native"`): an SQS redrive moves the message as it is, so the dead letter
+/// keeps its id and carries none of the engine's `strata.dead_letter.*`
+/// attributes. SQS redrive moves a message into exactly one queue, so it
+/// stands in for a dead-letter topic only when that topic has exactly one
+/// subscription; otherwise the engine publishes dead letters to the topic
+/// and every subscription gets them. Returns (dead-letter topic, its one
+/// queue, max attempts).
 fn native_dead_letter_queue(
     config: &InfraConfig,
     sub: &SubscriptionConfig,
 ) -> Option<(String, String, u32)> {
+    if !sub.native_dead_letter() {
+        return None;
+    }
     let (dlt, max_attempts) = (sub.dead_letter_topic.as_ref()?, sub.max_attempts?);
     let dl_config = config.pubsub.get(dlt)?;
     let mut subs = dl_config.subscriptions.iter();
