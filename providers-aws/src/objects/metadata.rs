@@ -1,17 +1,24 @@
 //! User metadata as S3 carries it: `x-amz-meta-*` HTTP headers.
 //!
 //! A header value is printable ASCII without leading or trailing spaces, so
-//! any other value is sent as RFC 2047 encoded-words (`=?UTF-8?B?…?=`, as S3
-//! documents for non-ASCII metadata: it decodes them on write and returns
-//! stored non-ASCII values encoded the same way). Reading decodes a value
-//! that is a run of encoded-words. So is an ASCII value that would read as
-//! encoded-words, which keeps the mapping reversible: the string a user
-//! stored is the string they get back. Other S3 clients (boto3, the CLI) see
-//! the encoded-words, as they do for any non-ASCII value S3 returns.
+//! a value with any other character is sent as RFC 2047 encoded-words
+//! (`=?UTF-8?B?…?=`), as S3 documents for non-ASCII metadata: S3 decodes
+//! them on write and returns a stored non-ASCII value encoded the same way
+//! (LocalStack does the same; moto keeps the words as sent). Reading decodes
+//! a value that is a run of encoded-words, so the string a user stored is the
+//! string they get back, and other S3 clients (boto3, the CLI) see the
+//! encoded-words, as they do for any non-ASCII value S3 returns.
+//!
+//! An ASCII value S3 would change is refused: one with control characters or
+//! leading or trailing spaces (a header cannot carry them, and S3 decodes
+//! encoded-words before storing, so the stored ASCII value would come back
+//! bare and trimmed), or one that itself reads as encoded-words (it would
+//! come back decoded).
 
 use std::collections::HashMap;
 
 use strata_core::objects::Metadata;
+use strata_core::{Error, Result};
 
 /// The longest encoded-word RFC 2047 allows is 75 characters: 12 of framing
 /// and at most 60 of base64, which is 45 bytes of text.
@@ -20,13 +27,33 @@ const PREFIX: &str = "=?UTF-8?B?";
 const SUFFIX: &str = "?=";
 
 /// Metadata as S3 headers, each value sent as it is or as encoded-words.
-pub(super) fn to_headers(metadata: &Metadata) -> Option<HashMap<String, String>> {
-    (!metadata.is_empty()).then(|| {
-        metadata
-            .iter()
-            .map(|(name, value)| (name.clone(), encode_value(value)))
-            .collect()
-    })
+///
+/// # Errors
+/// `InvalidArgument` for an ASCII value S3 would change (see the module docs).
+pub(super) fn to_headers(metadata: &Metadata) -> Result<Option<HashMap<String, String>>> {
+    if metadata.is_empty() {
+        return Ok(None);
+    }
+    metadata
+        .iter()
+        .map(|(name, value)| Ok((name.clone(), header_value(name, value)?)))
+        .collect::<Result<HashMap<_, _>>>()
+        .map(Some)
+}
+
+/// `value` as it is when plain, as encoded-words when it has non-ASCII text.
+fn header_value(name: &str, value: &str) -> Result<String> {
+    if is_plain(value) {
+        Ok(value.to_owned())
+    } else if !value.is_ascii() {
+        Ok(encode_value(value))
+    } else {
+        Err(Error::invalid_argument(format!(
+            "metadata `{name}`: S3 cannot store an ASCII value with control characters, \
+             leading or trailing spaces, or one that reads as RFC 2047 encoded-words \
+             (`=?charset?B?…?=`) unchanged"
+        )))
+    }
 }
 
 /// Metadata read back from S3 headers.
@@ -48,13 +75,8 @@ fn is_plain(value: &str) -> bool {
         && decode_value(value).is_none()
 }
 
-/// `value` as a header value: as it is when it is plain printable ASCII
-/// that does not read as encoded-words, otherwise encoded-words of whole
-/// characters separated by a space.
+/// `value` as encoded-words of whole characters separated by a space.
 fn encode_value(value: &str) -> String {
-    if is_plain(value) {
-        return value.to_owned();
-    }
     let mut words = Vec::new();
     let mut start = 0;
     let mut end = 0;
@@ -132,7 +154,7 @@ mod tests {
 
     fn round_trip(value: &str) -> String {
         let metadata = Metadata::from([("note".to_owned(), value.to_owned())]);
-        let headers = to_headers(&metadata).unwrap();
+        let headers = to_headers(&metadata).unwrap().unwrap();
         let sent = &headers["note"];
         assert!(
             sent.bytes().all(|b| (0x20..0x7f).contains(&b)),
@@ -143,13 +165,12 @@ mod tests {
     }
 
     #[test]
-    fn any_string_comes_back_as_stored() {
+    fn any_text_with_non_ascii_characters_comes_back_as_stored() {
         for value in [
             "plain ascii",
             "Grüße ✓ 日本",
-            " leading and trailing ",
-            "line\nbreak\tand\u{1}control",
-            "=?UTF-8?B?SGVsbG8=?=",
+            " leading and trailing ü ",
+            "line\nbreak\tand\u{1}control ü",
             "=?x?y?z?=",
             &"日本語".repeat(40),
             "",
@@ -160,10 +181,24 @@ mod tests {
     }
 
     #[test]
+    fn ascii_values_s3_would_change_are_invalid_arguments() {
+        for value in [" padded", "tab\there", "=?UTF-8?B?SGk=?="] {
+            let metadata = Metadata::from([("a".to_owned(), value.to_owned())]);
+            let err = to_headers(&metadata).unwrap_err();
+            assert_eq!(
+                err.code(),
+                strata_core::ErrorCode::InvalidArgument,
+                "{value:?}"
+            );
+            assert!(err.message().contains("metadata `a`"), "{err}");
+        }
+    }
+
+    #[test]
     fn plain_ascii_is_sent_as_it_is() {
         let metadata = Metadata::from([("a".to_owned(), "ada lovelace".to_owned())]);
-        assert_eq!(to_headers(&metadata).unwrap()["a"], "ada lovelace");
-        assert_eq!(to_headers(&Metadata::new()), None);
+        assert_eq!(to_headers(&metadata).unwrap().unwrap()["a"], "ada lovelace");
+        assert_eq!(to_headers(&Metadata::new()).unwrap(), None);
     }
 
     #[test]
