@@ -445,8 +445,9 @@ async fn non_ascii_metadata_round_trips_and_boto3_reads_encoded_words(emulator: 
         "printable ASCII is sent as it is"
     );
     let note = raw["note"].as_str().unwrap();
+    // S3 and LocalStack answer `Q` encoding, moto keeps the `B` words sent.
     assert!(
-        note.starts_with("=?UTF-8?B?"),
+        note.starts_with("=?UTF-8?"),
         "boto3 sees encoded-words: {note}"
     );
     assert_eq!(read["decoded"]["note"], "Grüße ✓ 日本", "boto3 got {read}");
