@@ -76,6 +76,13 @@ pub struct GcpSettings {
     pub credentials: GcpCredentials,
     /// Create missing topics, subscriptions and buckets.
     pub provision: bool,
+    /// The service account that signs URLs through IAM `signBlob`
+    /// (`providers.gcp.signing_service_account`).
+    pub signing_service_account: Option<String>,
+    /// The IAM Credentials API base URL `signBlob` goes to; `None` is
+    /// Google's (`https://iamcredentials.googleapis.com`). Not in the config:
+    /// for private endpoints and tests.
+    pub iam_endpoint: Option<String>,
 }
 
 impl Default for GcpSettings {
@@ -87,6 +94,8 @@ impl Default for GcpSettings {
             storage_endpoint: None,
             credentials: GcpCredentials::ApplicationDefault,
             provision: false,
+            signing_service_account: None,
+            iam_endpoint: None,
         }
     }
 }
@@ -138,6 +147,7 @@ impl GcpSettings {
             pubsub_endpoint: trimmed(&account.endpoints.pubsub),
             storage_endpoint: trimmed(&account.endpoints.storage),
             provision: account.provision,
+            signing_service_account: account.signing_service_account.clone(),
             ..GcpSettings::default()
         };
         if settings.pubsub_endpoint().is_none()
