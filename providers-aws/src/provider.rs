@@ -280,6 +280,44 @@ mod tests {
         );
     }
 
+    /// SQS redrive only when the config asks for it, and only into a
+    /// dead-letter topic with exactly one subscription.
+    #[test]
+    fn native_redrive_is_chosen_by_the_config_and_needs_one_dead_letter_queue() {
+        use strata_core::config::DeadLetterMode;
+        let mut config = InfraConfig::default();
+        let mut dlq = TopicConfig::on(NAME);
+        dlq.subscriptions
+            .insert("audit".into(), SubscriptionConfig::default());
+        config.pubsub.insert("dlq".into(), dlq);
+        let mut sub = SubscriptionConfig {
+            dead_letter_topic: Some("dlq".into()),
+            max_attempts: Some(3),
+            ..SubscriptionConfig::default()
+        };
+        assert_eq!(
+            native_dead_letter_queue(&config, &sub),
+            None,
+            "engine by default"
+        );
+        sub.dead_letter_mode = Some(DeadLetterMode::Engine);
+        assert_eq!(native_dead_letter_queue(&config, &sub), None);
+        sub.dead_letter_mode = Some(DeadLetterMode::Native);
+        assert_eq!(
+            native_dead_letter_queue(&config, &sub),
+            Some(("dlq".into(), "dlq-audit".into(), 3))
+        );
+        if let Some(dlq) = config.pubsub.get_mut("dlq") {
+            dlq.subscriptions
+                .insert("archive".into(), SubscriptionConfig::default());
+        }
+        assert_eq!(
+            native_dead_letter_queue(&config, &sub),
+            None,
+            "two subscriptions: the engine publishes to the topic"
+        );
+    }
+
     /// `providers.aws` errors raised while connecting name the file too.
     #[tokio::test]
     async fn account_errors_at_open_name_the_file_and_the_field() {
