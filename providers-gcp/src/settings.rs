@@ -311,4 +311,23 @@ mod tests {
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
         assert!(err.message().contains("providers.gcp.credentials"), "{err}");
     }
+
+    #[test]
+    fn the_signing_service_account_is_carried_and_must_be_an_email() {
+        let mut a = account();
+        a.signing_service_account = Some("signer@demo.iam.gserviceaccount.com".into());
+        let settings = GcpSettings::from_account_and_env(&a, no_env).unwrap();
+        assert_eq!(
+            settings.signing_service_account.as_deref(),
+            Some("signer@demo.iam.gserviceaccount.com")
+        );
+        assert_eq!(settings.iam_endpoint, None, "Google's unless set in code");
+        for bad in ["signer", "a b@c", "projects/-/serviceAccounts/x@y"] {
+            a.signing_service_account = Some(bad.into());
+            let err = GcpSettings::from_account_and_env(&a, no_env).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidConfig, "{bad}");
+            assert!(err.message().contains("signing_service_account"), "{err}");
+            assert!(!err.message().contains(bad), "the value is not repeated");
+        }
+    }
 }
