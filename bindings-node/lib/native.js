@@ -12,22 +12,37 @@ const path = require('node:path');
 const fs = require('node:fs');
 const { StrataError, fromNative } = require('./errors');
 
-/** The addon file for this platform, or the one `STRATA_NATIVE_PATH` names. */
+/**
+ * The addon for this platform: the file `STRATA_NATIVE_PATH` names; else
+ * `strata.<platform>.node` beside the package (a local build, or a package
+ * packed with its binary); else the per-platform package a release publishes
+ * (`@strata/runtime-<platform>`, an optional dependency of this one, which npm
+ * installs only on the platform it is for).
+ */
 function addonPath() {
   if (process.env.STRATA_NATIVE_PATH) return path.resolve(process.env.STRATA_NATIVE_PATH);
   const root = path.join(__dirname, '..');
-  const base = `strata.${process.platform}-${process.arch}`;
-  const candidates = process.platform === 'linux'
-    ? [`${base}-gnu.node`, `${base}-musl.node`]
-    : process.platform === 'win32' ? [`${base}-msvc.node`] : [`${base}.node`];
-  for (const file of candidates) {
-    const full = path.join(root, file);
+  const base = `${process.platform}-${process.arch}`;
+  const platforms = process.platform === 'linux'
+    ? [`${base}-gnu`, `${base}-musl`]
+    : process.platform === 'win32' ? [`${base}-msvc`] : [base];
+  for (const platform of platforms) {
+    const full = path.join(root, `strata.${platform}.node`);
     if (fs.existsSync(full)) return full;
+  }
+  for (const platform of platforms) {
+    try {
+      return require.resolve(`@strata/runtime-${platform}`);
+    } catch {
+      // not installed: try the next one
+    }
   }
   throw new StrataError(
     'Internal',
     `the Strata native addon is not built for ${process.platform}-${process.arch}: ` +
-      `looked for ${candidates.join(', ')} in ${root} (run \`npm run build\` there)`,
+      `looked for ${platforms.map((p) => `strata.${p}.node`).join(', ')} in ${root} ` +
+      `and for the packages ${platforms.map((p) => `@strata/runtime-${p}`).join(', ')} ` +
+      '(in a checkout, run `npm run build` in bindings-node)',
   );
 }
 

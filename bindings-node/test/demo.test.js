@@ -8,6 +8,7 @@ const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { uniqueConfig } = require('./support/helpers');
 
 const demo = path.join(__dirname, '..', '..', 'examples', 'node', 'upload-pipeline.mjs');
 
@@ -91,28 +92,6 @@ test('the same demo runs unchanged on NATS, Redis and PostgreSQL via STRATA_CONF
 // example configs with this run's own resource names, so repeated runs start
 // from empty queues and buckets. One codebase, swapped by config: the demo's
 // account is the same on every provider.
-
-/** The example config `file`, with unique resource names and the SQLite file in `cwd`. */
-function uniqueConfig(file, cwd) {
-  const config = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const suffix = `${process.pid}-${Date.now().toString(36)}`;
-  for (const topic of Object.values(config.pubsub ?? {})) {
-    if (topic.name) topic.name = `${topic.name}-${suffix}`;
-    for (const sub of Object.values(topic.subscriptions ?? {})) {
-      if (sub.name) sub.name = `${sub.name}-${suffix}`;
-    }
-  }
-  for (const bucket of Object.values(config.objects ?? {})) {
-    if (bucket.name) bucket.name = `${bucket.name}-${suffix}`;
-  }
-  for (const db of Object.values(config.databases ?? {})) {
-    if (db.provider === 'sqlite') db.path = path.join(cwd, `${path.basename(file, '.json')}.db`);
-  }
-  delete config.$schema;
-  const out = path.join(cwd, path.basename(file));
-  fs.writeFileSync(out, JSON.stringify(config, null, 2));
-  return out;
-}
 
 function runDemoWithConfig(config, cwd) {
   return new Promise((resolve, reject) => {

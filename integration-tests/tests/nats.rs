@@ -195,6 +195,42 @@ async fn wrong_credentials_are_permission_denied_without_the_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_nkey_user_signs_in_and_another_key_is_permission_denied_without_the_seed() {
+    let user = nkeys::KeyPair::new_user();
+    let stranger = nkeys::KeyPair::new_user();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nkey.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "authorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
+            user.public_key()
+        ),
+    )
+    .unwrap();
+    let server = PrivateNats::start(&["-c", config.to_str().unwrap()]);
+
+    let mut options = NatsOptions::new(server.url());
+    options.nkey_seed = Some(user.seed().unwrap());
+    options.provision = true;
+    let client = NatsClient::connect(&options).await.unwrap();
+    let topic = NatsTopic::open(&client, "nkey-orders", &options)
+        .await
+        .unwrap();
+    let ids = topic
+        .publish_batch(vec![OutgoingMessage::new("signed")])
+        .await;
+    assert!(ids[0].is_ok(), "{:?}", ids[0]);
+
+    let seed = stranger.seed().unwrap();
+    options.nkey_seed = Some(seed.clone());
+    let err = NatsClient::connect(&options).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
+    assert!(!err.to_string().contains(&seed), "{err}");
+    assert!(!format!("{err:?}").contains(&seed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_server_is_unavailable() {
     let mut server = PrivateNats::start(&[]);
     let options = NatsOptions::new(server.url());
@@ -298,20 +334,21 @@ async fn server_restart_mid_stream_loses_no_resolved_publish() {
     let (subscriber, seen) = counting_subscriber("restart-sub", Arc::new(sub));
     let topic = Topic::new("restart", Arc::new(topic_driver), TopicOptions::default());
 
-    let total = 2000;
+    // 10,000 messages in 100 batches; the server is down from batch 30 to 40.
+    let (total, batch) = (10_000, 100);
     let mut resolved = HashSet::new();
     let mut report = RestartReport::default();
     let mut failure_codes = HashSet::new();
     let started = tokio::time::Instant::now();
-    for chunk in 0..total / 20 {
+    for chunk in 0..total / batch {
         if chunk == 30 {
             server.kill();
         }
         if chunk == 40 {
             server.restart();
         }
-        let messages = (0..20)
-            .map(|i| OutgoingMessage::new(format!("m{}", chunk * 20 + i)))
+        let messages = (0..batch)
+            .map(|i| OutgoingMessage::new(format!("m{}", chunk * batch + i)))
             .collect::<Vec<_>>();
         let texts: Vec<String> = messages
             .iter()
@@ -364,7 +401,7 @@ async fn server_restart_mid_stream_loses_no_resolved_publish() {
     }
     println!("server restart: {report:?}, failure codes {failure_codes:?}");
     assert!(
-        report.resolved >= total - 10 * 20 - 20,
+        report.resolved >= total - 11 * batch,
         "publishes failed outside the outage: {report:?}"
     );
     assert!(

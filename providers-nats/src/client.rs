@@ -55,6 +55,9 @@ impl NatsClient {
         if let Some(token) = &options.token {
             connect = connect.token(token.clone());
         }
+        if let Some(seed) = &options.nkey_seed {
+            connect = connect.nkey(seed.clone());
+        }
         if let Some(path) = &options.credentials_file {
             connect = connect.credentials_file(path).await.map_err(|err| {
                 Error::invalid_config(format!(

@@ -37,7 +37,7 @@ pub enum Storage {
 /// A `nats` topic's fields. Every topic entry names its servers; entries
 /// with the same connection fields share one connection.
 ///
-/// `Debug` never shows the password or the token.
+/// `Debug` never shows the password, the token or the NKey seed.
 #[derive(Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NatsOptions {
@@ -55,6 +55,10 @@ pub struct NatsOptions {
     /// Token authentication (use `{"$env": "VAR"}`).
     #[serde(default)]
     pub token: Option<String>,
+    /// An NKey user seed (`SU…`; use `{"$env": "VAR"}`): the server knows
+    /// the user by its public key, and the seed signs the server's challenge.
+    #[serde(default)]
+    pub nkey_seed: Option<String>,
     /// A `.creds` file (JWT and NKey seed) for decentralised auth.
     #[serde(default)]
     pub credentials_file: Option<PathBuf>,
@@ -105,6 +109,7 @@ impl fmt::Debug for NatsOptions {
             .field("user", &self.user)
             .field("password", &redacted(self.password.is_some()))
             .field("token", &redacted(self.token.is_some()))
+            .field("nkey_seed", &redacted(self.nkey_seed.is_some()))
             .field("credentials_file", &self.credentials_file)
             .field("tls_ca_file", &self.tls_ca_file)
             .field("tls_required", &self.tls_required)
@@ -135,6 +140,7 @@ impl NatsOptions {
             user: self.user.clone(),
             password: self.password.clone(),
             token: self.token.clone(),
+            nkey_seed: self.nkey_seed.clone(),
             credentials_file: self.credentials_file.clone(),
             tls_ca_file: self.tls_ca_file.clone(),
             tls_required: self.tls_required,
@@ -155,6 +161,7 @@ pub(crate) struct ConnectionKey {
     user: Option<String>,
     password: Option<String>,
     token: Option<String>,
+    nkey_seed: Option<String>,
     credentials_file: Option<PathBuf>,
     tls_ca_file: Option<PathBuf>,
     tls_required: bool,
@@ -177,13 +184,25 @@ impl ProviderOptions for NatsOptions {
         let methods = [
             self.user.is_some(),
             self.token.is_some(),
+            self.nkey_seed.is_some(),
             self.credentials_file.is_some(),
         ];
         if methods.iter().filter(|set| **set).count() > 1 {
             return Err((
                 "token".into(),
-                "use one of `user`/`password`, `token` and `credentials_file`".into(),
+                "use one of `user`/`password`, `token`, `nkey_seed` and `credentials_file`".into(),
             ));
+        }
+        if let Some(seed) = &self.nkey_seed {
+            // An encoded user seed: `SU` and 56 more base32 characters. The
+            // value is never repeated.
+            let base32 = |c: char| c.is_ascii_uppercase() || ('2'..='7').contains(&c);
+            if !(seed.len() == 58 && seed.starts_with("SU") && seed.chars().all(base32)) {
+                return Err((
+                    "nkey_seed".into(),
+                    "expected an NKey user seed (58 characters starting with `SU`)".into(),
+                ));
+            }
         }
         match self.replicas {
             Some(0) => return Err(("replicas".into(), "expected at least 1".into())),
@@ -230,6 +249,17 @@ mod tests {
     }
 
     #[test]
+    fn an_nkey_seed_is_checked_without_being_repeated() {
+        let mut options = NatsOptions::new("nats://h");
+        options.nkey_seed = Some("not-a-seed-secret".into());
+        let (path, message) = check(&options).unwrap_err();
+        assert_eq!(path, "nkey_seed");
+        assert!(!message.contains("secret"), "{message}");
+        options.nkey_seed = Some(format!("SU{}", "A".repeat(56)));
+        assert!(check(&options).is_ok());
+    }
+
+    #[test]
     fn replicas_and_limits_are_bounded() {
         let mut options = NatsOptions::new("nats://h");
         options.replicas = Some(6);
@@ -243,9 +273,12 @@ mod tests {
     fn debug_never_shows_secrets() {
         let mut options = NatsOptions::new("nats://u:hidden-in-url@h:4222");
         options.token = Some("tok-secret".into());
+        options.nkey_seed = Some("SUseed-secret".into());
         let shown = format!("{options:?}");
         assert!(
-            !shown.contains("tok-secret") && !shown.contains("hidden-in-url"),
+            !shown.contains("tok-secret")
+                && !shown.contains("hidden-in-url")
+                && !shown.contains("seed-secret"),
             "{shown}"
         );
     }

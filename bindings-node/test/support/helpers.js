@@ -78,4 +78,30 @@ function writeConfig(name, config) {
   return file;
 }
 
-module.exports = { enterTempDir, within, waitFor, rejectsWith, throwsWith, writeConfig };
+/**
+ * A copy of the example config `file` in `cwd`, with this run's own resource
+ * names (repeated runs start from empty queues and buckets) and its SQLite
+ * file in `cwd`. Returns the copy's path.
+ */
+function uniqueConfig(file, cwd) {
+  const config = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const suffix = `${process.pid}-${Date.now().toString(36)}`;
+  for (const topic of Object.values(config.pubsub ?? {})) {
+    if (topic.name) topic.name = `${topic.name}-${suffix}`;
+    for (const sub of Object.values(topic.subscriptions ?? {})) {
+      if (sub.name) sub.name = `${sub.name}-${suffix}`;
+    }
+  }
+  for (const bucket of Object.values(config.objects ?? {})) {
+    if (bucket.name) bucket.name = `${bucket.name}-${suffix}`;
+  }
+  for (const db of Object.values(config.databases ?? {})) {
+    if (db.provider === 'sqlite') db.path = path.join(cwd, `${path.basename(file, '.json')}.db`);
+  }
+  delete config.$schema;
+  const out = path.join(cwd, path.basename(file));
+  fs.writeFileSync(out, JSON.stringify(config, null, 2));
+  return out;
+}
+
+module.exports = { enterTempDir, within, waitFor, rejectsWith, throwsWith, writeConfig, uniqueConfig };

@@ -1,6 +1,8 @@
 //! A private `nats-server -js` on a free 127.0.0.1 port with its JetStream
-//! store in its own temp dir, that a test can kill and restart on the same
-//! port and store. Killed on drop. The machine's shared server is never used.
+//! store in its own folder under the emulators' home (`localstack/.emulators/nats/`,
+//! or `$STRATA_EMULATORS_HOME/nats/`), that a test can kill and restart on the
+//! same port and store. Killed on drop, and its folder removed. The machine's
+//! shared server is never used.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -32,6 +34,23 @@ fn binary() -> PathBuf {
     }
 }
 
+/// A fresh folder for one server's store and log, under the emulators' home,
+/// where the other emulators keep their data.
+fn store_dir() -> tempfile::TempDir {
+    let home = std::env::var_os("STRATA_EMULATORS_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../localstack/.emulators")
+        });
+    let parent = home.join("nats");
+    std::fs::create_dir_all(&parent)
+        .unwrap_or_else(|err| panic!("cannot create {}: {err}", parent.display()));
+    tempfile::Builder::new()
+        .prefix("server-")
+        .tempdir_in(&parent)
+        .unwrap_or_else(|err| panic!("cannot create a store under {}: {err}", parent.display()))
+}
+
 /// A `nats-server` child process.
 pub struct PrivateNats {
     child: Option<Child>,
@@ -48,7 +67,7 @@ impl PrivateNats {
             child: None,
             port: free_port(),
             args: args.iter().map(|a| (*a).to_owned()).collect(),
-            dir: tempfile::tempdir().expect("temp dir for nats-server"),
+            dir: store_dir(),
         };
         server.spawn();
         server
@@ -81,7 +100,7 @@ impl PrivateNats {
                         "--routes".into(),
                         routes.clone(),
                     ],
-                    dir: tempfile::tempdir().expect("temp dir for nats-server"),
+                    dir: store_dir(),
                 };
                 server.spawn();
                 server
