@@ -26,7 +26,7 @@ mod emulator_restart;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use azure_harness::{AZURITE, AzureObjectsHarness};
@@ -41,6 +41,9 @@ const TOTAL: usize = 1_000;
 const PER_TICK: usize = 5;
 /// Uploads kept for after the restart, whenever it ends.
 const AFTER: usize = 300;
+/// Uploads stored before Azurite is stopped (it is stopped at `STOP_AT` or
+/// once this many are stored, whichever is later).
+const BEFORE: usize = 200;
 const TICK: Duration = Duration::from_millis(50);
 /// When Azurite is stopped.
 const STOP_AT: Duration = Duration::from_secs(3);
@@ -98,9 +101,11 @@ async fn uploads_and_downloads_survive_an_azurite_restart() {
 
     let started = Instant::now();
     let restarted = Arc::new(AtomicBool::new(false));
+    let stored_so_far = Arc::new(AtomicUsize::new(0));
     let load = {
         let bucket = bucket.clone();
         let restarted = Arc::clone(&restarted);
+        let stored_so_far = Arc::clone(&stored_so_far);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(TICK);
             let mut running = futures::stream::FuturesUnordered::new();
@@ -128,6 +133,9 @@ async fn uploads_and_downloads_survive_an_azurite_restart() {
                         let record = record.unwrap_or_else(|_| {
                             panic!("upload {n} did not resolve within {CALL_LIMIT:?}")
                         });
+                        if record.upload.is_ok() {
+                            stored_so_far.fetch_add(1, Ordering::Relaxed);
+                        }
                         records.push((n, record));
                     }
                 }
@@ -135,7 +143,13 @@ async fn uploads_and_downloads_survive_an_azurite_restart() {
             records
         })
     };
+    // Stop once enough is stored to compare before and after, however slow
+    // the machine is.
     tokio::time::sleep(STOP_AT).await;
+    let enough = Instant::now() + Duration::from_secs(60);
+    while stored_so_far.load(Ordering::Relaxed) < BEFORE && Instant::now() < enough {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let stopped_at = Instant::now();
     let up_at = emulator_restart::restart(AZURITE.name, RESTART_LIMIT).await;
     restarted.store(true, Ordering::Relaxed);
@@ -202,7 +216,7 @@ async fn uploads_and_downloads_survive_an_azurite_restart() {
         ok_between(up_at, Instant::now()),
     );
     assert!(
-        before >= 100 && after >= AFTER / 2,
+        before >= BEFORE / 2 && after >= AFTER / 2,
         "too few uploads stored on either side of the restart: {before} before, {after} after"
     );
 
