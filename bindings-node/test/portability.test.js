@@ -64,6 +64,15 @@ const PROVIDERS = [
     // The development account's key signs service SAS URLs.
     signedUrls: true,
   },
+  // NATS serves pub/sub only; objects are on the filesystem.
+  {
+    provider: 'nats',
+    objects: 'filesystem',
+    needs: [],
+    pubsubOptions: () => ({ servers: [natsUrl()], provision: true }),
+    objectsOptions: () => ({ root: 'nats-files' }),
+    signedUrls: false,
+  },
 ];
 
 /** The one config shape, on `entry`'s providers, with this run's physical names. */
@@ -174,7 +183,7 @@ async function application(infra) {
 
 // ---- The harness. ----
 
-test('one application module gives the same results on memory, AWS (LocalStack), GCP (emulators) and Azure (Azurite)', async () => {
+test('one application module gives the same results on memory, AWS (LocalStack), GCP (emulators), Azure (Azurite) and NATS', async () => {
   const dir = enterTempDir('portability');
   const run = `${process.pid}-${Date.now().toString(36)}`;
   const results = {};
