@@ -250,9 +250,9 @@ fn delivery(message: &async_nats::jetstream::Message) -> Result<Delivery> {
                 ordering_key = Some(value.as_str().to_owned());
             } else if name.eq_ignore_ascii_case(ATTRIBUTES_HEADER) {
                 match serde_json::from_str(value.as_str()) {
-                    Ok(json) => carried.push(json),
+                    Ok(json @ serde_json::Value::Object(_)) => carried.push(json),
                     // Another client's header of that name: keep it as is.
-                    Err(_) => {
+                    _ => {
                         attributes.insert(name.to_owned(), value.as_str().to_owned());
                     }
                 }
