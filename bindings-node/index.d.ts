@@ -131,9 +131,10 @@ export interface ObjectAttrs {
   lastModified: Date;
   /**
    * User metadata given at upload, returned as stored on every provider (on
-   * S3, values with non-ASCII text travel as RFC 2047 encoded-words, which
-   * other S3 clients see as such; an ASCII value with control characters or
-   * surrounding spaces is `InvalidArgument` there, as S3 would change it).
+   * S3 and Azure, values with non-ASCII text travel as RFC 2047 encoded-words,
+   * which other clients see as such; on S3 an ASCII value with control
+   * characters or surrounding spaces is `InvalidArgument`, as S3 would change
+   * it).
    */
   metadata: Record<string, string>;
 }
@@ -144,6 +145,10 @@ export type ListEntry = ({ kind: 'object' } & ObjectAttrs) | { kind: 'prefix'; k
 /** How an object is uploaded. */
 export interface UploadOptions {
   contentType?: string;
+  /**
+   * Names: 1 to 128 lowercase ASCII letters, digits, `-` and `_` on every
+   * provider (else `InvalidArgument`); values: any text.
+   */
   metadata?: Record<string, string>;
   /** Fail with `PreconditionFailed` if an object already has the key. */
   ifNotExists?: boolean;

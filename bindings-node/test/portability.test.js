@@ -5,9 +5,10 @@
 // everywhere, except the signed-URL capability, which each provider declares
 // and the module checks against what `signedUrl` does.
 //
-// A provider is one line of PROVIDERS: its name in configs, the environment
-// it needs, and its `providers.<name>` account. The config itself is made
-// the same way for all of them (configFor).
+// A provider is one line of PROVIDERS: its name, which provider serves each
+// block when it is not that one, the environment it needs, and its account
+// and entry options. The config itself is made the same way for all of them
+// (configFor).
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -17,14 +18,17 @@ const { Infra, StrataError } = require('..');
 const { enterTempDir, within, waitFor } = require('./support/helpers');
 
 const env = (name) => process.env[name];
+const natsUrl = () => env('STRATA_TEST_NATS_URL') || 'nats://127.0.0.1:4222';
 
 /**
- * Every provider the module runs on. `signedUrls`: what the bucket's
- * capability is with this account (the README's table).
- * Azure, when its pub/sub and objects land: one more line here.
+ * Every provider the module runs on, one line each. `pubsub` / `objects`:
+ * the provider serving that block (default: `provider`), with `pubsubOptions`
+ * / `objectsOptions` added to each entry of the block; `account`: its
+ * `providers.<provider>`; `signedUrls`: what the bucket's capability is with
+ * this account (the README's table).
  */
 const PROVIDERS = [
-  { provider: 'memory', needs: [], account: null, signedUrls: false },
+  { provider: 'memory', needs: [], signedUrls: false },
   {
     provider: 'aws',
     needs: ['STRATA_TEST_LOCALSTACK_ENDPOINT'],
@@ -47,16 +51,41 @@ const PROVIDERS = [
     // Anonymous emulator clients hold no key and name no signing account.
     signedUrls: false,
   },
+  // Azure has no pub/sub provider yet (Service Bus is a later issue).
+  {
+    provider: 'azure',
+    pubsub: 'memory',
+    needs: ['STRATA_TEST_AZURITE_BLOB_ENDPOINT'],
+    account: () => ({
+      endpoint: env('STRATA_TEST_AZURITE_BLOB_ENDPOINT'),
+      credentials: { connection_string: 'UseDevelopmentEmulator=true' },
+      provision: true,
+    }),
+    // The development account's key signs service SAS URLs.
+    signedUrls: true,
+  },
+  // NATS serves pub/sub only; objects are on the filesystem.
+  {
+    provider: 'nats',
+    objects: 'filesystem',
+    needs: [],
+    pubsubOptions: () => ({ servers: [natsUrl()], provision: true }),
+    objectsOptions: () => ({ root: 'nats-files' }),
+    signedUrls: false,
+  },
 ];
 
-/** The one config shape, on `provider`, with this run's physical names. */
-function configFor({ provider, account }, run) {
+/** The one config shape, on `entry`'s providers, with this run's physical names. */
+function configFor(entry, run) {
+  const { provider, account } = entry;
+  const pubsub = { provider: entry.pubsub ?? provider, ...entry.pubsubOptions?.() };
+  const objects = { provider: entry.objects ?? provider, ...entry.objectsOptions?.() };
   const name = (logical) => `port-${logical}-${run}`;
   const config = {
     pubsub: {
-      events: { provider, name: name('events'), subscriptions: { reader: { name: name('events-reader') } } },
+      events: { ...pubsub, name: name('events'), subscriptions: { reader: { name: name('events-reader') } } },
       orders: {
-        provider,
+        ...pubsub,
         name: name('orders'),
         subscriptions: {
           billing: {
@@ -68,9 +97,9 @@ function configFor({ provider, account }, run) {
           },
         },
       },
-      'orders-dlq': { provider, name: name('orders-dlq'), subscriptions: { audit: { name: name('orders-audit') } } },
+      'orders-dlq': { ...pubsub, name: name('orders-dlq'), subscriptions: { audit: { name: name('orders-audit') } } },
     },
-    objects: { files: { provider, name: name('files') } },
+    objects: { files: { ...objects, name: name('files') } },
   };
   if (account) config.providers = { [provider]: account() };
   return config;
@@ -87,7 +116,7 @@ const ATTRIBUTES = {
   'with space': 'x',
   '日本': '語',
 };
-const METADATA = { note: 'Grüße ✓ 日本', plain: 'ascii', spaced: ' Grüße ' };
+const METADATA = { note: 'Grüße ✓ 日本', plain: 'ascii', spaced: ' Grüße ', 'content-hash': 'sha256-abc' };
 
 async function application(infra) {
   const result = {};
@@ -154,7 +183,7 @@ async function application(infra) {
 
 // ---- The harness. ----
 
-test('one application module gives the same results on memory, AWS (LocalStack) and GCP (emulators)', async () => {
+test('one application module gives the same results on memory, AWS (LocalStack), GCP (emulators), Azure (Azurite) and NATS', async () => {
   const dir = enterTempDir('portability');
   const run = `${process.pid}-${Date.now().toString(36)}`;
   const results = {};

@@ -344,12 +344,12 @@ async fn a_named_config_file_that_is_missing_is_an_error() {
 async fn config_with_a_compiled_out_provider_fails_to_load() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("infra.config.json");
-    // Azure has objects but no pub/sub yet (Service Bus is to come).
-    std::fs::write(&path, r#"{ "pubsub": { "t": { "provider": "azure" } } }"#).unwrap();
+    // Azure serves objects now, but no cache yet.
+    std::fs::write(&path, r#"{ "caches": { "c": { "provider": "azure" } } }"#).unwrap();
     let err = Infra::load_from(Some(&path)).await.err().unwrap();
     assert_eq!(err.code(), ErrorCode::InvalidConfig);
     let hint = if cfg!(feature = "azure") {
-        "the `azure` cloud has no pubsub provider yet"
+        "the `azure` cloud has no caches provider yet"
     } else {
         "cargo feature `azure`"
     };

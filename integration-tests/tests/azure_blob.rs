@@ -118,3 +118,96 @@ mod blocks {
         assert_eq!(missing.code(), ErrorCode::NotFound, "{missing}");
     }
 }
+
+/// Metadata on Azurite: any value and every portable name come back as
+/// stored, through head, download, listing and a server-side copy; names
+/// outside the portable rule are refused before any request.
+mod metadata {
+    use std::sync::Arc;
+
+    use futures::TryStreamExt;
+    use strata_core::ErrorCode;
+    use strata_core::objects::{
+        Bucket, ListEntry, ListOptions, Metadata, Precondition, PutOptions,
+    };
+
+    use super::azure_harness::AzureObjectsHarness;
+
+    fn stored() -> Metadata {
+        [
+            ("note", "Grüße ✓ 日本"),
+            ("plain", "ascii"),
+            ("spaced", " Grüße "),
+            ("padded", " ascii "),
+            ("lines", "a\nb\r\nc\t\u{1}"),
+            ("words", "=?UTF-8?B?SGk=?="),
+            ("empty", ""),
+            ("content-hash", "sha256-abc"),
+            ("purpose_tag", "x"),
+            ("2nd-pass", "y"),
+            ("a-_b", "1"),
+            ("a_-b", "2"),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn any_value_and_every_portable_name_come_back_as_stored() {
+        let h = AzureObjectsHarness::new().await;
+        let (name, driver) = h.blob_bucket().await;
+        let bucket = Bucket::new(name, Arc::new(driver));
+        let opts = PutOptions {
+            metadata: stored(),
+            ..PutOptions::default()
+        };
+        let put = bucket.upload("m/a.txt", "body", opts).await.unwrap();
+        assert_eq!(put.metadata, stored());
+        assert_eq!(bucket.attrs("m/a.txt").await.unwrap().metadata, stored());
+        let got = bucket
+            .download_stream("m/a.txt", Default::default())
+            .await
+            .unwrap();
+        assert_eq!(got.meta.metadata, stored());
+        let copied = bucket
+            .copy("m/a.txt", "m/b.txt", Precondition::None)
+            .await
+            .unwrap();
+        assert_eq!(bucket.attrs("m/b.txt").await.unwrap().metadata, stored());
+        assert_eq!(copied.key, "m/b.txt");
+        let listed: Vec<ListEntry> = bucket
+            .list(ListOptions {
+                prefix: Some("m/".into()),
+                delimiter: Some("/".into()),
+                ..ListOptions::default()
+            })
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 2);
+        for entry in listed {
+            let ListEntry::Object(meta) = entry else {
+                panic!("a prefix under m/")
+            };
+            assert_eq!(meta.metadata, stored(), "{}", meta.key);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn names_outside_the_portable_rule_are_invalid_arguments() {
+        let h = AzureObjectsHarness::new().await;
+        let (name, driver) = h.blob_bucket().await;
+        let bucket = Bucket::new(name, Arc::new(driver));
+        for bad in ["userId", "clé", "a.b", ""] {
+            let opts = PutOptions {
+                metadata: [(bad.to_owned(), "v".to_owned())].into(),
+                ..PutOptions::default()
+            };
+            let err = bucket.upload("refused", "x", opts).await.unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad}: {err}");
+        }
+        let missing = bucket.attrs("refused").await.unwrap_err();
+        assert_eq!(missing.code(), ErrorCode::NotFound, "{missing}");
+    }
+}

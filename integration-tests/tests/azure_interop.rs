@@ -82,6 +82,73 @@ print(json.dumps(seen))
     );
 }
 
+/// What Python sees of metadata Strata wrote, and what Strata reads of
+/// metadata Python wrote: a value that is not plain ASCII is RFC 2047
+/// encoded-words on the wire, a name with `-` is `_` + the name with `_` as
+/// `__` and `-` as `_d`; identifiers and plain values are as given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_python_sees_and_writes() {
+    let h = AzureObjectsHarness::new().await;
+    let (name, driver) = h.blob_bucket().await;
+    let bucket = Bucket::new(&name, Arc::new(driver));
+    let stored: strata_core::objects::Metadata = [
+        ("note", "Grüße ✓ 日本"),
+        ("plain", "ada lovelace"),
+        ("content-hash", "sha256-abc"),
+        ("spaced", " padded "),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    .collect();
+    let opts = PutOptions {
+        metadata: stored.clone(),
+        ..PutOptions::default()
+    };
+    bucket.upload("meta/strata", "x", opts).await.unwrap();
+    let script = format!(
+        r#"
+import json, os
+from azure.storage.blob import BlobServiceClient
+service = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
+container = service.get_container_client("{name}")
+seen = dict(container.get_blob_client("meta/strata").get_blob_properties().metadata)
+container.get_blob_client("meta/python").upload_blob(b"y", metadata={{
+    "note": "=?UTF-8?B?R3LDvMOfZQ==?=", "Origin": "python", "_tag": "t",
+    "_content_dhash": "sha256-def"}})
+print(json.dumps(seen))
+"#
+    );
+    let seen = azure_python::python(script).await;
+    assert_eq!(
+        seen,
+        serde_json::json!({
+            "note": "=?UTF-8?B?R3LDvMOfZSDinJMg5pel5pys?=",
+            "plain": "ada lovelace",
+            "_content_dhash": "sha256-abc",
+            "spaced": "=?UTF-8?B?IHBhZGRlZCA=?=",
+        })
+    );
+    assert_eq!(
+        bucket.attrs("meta/strata").await.unwrap().metadata,
+        stored,
+        "Strata reads back what it stored"
+    );
+    let read = bucket.attrs("meta/python").await.unwrap().metadata;
+    let want: strata_core::objects::Metadata = [
+        ("note", "Grüße"),
+        ("origin", "python"),
+        ("_tag", "t"),
+        ("content-hash", "sha256-def"),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(
+        read, want,
+        "encoded-words decode; foreign names read as they are"
+    );
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(data)

@@ -155,18 +155,36 @@ async fn names_with_characters_nats_forbids_are_escaped_never_wildcards() {
     );
 }
 
+/// Any attribute name and value comes back as sent: those a NATS header
+/// cannot carry unchanged travel in `Strata-Attributes` (nats_interop.rs says
+/// what another client sees). An ordering key a header would change is
+/// refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reserved_and_malformed_attributes_are_refused_per_message() {
+async fn any_attribute_name_and_value_round_trips() {
     let h = NatsHarness::new().await;
     let topic = NatsTopic::open(&h.client, "attrs", &h.options)
         .await
         .unwrap();
+    let sub = NatsSubscription::open(&h.client, &topic, "attrs-sub", LIMIT, true, false)
+        .await
+        .unwrap();
+    let sent = OutgoingMessage::new("ok")
+        .with_attribute("kind", "fine")
+        .with_attribute("Nats-Msg-Id", "1")
+        .with_attribute("a b", "1")
+        .with_attribute("a:b", "2")
+        .with_attribute("clé.ü", "Grüße")
+        .with_attribute("Strata-Attributes", "mine")
+        .with_attribute("Strata-Ordering-Key", "also mine")
+        .with_attribute("k", "line\r\nInjected: 1")
+        .with_attribute("padded", " x ")
+        .with_attribute("empty", "")
+        .with_attribute("", "no name");
     let results = topic
         .publish_batch(vec![
-            OutgoingMessage::new("ok").with_attribute("kind", "fine"),
-            OutgoingMessage::new("x").with_attribute("Nats-Msg-Id", "1"),
-            OutgoingMessage::new("x").with_attribute("a b", "1"),
-            OutgoingMessage::new("x").with_attribute("k", "line\r\nInjected: 1"),
+            sent.clone(),
+            OutgoingMessage::new("x").with_ordering_key("a\nb"),
+            OutgoingMessage::new("x").with_ordering_key(" padded"),
         ])
         .await;
     assert!(results[0].is_ok(), "{:?}", results[0]);
@@ -174,6 +192,16 @@ async fn reserved_and_malformed_attributes_are_refused_per_message() {
         let err = result.as_ref().unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
     }
+    let started = tokio::time::Instant::now();
+    let got = loop {
+        assert!(started.elapsed() < LIMIT, "nothing delivered");
+        let mut deliveries = sub.receive(1, Duration::from_millis(500)).await.unwrap();
+        if let Some(delivery) = deliveries.pop() {
+            break delivery.message;
+        }
+    };
+    let want: strata_core::pubsub::Attributes = sent.attributes.into_iter().collect();
+    assert_eq!(got.attributes, want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,11 @@
 //! Interop with the official Python client (`nats-py`, in the tools venv):
 //! a message published by Python reaches a Strata subscriber with its
 //! headers as attributes, and one published by Strata reaches a Python
-//! consumer of the same stream with its attributes as headers. On a private
-//! `nats-server -js`.
+//! consumer of the same stream with its attributes as headers. An attribute
+//! a header cannot carry unchanged (a name that is not printable ASCII
+//! without `:`, a value with a line break) is read by Python inside one
+//! `Strata-Attributes` header, a JSON object `{name: value}`; one Python puts
+//! there reaches Strata as an attribute. On a private `nats-server -js`.
 //!
 //! Needs the tools venv: `localstack/emulators install tools` and
 //! `eval "$(localstack/emulators env)"` (sets `STRATA_TEST_TOOLS_BIN`).
@@ -77,7 +80,10 @@ async fn messages_cross_between_strata_and_nats_py_with_headers_as_attributes() 
         .publish_batch(vec![
             OutgoingMessage::new("from strata")
                 .with_attribute("origin", "strata")
-                .with_attribute("strata.trace", "t-1"),
+                .with_attribute("strata.trace", "t-1")
+                .with_attribute("clé.ü", "Grüße")
+                .with_attribute("a:b", "x")
+                .with_attribute("lines", "a\nb"),
         ])
         .await;
     assert!(results[0].is_ok(), "{results:?}");
@@ -90,7 +96,8 @@ async def main():
     nc = await nats.connect("{url}")
     js = nc.jetstream()
     ack = await js.publish("{subject}", b"from python",
-                           headers={{"origin": "python", "Strata-Ordering-Key": "k1"}})
+                           headers={{"origin": "python", "Strata-Ordering-Key": "k1",
+                                    "Strata-Attributes": json.dumps({{"日本": "語"}})}})
     psub = await js.pull_subscribe_bind(durable="py-sub", stream="{stream}")
     seen = []
     deadline = asyncio.get_running_loop().time() + 20
@@ -122,6 +129,24 @@ asyncio.run(main())
         .unwrap_or_else(|| panic!("Python did not see Strata's message: {report}"));
     assert_eq!(from_strata["headers"]["origin"], "strata", "{report}");
     assert_eq!(from_strata["headers"]["strata.trace"], "t-1", "{report}");
+    // What a NATS header cannot carry unchanged, Python reads as one JSON
+    // object in `Strata-Attributes`.
+    let carried: serde_json::Value = serde_json::from_str(
+        from_strata["headers"]["Strata-Attributes"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no Strata-Attributes header: {report}")),
+    )
+    .unwrap();
+    assert_eq!(
+        carried,
+        serde_json::json!({"clé.ü": "Grüße", "a:b": "x", "lines": "a\nb"}),
+        "{report}"
+    );
+    assert_eq!(
+        from_strata["headers"].as_object().unwrap().len(),
+        3,
+        "origin, strata.trace and Strata-Attributes: {report}"
+    );
 
     let mut got = Vec::new();
     let started = tokio::time::Instant::now();
@@ -146,6 +171,12 @@ asyncio.run(main())
         Some("python")
     );
     assert_eq!(from_python.ordering_key.as_deref(), Some("k1"));
+    assert_eq!(
+        from_python.attributes.get("日本").map(String::as_str),
+        Some("語"),
+        "a foreign publisher's Strata-Attributes are attributes"
+    );
+    assert!(!from_python.attributes.contains_key("Strata-Attributes"));
     assert!(
         !from_python.attributes.contains_key("Strata-Ordering-Key"),
         "{:?}",

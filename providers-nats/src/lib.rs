@@ -29,4 +29,4 @@ pub use client::NatsClient;
 pub use options::{NatsOptions, Retention, Storage};
 pub use provider::{NatsCluster, NatsPubSubProvider, register};
 pub use subscription::NatsSubscription;
-pub use topic::{NatsTopic, ORDERING_KEY_HEADER};
+pub use topic::{ATTRIBUTES_HEADER, NatsTopic, ORDERING_KEY_HEADER};

@@ -14,14 +14,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use strata_core::pubsub::{
-    Attributes, Delivery, DeliveryHandle, Message, PubSubCapabilities, SubscriptionDriver,
+    Attributes, Delivery, DeliveryHandle, Message, PubSubCapabilities, SubscriptionDriver, carried,
 };
 use strata_core::{Error, Result};
 use tokio::sync::Mutex;
 
 use crate::client::{NatsClient, REQUEST_TIMEOUT, unavailable};
 use crate::names::escape;
-use crate::topic::{NatsTopic, ORDERING_KEY_HEADER, capabilities};
+use crate::topic::{ATTRIBUTES_HEADER, NatsTopic, ORDERING_KEY_HEADER, capabilities};
 
 /// Messages one pull request asks for when the subscriber did not say how
 /// many it holds.
@@ -239,6 +239,7 @@ fn delivery(message: &async_nats::jetstream::Message) -> Result<Delivery> {
         .ok_or_else(|| Error::internal("NATS delivery without a reply subject"))?;
     let mut attributes = Attributes::new();
     let mut ordering_key = None;
+    let mut carried = Vec::new();
     if let Some(headers) = &message.headers {
         for (name, values) in headers.iter() {
             let name: &str = name.as_ref();
@@ -247,10 +248,21 @@ fn delivery(message: &async_nats::jetstream::Message) -> Result<Delivery> {
             };
             if name.eq_ignore_ascii_case(ORDERING_KEY_HEADER) {
                 ordering_key = Some(value.as_str().to_owned());
+            } else if name.eq_ignore_ascii_case(ATTRIBUTES_HEADER) {
+                match serde_json::from_str(value.as_str()) {
+                    Ok(json @ serde_json::Value::Object(_)) => carried.push(json),
+                    // Another client's header of that name: keep it as is.
+                    _ => {
+                        attributes.insert(name.to_owned(), value.as_str().to_owned());
+                    }
+                }
             } else if !(name.len() >= 5 && name[..5].eq_ignore_ascii_case("nats-")) {
                 attributes.insert(name.to_owned(), value.as_str().to_owned());
             }
         }
+    }
+    for json in &carried {
+        carried::restore(&mut attributes, json);
     }
     let nanos = info.published.unix_timestamp_nanos();
     let publish_time = u64::try_from(nanos)

@@ -9,7 +9,7 @@ use async_nats::jetstream::stream::{Config, DiscardPolicy, RetentionPolicy, Stor
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::join_all;
-use strata_core::pubsub::{OutgoingMessage, PubSubCapabilities, TopicDriver};
+use strata_core::pubsub::{OutgoingMessage, PubSubCapabilities, TopicDriver, carried};
 use strata_core::{Error, Result};
 
 use crate::client::{NatsClient, unavailable};
@@ -18,6 +18,10 @@ use crate::options::{NatsOptions, Retention, Storage};
 
 /// The header that carries a message's ordering key.
 pub const ORDERING_KEY_HEADER: &str = "Strata-Ordering-Key";
+
+/// The header that carries, as one JSON object `{name: value}`, the
+/// attributes a NATS header cannot carry unchanged (see `headers`).
+pub const ATTRIBUTES_HEADER: &str = "Strata-Attributes";
 
 /// Room kept for the headers' framing (`NATS/1.0`, `: `, line ends) below the
 /// server's `max_payload`, so a message within `max_message_bytes` fits.
@@ -182,45 +186,62 @@ async fn create_stream(
 }
 
 /// The headers of `message`, or why it cannot be sent.
+///
+/// An attribute a NATS header carries unchanged is a header of its own,
+/// readable by any NATS client; any other (a name that is not printable
+/// ASCII without `:`, one starting `Nats-` or taken by Strata, a value with a
+/// line break or leading or trailing whitespace, which NATS trims) travels in
+/// the [`ATTRIBUTES_HEADER`] header as one JSON object
+/// (`strata_core::pubsub::carried`, as SNS/SQS carry theirs).
 fn headers(message: &OutgoingMessage) -> Result<Option<HeaderMap>> {
     if message.attributes.is_empty() && message.ordering_key.is_none() {
         return Ok(None);
     }
     let mut headers = HeaderMap::new();
-    for (name, value) in &message.attributes {
-        check_header(name, value)?;
-        if name.len() >= 5 && name[..5].eq_ignore_ascii_case("nats-")
-            || name.eq_ignore_ascii_case(ORDERING_KEY_HEADER)
-        {
-            return Err(Error::invalid_argument(format!(
-                "attribute `{name}` is reserved (NATS headers starting `Nats-`, and \
-                 `{ORDERING_KEY_HEADER}`)"
-            )));
-        }
+    let (native, carried) = carried::split(
+        message
+            .attributes
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone())),
+        |name, value| is_header_name(name) && is_header_value(value),
+    );
+    for (name, value) in &native {
         headers.insert(name.as_str(), value.as_str());
     }
+    if !carried.is_empty() {
+        headers.insert(
+            ATTRIBUTES_HEADER,
+            serde_json::Value::Object(carried).to_string().as_str(),
+        );
+    }
     if let Some(key) = &message.ordering_key {
-        check_header(ORDERING_KEY_HEADER, key)?;
+        if !is_header_value(key) {
+            return Err(Error::invalid_argument(format!(
+                "ordering key {key:?} cannot be a NATS header: no line breaks and no leading \
+                 or trailing whitespace"
+            )));
+        }
         headers.insert(ORDERING_KEY_HEADER, key.as_str());
     }
     Ok(Some(headers))
 }
 
-/// NATS headers are lines of `name: value`.
-fn check_header(name: &str, value: &str) -> Result<()> {
-    let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
-    if !name_ok {
-        return Err(Error::invalid_argument(format!(
-            "attribute name {name:?} cannot be a NATS header: use printable ASCII without `:` \
-             or spaces"
-        )));
-    }
-    if value.contains(['\r', '\n']) {
-        return Err(Error::invalid_argument(format!(
-            "the value of attribute `{name}` contains a line break, which a NATS header cannot"
-        )));
-    }
-    Ok(())
+/// Whether an attribute name is sent as a header of its own: printable
+/// ASCII without `:`, and neither NATS's (`Nats-…`) nor Strata's.
+pub(crate) fn is_header_name(name: &str) -> bool {
+    let taken = name
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("nats-"))
+        || name.eq_ignore_ascii_case(ORDERING_KEY_HEADER)
+        || name.eq_ignore_ascii_case(ATTRIBUTES_HEADER);
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+    valid && !taken
+}
+
+/// Whether a header carries `value` unchanged: headers are lines of
+/// `name: value`, and readers trim the value.
+fn is_header_value(value: &str) -> bool {
+    !value.contains(['\r', '\n']) && value.trim() == value
 }
 
 fn publish_error(err: &async_nats::jetstream::context::PublishError) -> Error {

@@ -17,7 +17,7 @@ use super::key::quote;
 use super::{
     BucketDriver, ByteRange, ByteStream, GetOptions, GetResult, ListOptions, ListPage,
     ObjectCapabilities, ObjectKey, ObjectMeta, Precondition, PutOptions, SignedUrlOptions,
-    validate_prefix,
+    validate_metadata, validate_prefix,
 };
 use crate::{Error, ErrorCode, Result};
 
@@ -122,8 +122,9 @@ impl Bucket {
     /// `opts.precondition`). Returns the new object's metadata.
     ///
     /// # Errors
-    /// `InvalidArgument` for a bad key, `ResourceExhausted` above the provider's
-    /// size limit, `PreconditionFailed` when the precondition does not hold.
+    /// `InvalidArgument` for a bad key or metadata name ([`validate_metadata`]),
+    /// `ResourceExhausted` above the provider's size limit, `PreconditionFailed`
+    /// when the precondition does not hold.
     pub async fn upload(
         &self,
         key: &str,
@@ -131,6 +132,7 @@ impl Bucket {
         opts: PutOptions,
     ) -> Result<ObjectMeta> {
         let key = self.key(key)?;
+        validate_metadata(&opts.metadata).map_err(|e| self.context("upload", &key, e))?;
         let body = body.into();
         self.check_size(&key, body.len() as u64)?;
         self.inner
@@ -150,6 +152,7 @@ impl Bucket {
         opts: PutOptions,
     ) -> Result<ObjectMeta> {
         let key = self.key(key)?;
+        validate_metadata(&opts.metadata).map_err(|e| self.context("upload", &key, e))?;
         let body = match self.capabilities().max_object_bytes {
             Some(max) => limit_stream(body, max, self.describe(&key)),
             None => body,

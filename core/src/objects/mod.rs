@@ -17,14 +17,18 @@ use crate::Result;
 mod bucket;
 mod key;
 pub mod listing;
+mod metadata;
+pub mod metadata_words;
 
 pub use bucket::{Bucket, ListEntry, MAX_SIGNED_URL_TTL};
 pub use key::{MAX_KEY_BYTES, validate_prefix};
+pub use metadata::{MAX_METADATA_NAME_BYTES, validate_metadata};
 
 /// A stream of body chunks, as uploaded or downloaded.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
 
-/// User metadata stored with an object.
+/// User metadata stored with an object: names follow [`validate_metadata`],
+/// values are any text.
 pub type Metadata = BTreeMap<String, String>;
 
 /// What is known about a stored object.

@@ -10,6 +10,7 @@
 //! linger window ([`Topic`]), and the [`Subscriber`] engine (max concurrency,
 //! retries with backoff, lease extension, dead-lettering, graceful drain).
 
+pub mod carried;
 mod engine;
 mod handler;
 mod lease;

@@ -15,9 +15,10 @@
 //! | `a` | attributes SNS/SQS would refuse, as `{name: value}`: a name other than 1 to 256 letters, digits, `_`, `-`, `.` (no leading, trailing or double `.`, no `AWS.`/`Amazon.` prefix, not `strata`), or a value with characters SQS refuses |
 //!
 //! So any attribute name and value a Strata message carries on another
-//! provider travels here too. An attribute SNS accepts is sent as a message
-//! attribute of its own, readable (and usable in SNS filter policies) by any
-//! client; one it refuses is readable by other clients only inside the
+//! provider travels here too (the split and the restore are
+//! `strata_core::pubsub::carried`, which NATS uses as well). An attribute
+//! SNS accepts is sent as a message attribute of its own, readable (and
+//! usable in SNS filter policies) by any client; one it refuses is readable by other clients only inside the
 //! `strata` attribute's JSON, under `a`.
 //!
 //! A message published by another client has no `strata` attribute: its SQS
@@ -29,7 +30,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_sqs::types::MessageSystemAttributeName as SystemAttribute;
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use strata_core::pubsub::{Attributes, Delivery, DeliveryHandle, Message, OutgoingMessage};
+use strata_core::pubsub::{
+    Attributes, Delivery, DeliveryHandle, Message, OutgoingMessage, carried,
+};
 use strata_core::{Error, Result};
 
 /// The reserved attribute holding Strata's own fields.
@@ -81,13 +84,12 @@ pub(crate) fn encode(message: OutgoingMessage, fifo: bool) -> Result<Encoded> {
     meta.insert("id".into(), Value::String(id.clone()));
     let mut attributes = Vec::with_capacity(message.attributes.len() + 1);
     let mut empty = Vec::new();
-    let mut refused = Map::new();
-    for (name, value) in message.attributes {
-        if attribute_name_rule(&name).is_some() || !is_sqs_text(&value) {
-            // Carried inside `strata`, where JSON escapes what SQS refuses.
-            refused.insert(name, Value::String(value));
-            continue;
-        }
+    // Those SNS/SQS refuse are carried inside `strata`, where JSON escapes
+    // what SQS refuses.
+    let (accepted, refused) = carried::split(message.attributes, |name, value| {
+        attribute_name_rule(name).is_none() && is_sqs_text(value)
+    });
+    for (name, value) in accepted {
         if value.is_empty() {
             empty.push(Value::String(name));
             continue;
@@ -219,12 +221,8 @@ pub(crate) fn decode(message: aws_sdk_sqs::types::Message) -> Option<Delivery> {
             attributes.insert(name.to_owned(), String::new());
         }
     }
-    if let Some(Value::Object(refused)) = meta.get("a") {
-        for (name, value) in refused {
-            if let Some(value) = value.as_str() {
-                attributes.insert(name.clone(), value.to_owned());
-            }
-        }
+    if let Some(refused) = meta.get("a") {
+        carried::restore(&mut attributes, refused);
     }
     let text = |field: &str| meta.get(field).and_then(Value::as_str).map(str::to_owned);
     let body = message.body.unwrap_or_default();

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use strata_core::objects::{ListOptions, ListPage, ObjectMeta};
 use strata_core::{Error, Result};
 
-use super::{BlobBucket, system_time};
+use super::{BlobBucket, metadata, system_time};
 
 /// The largest page Strata asks for (the service takes up to 5,000; the
 /// other clouds' maximum is 1,000).
@@ -197,12 +197,7 @@ fn meta_of(item: BlobItem) -> Option<ObjectMeta> {
             .unwrap_or_default(),
         content_type: props.content_type,
         last_modified: system_time(props.last_modified),
-        metadata: item
-            .metadata
-            .and_then(|m| m.values)
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
+        metadata: metadata::from_wire(item.metadata.and_then(|m| m.values).unwrap_or_default()),
     })
 }
 

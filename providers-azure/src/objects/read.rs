@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use strata_core::objects::{GetOptions, GetResult, ObjectKey, ObjectMeta};
 use strata_core::{Error, ErrorCode, Result};
 
-use super::{BlobBucket, system_time};
+use super::{BlobBucket, metadata, system_time};
 use crate::error::{blob_error, service_code};
 
 /// A partition larger than any blob (1 EiB), so a download is one GET. Not
@@ -37,7 +37,7 @@ impl BlobBucket {
                 .unwrap_or_default(),
             content_type: props.content_type().map_err(read)?,
             last_modified: system_time(props.last_modified().map_err(read)?),
-            metadata: props.metadata().map_err(read)?.into_iter().collect(),
+            metadata: metadata::from_wire(props.metadata().map_err(read)?),
         })
     }
 
@@ -107,7 +107,7 @@ impl BlobBucket {
                 .unwrap_or_default(),
             content_type: props.content_type.clone(),
             last_modified: system_time(props.last_modified),
-            metadata: props.metadata.clone().into_iter().collect(),
+            metadata: metadata::from_wire(props.metadata.clone()),
         };
         let (name, container, target) = (
             key.to_string(),

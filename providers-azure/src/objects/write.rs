@@ -17,7 +17,7 @@ use futures::StreamExt;
 use strata_core::objects::{ByteStream, ObjectKey, ObjectMeta, Precondition, PutOptions};
 use strata_core::{Error, Result};
 
-use super::{BLOCK_BYTES, BlobBucket, check_metadata, conditions, system_time};
+use super::{BLOCK_BYTES, BlobBucket, conditions, metadata, system_time};
 use crate::settings::AzureCredentials;
 
 /// Blocks of one upload staged at once by the crate's managed upload.
@@ -62,11 +62,10 @@ impl BlobBucket {
         body: Bytes,
         opts: &PutOptions,
     ) -> Result<ObjectMeta> {
-        check_metadata(opts)?;
         let (if_match, if_none_match) = conditions(&opts.precondition);
         let options = BlockBlobClientUploadOptions {
             blob_content_type: Some(content_type(opts)),
-            metadata: Some(opts.metadata.clone().into_iter().collect()),
+            metadata: Some(metadata::to_wire(&opts.metadata)),
             if_match: if_match.map(Etag::from),
             if_none_match: if_none_match.map(Etag::from),
             parallel: NonZero::new(PARALLEL_BLOCKS),
@@ -92,7 +91,6 @@ impl BlobBucket {
         mut body: ByteStream,
         opts: &PutOptions,
     ) -> Result<ObjectMeta> {
-        check_metadata(opts)?;
         let mut pending = BytesMut::new();
         while pending.len() <= BLOCK_BYTES {
             match body.next().await {
@@ -153,7 +151,7 @@ impl BlobBucket {
         let (if_match, if_none_match) = conditions(&opts.precondition);
         let options = BlockBlobClientCommitBlockListOptions {
             blob_content_type: Some(content_type(opts)),
-            metadata: Some(opts.metadata.clone().into_iter().collect()),
+            metadata: Some(metadata::to_wire(&opts.metadata)),
             if_match: if_match.map(Etag::from),
             if_none_match: if_none_match.map(Etag::from),
             ..BlockBlobClientCommitBlockListOptions::default()
