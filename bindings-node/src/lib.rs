@@ -17,6 +17,7 @@ mod infra;
 mod objects;
 mod out;
 mod probe;
+mod publish_codec;
 mod pubsub;
 mod runtime;
 mod sqldb;
