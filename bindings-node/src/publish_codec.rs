@@ -49,10 +49,12 @@ pub(crate) fn decode_publish(
             return Ok(None);
         }
         let start = *offset;
-        let end = start + len as usize;
-        if end > bytes.len() {
-            return Err(Error::internal("a publish batch is shorter than its table"));
-        }
+        // `as` saturates (a huge or infinite length is usize::MAX, NaN is
+        // 0); the sum is checked, so no length reads outside the batch.
+        let end = start
+            .checked_add(len as usize)
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| Error::internal("a publish batch is shorter than its table"))?;
         *offset = end;
         Ok(Some(bytes.slice(start..end)))
     };
@@ -115,5 +117,49 @@ fn write_json_string(out: &mut Vec<u8>, text: &str) {
             out.truncate(before);
             out.extend_from_slice(b"\"\"");
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use strata_core::ErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn lengths_past_the_batch_are_errors_not_panics() {
+        let bytes = Bytes::from_static(b"payload{}key");
+        // A first field moves the offset; a huge second length then wrapped
+        // around to a small end before the start, and slicing panicked.
+        for len in [f64::MAX, 1.8e19, f64::INFINITY, 1e300] {
+            let mut offset = 0;
+            let err = decode_publish(&[1.0, 0.0, 7.0, len, -1.0], &bytes, &mut offset).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::Internal, "{len}");
+        }
+        let mut offset = 0;
+        let message = decode_publish(&[1.0, 0.0, 7.0, 2.0, 3.0], &bytes, &mut offset).unwrap();
+        assert_eq!(message.data.as_ref(), b"payload");
+        assert_eq!(message.ordering_key.as_deref(), Some("key"));
+        assert_eq!(offset, bytes.len());
+    }
+
+    #[test]
+    fn reserved_attributes_from_js_are_refused_and_the_content_type_is_set() {
+        let json = br#"{"strata.content_type":"x"}"#;
+        let bytes = Bytes::from_static(json);
+        let mut offset = 0;
+        let row = [1.0, 0.0, 0.0, json.len() as f64, -1.0];
+        let err = decode_publish(&row, &bytes, &mut offset).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert_eq!(offset, json.len(), "the next row starts after this one");
+        let mut offset = 0;
+        let text = decode_publish(&[1.0, 1.0, 0.0, 0.0, -1.0], &Bytes::new(), &mut offset).unwrap();
+        assert_eq!(
+            text.attributes
+                .get(CONTENT_TYPE_ATTRIBUTE)
+                .map(String::as_str),
+            Some(TEXT_CONTENT_TYPE)
+        );
     }
 }
