@@ -20,6 +20,7 @@ mod probe;
 mod publish_codec;
 mod pubsub;
 mod runtime;
+mod sql_params;
 mod sqldb;
 mod wire;
 
