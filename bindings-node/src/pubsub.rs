@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::FutureExt;
 use napi_derive::napi;
+use strata_core::Error;
 use strata_core::pubsub::{Handler, HandlerError, Message, Topic};
 use strata_core::sync::lock;
-use strata_core::Error;
 use tokio::sync::{Notify, oneshot};
 
 use crate::bridge::{Ctx, Hub, Pending, Settlement, closed};
