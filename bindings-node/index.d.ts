@@ -47,7 +47,10 @@ export interface PublishOptions {
    * provider. On SNS/SQS, names SNS refuses (anything but letters, digits,
    * `_`, `-`, `.`; `AWS.`/`Amazon.` prefixes; `strata`) and values SQS
    * refuses travel inside the reserved `strata` attribute's JSON (field `a`);
-   * other clients see the rest as ordinary message attributes.
+   * other clients see the rest as ordinary message attributes. Names starting
+   * with `strata.` are Strata's own and are refused (`InvalidArgument`), except
+   * a dead letter's history (`strata.dead_letter.*`, `strata.original_message_id`),
+   * which a redrive may republish as it came.
    */
   attributes?: Record<string, string>;
   /** Messages with the same key are delivered in order where the provider supports it. */
@@ -62,7 +65,8 @@ export declare class Topic<T = unknown> {
   /**
    * Publishes one message and resolves with the id the provider assigned.
    * Values are JSON-encoded (content type `application/json`), strings are
-   * sent as UTF-8 text, Buffers as they are. Publishes are batched.
+   * sent as UTF-8 text, Buffers as they are. Publishes are batched; a Buffer
+   * is copied when `publish` is called, so it may be reused at once.
    */
   publish(payload: T | Buffer | Uint8Array | string, options?: PublishOptions): Promise<string>;
 }
@@ -109,9 +113,16 @@ export interface SubscribeOptions {
   minBackoffMs?: number;
   /** Longest retry delay in milliseconds (default 60000). */
   maxBackoffMs?: number;
-  /** Deliveries before a failing message is dead-lettered; needs `deadLetterTopic`. */
+  /**
+   * Deliveries before a failing message is dead-lettered. Needs a dead-letter
+   * topic, here or in the config; the config's `max_attempts` wins where set.
+   */
   maxAttempts?: number;
-  /** Logical name of the topic that receives dead-lettered messages; needs `maxAttempts`. */
+  /**
+   * Logical name of the topic that receives dead-lettered messages. Needs
+   * `maxAttempts`, here or in the config; the config's `dead_letter_topic`
+   * wins where set.
+   */
   deadLetterTopic?: string;
   /**
    * A handler running longer than this fails and its message is retried
@@ -249,7 +260,10 @@ export interface CacheWriteOptions {
 /** The TTL state of a key. */
 export type KeyTtl = { state: 'missing' } | { state: 'persistent' } | { state: 'expires'; ms: number };
 
-/** An integer argument: a safe integer, or a bigint within ±2^53. */
+/**
+ * An integer argument: a safe integer or a bigint, either within ±(2^53 − 1)
+ * (`Number.MAX_SAFE_INTEGER`); ±2^53 and beyond are `InvalidArgument`.
+ */
 export type Int = number | bigint;
 
 /** A cache keyspace. A miss is `null` (or 0, or empty), never an error. */
@@ -271,7 +285,7 @@ export declare class Cache {
   ): Promise<void>;
   /** Resolves how many of the keys existed. */
   delete(keys: string | readonly string[]): Promise<number>;
-  /** Integers beyond ±2^53 come back as bigint. */
+  /** Integers beyond ±(2^53 − 1) (`Number.MAX_SAFE_INTEGER`) come back as bigint. */
   getInt(key: string): Promise<number | bigint | null>;
   setInt(key: string, value: Int, options?: CacheWriteOptions): Promise<void>;
   /** Adds `by` (default 1); a missing key counts as 0. Resolves the new value. */
@@ -322,7 +336,7 @@ export type SqlParam =
   | { [key: string]: unknown };
 
 /**
- * A result row: one property per column. Integers beyond ±2^53 are bigints,
+ * A result row: one property per column. Integers beyond ±(2^53 − 1) are bigints,
  * blobs Buffers, timestamps Dates, JSON columns parsed values.
  */
 export type Row = Record<string, unknown>;

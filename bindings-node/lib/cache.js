@@ -20,11 +20,16 @@ function ttlOf(options) {
   return ttl;
 }
 
-/** An integer argument as a JS number (bigints within the safe range too). */
+/**
+ * An integer argument as a JS number: a safe integer, or a bigint in the same
+ * range, |n| ≤ 2^53 − 1 (`Number.MAX_SAFE_INTEGER`).
+ */
 function intOf(value, what) {
   if (typeof value === 'bigint') {
     if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
-      throw invalid(`${what} is beyond ±2^53, which this binding cannot pass exactly`);
+      throw invalid(
+        `${what} is beyond ±(2^53 − 1) (Number.MAX_SAFE_INTEGER), which this binding cannot pass exactly`,
+      );
     }
     return Number(value);
   }

@@ -80,7 +80,9 @@ class Infra {
     if (typeof handler !== 'function') {
       throw invalid(`subscribe needs a handler function, got ${typeOf(handler)}`);
     }
-    const opts = subscribeOptions(options);
+    // Reading the options runs the caller's code (a getter, a Proxy trap):
+    // what it throws is an InvalidArgument here, as in every async method.
+    const opts = sync(() => subscribeOptions(options));
     this._checkOpen();
     const id = addHandler(handler);
     try {

@@ -13,6 +13,7 @@ const {
   checkNumber,
   checkOptBool,
   checkStringMap,
+  reasonOf,
 } = require('./errors');
 
 /** Entries fetched per native call while listing. */
@@ -118,10 +119,14 @@ class Bucket {
         }
       }
     } catch (err) {
-      upload.abort(err instanceof Error ? err.message : String(err));
+      const reason = reasonOf(err);
+      upload.abort(reason);
       // The native upload fails too; its answer adds nothing to `err`.
       await call((id) => upload.finish(id)).catch(() => {});
-      throw err;
+      // Every failure of a Strata call is a StrataError; the body's own
+      // error (a failed source stream) stays reachable as `cause`.
+      if (err instanceof StrataError) throw err;
+      throw new StrataError('InvalidArgument', `the upload body stream failed: ${reason}`, err);
     }
     return call((id) => upload.finish(id), attrsOf);
   }
@@ -139,7 +144,8 @@ class Bucket {
   /** Streams the object (or a range) as a Readable; errors (NotFound, …) are emitted. */
   downloadStream(key, options) {
     checkString(key, 'key');
-    const [start, end] = rangeOf(options);
+    // Reading the options runs the caller's code (a getter, a Proxy trap).
+    const [start, end] = sync(() => rangeOf(options));
     const bucket = this._n;
     let download;
     return new Readable({
@@ -207,14 +213,20 @@ class Bucket {
 
   /** Every object (and, with a delimiter, every common prefix) in key order. */
   list(options) {
-    const opts = checkOptions(options, 'list options');
-    checkOptString(opts.prefix, 'prefix');
-    checkOptString(opts.delimiter, 'delimiter');
-    const pageSize = checkNumber(opts.pageSize, 'pageSize', { optional: true, integer: true, min: 1 });
+    // Reading the options runs the caller's code (a getter, a Proxy trap):
+    // each is read once, and what it throws is an InvalidArgument.
+    const { prefix, delimiter, pageSize } = sync(() => {
+      const opts = checkOptions(options, 'list options');
+      const read = { prefix: opts.prefix, delimiter: opts.delimiter, pageSize: opts.pageSize };
+      checkOptString(read.prefix, 'prefix');
+      checkOptString(read.delimiter, 'delimiter');
+      checkNumber(read.pageSize, 'pageSize', { optional: true, integer: true, min: 1 });
+      return read;
+    });
     const bucket = this._n;
     return {
       [Symbol.asyncIterator]: async function* entries() {
-        const listing = sync(() => bucket.list(opts.prefix ?? undefined, opts.delimiter ?? undefined, pageSize));
+        const listing = sync(() => bucket.list(prefix ?? undefined, delimiter ?? undefined, pageSize ?? undefined));
         for (;;) {
           const batch = await call((id) => listing.next(id, LIST_BATCH));
           if (batch.length === 0) return;

@@ -23,6 +23,9 @@ const KIND_JSON = wire.payloadJson;
 const STRIDE = wire.deliveryStride;
 /** Numbers per message in a `publishBatch` table (see src/wire.rs). */
 const PUBLISH_STRIDE = wire.publishStride;
+/** A topic keeps its publish buffer between turns up to this size. */
+const MAX_KEPT_BYTES = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 // Publishes of one event-loop turn, per topic. Each `publish` only validates
 // and appends here; at the end of the turn (a microtask) every topic's queue
@@ -51,53 +54,75 @@ class Topic {
     this.name = name;
     /** Queued this turn: PUBLISH_STRIDE numbers per message. @type {number[]} */
     this._table = [];
-    /** Their strings and byte arrays, in buffer order. @type {Array<string | Uint8Array>} */
-    this._parts = [];
-    this._bytes = 0;
+    // This turn's bytes, in buffer order: what is written so far (`_buf` up
+    // to `_len`), then strings not yet written (`_pending`, `_pendingBytes`
+    // of UTF-8), which are joined and written in one go. A byte payload is
+    // copied in when `publish` is called, so the caller may change its
+    // buffer at once; `publishBatch` copies what it is given before it
+    // returns, so the buffer is reused turn after turn.
+    /** @type {Buffer | undefined} */
+    this._buf = undefined;
+    this._len = 0;
+    this._pending = '';
+    this._pendingBytes = 0;
+    /** Bytes the last turn wrote. */
+    this._lastTurn = 0;
   }
 
-  /** Appends a byte part; returns its length. */
+  /** Makes room for `extra` more bytes after `_len`. */
+  _reserve(extra) {
+    const need = this._len + extra;
+    const buf = this._buf;
+    if (buf !== undefined && buf.length >= need) return;
+    // A first buffer is as large as the last turn needed, so a turn like
+    // the one before it is written once, without regrowing.
+    const size = buf === undefined ? Math.max(16 * 1024, this._lastTurn) : buf.length * 2;
+    const grown = Buffer.allocUnsafeSlow(Math.max(need, size));
+    if (buf !== undefined && this._len > 0) buf.copy(grown, 0, 0, this._len);
+    this._buf = grown;
+  }
+
+  /** Writes the pending strings. */
+  _writePending() {
+    if (this._pendingBytes === 0) return;
+    this._reserve(this._pendingBytes);
+    this._len += this._buf.write(this._pending, this._len);
+    this._pending = '';
+    this._pendingBytes = 0;
+  }
+
+  /** Copies a byte part in; returns its length. */
   _bytesPart(bytes) {
-    if (bytes.length > 0) this._parts.push(bytes);
-    this._bytes += bytes.length;
+    if (bytes.length > 0) {
+      this._writePending();
+      this._reserve(bytes.length);
+      this._buf.set(bytes, this._len);
+      this._len += bytes.length;
+    }
     return bytes.length;
   }
 
   /** Appends a string part; returns its UTF-8 length. */
   _text(text) {
     const len = Buffer.byteLength(text, 'utf8');
-    if (len > 0) this._parts.push(text);
-    this._bytes += len;
+    if (len > 0) {
+      this._pending += text;
+      this._pendingBytes += len;
+    }
     return len;
   }
 
   /** Hands this turn's publishes to the native side. */
   _flush() {
     const table = this._table;
-    const parts = this._parts;
-    const total = this._bytes;
     this._table = [];
-    this._parts = [];
-    this._bytes = 0;
     if (table.length === 0) return;
-    const buf = Buffer.allocUnsafe(total);
-    let offset = 0;
-    // Consecutive strings are joined and written in one go.
-    let text = '';
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i];
-      if (typeof part === 'string') {
-        text += part;
-      } else {
-        if (text.length > 0) {
-          offset += buf.write(text, offset);
-          text = '';
-        }
-        buf.set(part, offset);
-        offset += part.length;
-      }
-    }
-    if (text.length > 0) offset += buf.write(text, offset);
+    this._writePending();
+    const buf = this._len === 0 ? EMPTY : this._buf.subarray(0, this._len);
+    this._lastTurn = this._len;
+    this._len = 0;
+    // A turn far larger than usual does not keep its memory.
+    if (this._buf !== undefined && this._buf.length > MAX_KEPT_BYTES) this._buf = undefined;
     const n = this._n;
     try {
       n.publishBatch(new Float64Array(table), buf);
@@ -125,6 +150,8 @@ class Topic {
         text = payload;
         kind = KIND_TEXT;
       } else if (payload instanceof Uint8Array) {
+        // Copied in by `_bytesPart` below, now: the message is what the
+        // payload holds when `publish` is called.
         bytes = payload;
         kind = KIND_BYTES;
       } else if (payload === undefined || typeof payload === 'function' || typeof payload === 'symbol') {

@@ -53,9 +53,11 @@ pub struct NativeSubscribeOptions {
     pub min_backoff_ms: Option<f64>,
     /// Longest retry delay.
     pub max_backoff_ms: Option<f64>,
-    /// Deliveries before dead-lettering; needs `dead_letter_topic`.
+    /// Deliveries before dead-lettering; needs a dead-letter topic, here or
+    /// in the config (which wins where it sets either).
     pub max_attempts: Option<u32>,
-    /// Logical name of the dead-letter topic.
+    /// Logical name of the dead-letter topic; needs `max_attempts`, here or
+    /// in the config.
     pub dead_letter_topic: Option<String>,
     /// Longest a handler may run before its message is retried.
     pub handler_timeout_ms: Option<f64>,
@@ -179,21 +181,14 @@ fn subscribe_options(
         }
         out.retry = Some(retry);
     }
-    match (o.dead_letter_topic, o.max_attempts) {
-        (Some(topic), Some(max)) if max >= 1 => out.dead_letter = Some((topic, max)),
-        (Some(_), Some(_)) => return Err(invalid("maxAttempts must be at least 1")),
-        (Some(_), None) => {
-            return Err(invalid(
-                "deadLetterTopic needs maxAttempts (deliveries before a message is dead-lettered)",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(invalid(
-                "maxAttempts needs deadLetterTopic (where failing messages go)",
-            ));
-        }
-        (None, None) => {}
+    // Each is merged with the config's on its own (the config wins where it
+    // sets one), so either may come without the other; the pair is checked
+    // after the merge.
+    if o.max_attempts == Some(0) {
+        return Err(invalid("maxAttempts must be at least 1"));
     }
+    out.max_attempts = o.max_attempts;
+    out.dead_letter_topic = o.dead_letter_topic;
     if let Some(ms) = o.handler_timeout_ms {
         let timeout = millis("handlerTimeoutMs", ms)?;
         if timeout.is_zero() {
@@ -246,7 +241,8 @@ mod tests {
         let retry = opts.retry.unwrap();
         assert_eq!(retry.min_backoff, Duration::from_millis(10));
         assert_eq!(retry.max_backoff, Duration::from_secs(2));
-        assert_eq!(opts.dead_letter, Some(("dead".to_owned(), 4)));
+        assert_eq!(opts.max_attempts, Some(4));
+        assert_eq!(opts.dead_letter_topic.as_deref(), Some("dead"));
         assert_eq!(opts.handler_timeout, Some(Duration::from_millis(1_500)));
     }
 
@@ -258,11 +254,7 @@ mod tests {
                 ..options()
             },
             NativeSubscribeOptions {
-                max_attempts: Some(3),
-                ..options()
-            },
-            NativeSubscribeOptions {
-                dead_letter_topic: Some("dead".into()),
+                max_attempts: Some(0),
                 ..options()
             },
             NativeSubscribeOptions {

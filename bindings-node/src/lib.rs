@@ -17,8 +17,10 @@ mod infra;
 mod objects;
 mod out;
 mod probe;
+mod publish_codec;
 mod pubsub;
 mod runtime;
+mod sql_params;
 mod sqldb;
 mod wire;
 

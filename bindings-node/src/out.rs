@@ -29,7 +29,7 @@ pub(crate) enum Out {
     Bool(bool),
     /// A number.
     Num(f64),
-    /// A `bigint` (integers beyond 2^53).
+    /// A `bigint` (integers beyond ±(2^53 − 1), `Number.MAX_SAFE_INTEGER`).
     BigInt(i64),
     /// A string.
     Str(String),

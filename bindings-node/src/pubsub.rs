@@ -23,20 +23,16 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::FutureExt;
 use napi_derive::napi;
-use strata_core::pubsub::{Attributes, Handler, HandlerError, Message, OutgoingMessage, Topic};
+use strata_core::Error;
+use strata_core::pubsub::{Handler, HandlerError, Message, Topic};
 use strata_core::sync::lock;
-use strata_core::{Error, Result};
 use tokio::sync::{Notify, oneshot};
 
 use crate::bridge::{Ctx, Hub, Pending, Settlement, closed};
 use crate::out::{Out, millis};
+use crate::publish_codec::{decode_publish, write_attributes};
 use crate::runtime::runtime;
-use crate::wire::{CONTENT_TYPE_ATTRIBUTE, DELIVERY_STRIDE, PUBLISH_STRIDE, Payload};
-
-/// The content type of payloads published as JS strings.
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
-/// The content type of payloads published as JS values (JSON-encoded).
-pub const JSON_CONTENT_TYPE: &str = "application/json";
+use crate::wire::{DELIVERY_STRIDE, PUBLISH_STRIDE};
 
 /// One topic's publisher.
 #[napi]
@@ -173,47 +169,6 @@ impl NativeTopic {
     }
 }
 
-/// One message of a `publishBatch` table row; `offset` moves past its bytes.
-fn decode_publish(row: &[f64], bytes: &Bytes, offset: &mut usize) -> Result<OutgoingMessage> {
-    let mut take = |len: f64| -> Result<Option<Bytes>> {
-        if len < 0.0 {
-            return Ok(None);
-        }
-        let start = *offset;
-        let end = start + len as usize;
-        if end > bytes.len() {
-            return Err(Error::internal("a publish batch is shorter than its table"));
-        }
-        *offset = end;
-        Ok(Some(bytes.slice(start..end)))
-    };
-    let data = take(row[2])?.unwrap_or_default();
-    let attributes = take(row[3])?.filter(|json| !json.is_empty());
-    let ordering_key = take(row[4])?;
-    let mut message = OutgoingMessage::new(data);
-    if let Some(json) = attributes {
-        message.attributes = serde_json::from_slice::<Attributes>(&json).map_err(|err| {
-            Error::invalid_argument(format!("attributes must map strings to strings: {err}"))
-        })?;
-    }
-    let content_type = match Payload::of(row[1]) {
-        Payload::Text => Some(TEXT_CONTENT_TYPE),
-        Payload::Json => Some(JSON_CONTENT_TYPE),
-        Payload::Bytes => None,
-    };
-    if let Some(content_type) = content_type {
-        message
-            .attributes
-            .insert(CONTENT_TYPE_ATTRIBUTE.to_owned(), content_type.to_owned());
-    }
-    if let Some(key) = ordering_key {
-        let key = String::from_utf8(key.to_vec())
-            .map_err(|_| Error::invalid_argument("an ordering key must be valid UTF-8"))?;
-        message.ordering_key = Some(key);
-    }
-    Ok(message)
-}
-
 /// Publishes everything queued, batch after batch, until the queue is empty.
 async fn drain(inner: Arc<TopicQueue>, hub: Arc<Hub>) {
     loop {
@@ -248,7 +203,9 @@ async fn drain(inner: Arc<TopicQueue>, hub: Arc<Hub>) {
             hub.complete_many(failed);
         }
         let count = ids.len();
-        let results = AssertUnwindSafe(inner.topic.publish_many(messages))
+        // Every caller's attributes were checked by `decode_publish`; the
+        // content type it added is Strata's own.
+        let results = AssertUnwindSafe(inner.topic.publish_many_as_strata(messages))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -351,42 +308,12 @@ fn encode_delivery(pending: &mut Pending, sub_id: u32, token: u64, message: &Mes
     debug_assert!(pending.meta.len().is_multiple_of(DELIVERY_STRIDE));
 }
 
-/// Writes attributes as a JSON object. Every delivery carries at least the
-/// content-type attribute, so the common case (nothing to escape) is copied
-/// straight; a string that needs escaping goes through serde_json.
-fn write_attributes(out: &mut Vec<u8>, attributes: &Attributes) {
-    out.push(b'{');
-    for (n, (key, value)) in attributes.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        write_json_string(out, key);
-        out.push(b':');
-        write_json_string(out, value);
-    }
-    out.push(b'}');
-}
-
-fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
-    } else {
-        let before = out.len();
-        // Serializing a string into a Vec cannot fail; were it to, an empty
-        // string keeps the object valid.
-        if serde_json::to_writer(&mut *out, text).is_err() {
-            out.truncate(before);
-            out.extend_from_slice(b"\"\"");
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
+
+    use strata_core::pubsub::Attributes;
 
     use super::*;
 

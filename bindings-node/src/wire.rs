@@ -5,9 +5,8 @@
 
 use napi_derive::napi;
 
-/// The attribute that records how the JS layer encoded a payload
-/// (`application/json` for objects, `text/plain; charset=utf-8` for strings).
-pub const CONTENT_TYPE_ATTRIBUTE: &str = "strata.content_type";
+pub use crate::publish_codec::CONTENT_TYPE_ATTRIBUTE;
+pub(crate) use crate::publish_codec::Payload;
 
 /// Numbers per message in the delivery table: subscription id, token, delivery
 /// attempt, publish time (ms), byte offset, then the byte lengths of the id, the
@@ -20,29 +19,6 @@ pub(crate) const DELIVERY_STRIDE: usize = 9;
 /// and the ordering key (-1 when none), which follow each other in the
 /// batch's bytes, message after message.
 pub(crate) const PUBLISH_STRIDE: usize = 5;
-
-/// How JS encoded a published payload (the second number of its row).
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Payload {
-    /// Raw bytes: no content type.
-    Bytes = 0,
-    /// A string, UTF-8.
-    Text = 1,
-    /// Any other value, JSON-encoded.
-    Json = 2,
-}
-
-impl Payload {
-    /// The kind of code `code`; an unknown code is taken for raw bytes.
-    pub(crate) fn of(code: f64) -> Payload {
-        match code as u32 {
-            1 => Payload::Text,
-            2 => Payload::Json,
-            _ => Payload::Bytes,
-        }
-    }
-}
 
 /// How a completion's value travels (the second number of its row).
 #[derive(Clone, Copy)]

@@ -234,3 +234,22 @@ test('close drains in-flight handlers before it resolves', async () => {
   await within(10_000, draining.close(), 'close');
   assert.equal(finished, 5, 'close waited for every running handler');
 });
+
+test('hostile option objects (a throwing getter, a revoked Proxy) are InvalidArgument, sync or async', async () => {
+  const boom = new Error('getter boom');
+  const throwing = () => ({ get start() { throw boom; }, get prefix() { throw boom; }, get maxAttempts() { throw boom; } });
+  const revoked = () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    return proxy;
+  };
+  const bucket = infra.bucket('hostile');
+  for (const [kind, make] of [['a throwing getter', throwing], ['a revoked Proxy', revoked]]) {
+    const err = throwsWith('InvalidArgument', () => bucket.list(make()), `list(${kind})`);
+    if (kind === 'a throwing getter') assert.equal(err.cause, boom, 'the getter\'s error is the cause');
+    throwsWith('InvalidArgument', () => bucket.downloadStream('k', make()), `downloadStream(${kind})`);
+    throwsWith('InvalidArgument', () => infra.subscribe('t', 's', () => {}, make()), `subscribe(${kind})`);
+    // The async methods already rejected so; the two kinds must agree.
+    await rejectsWith('InvalidArgument', () => bucket.download('k', make()), `download(${kind})`);
+  }
+});

@@ -58,7 +58,7 @@ test('integers and floats: get, set, incr, decr', async () => {
   assert.equal(await cache.incr('n:big', 5n), 15);
   await cache.setInt('n:max', Number.MAX_SAFE_INTEGER);
   const beyond = await cache.incr('n:max', 10);
-  assert.equal(typeof beyond, 'bigint', 'integers beyond 2^53 come back as bigint');
+  assert.equal(typeof beyond, 'bigint', 'integers beyond 2^53 − 1 come back as bigint');
   assert.equal(beyond, BigInt(Number.MAX_SAFE_INTEGER) + 10n);
   await cache.setFloat('f:ratio', 1.5);
   assert.equal(await cache.getFloat('f:ratio'), 1.5);
@@ -67,6 +67,26 @@ test('integers and floats: get, set, incr, decr', async () => {
   await cache.set('n:text', 'not a number');
   await rejectsWith('InvalidArgument', cache.incr('n:text'), 'incr of text');
   await rejectsWith('InvalidArgument', cache.incr('n:x', 1.5), 'incr by a fraction');
+});
+
+test('the Int bound is ±(2^53 − 1), as the typings say, for numbers and bigints alike', async () => {
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  await cache.setInt('n:edge', max);
+  assert.equal(await cache.getInt('n:edge'), Number.MAX_SAFE_INTEGER);
+  await cache.setInt('n:edge', -max);
+  assert.equal(await cache.getInt('n:edge'), -Number.MAX_SAFE_INTEGER);
+  for (const value of [max + 1n, -(max + 1n), 2 ** 53, -(2 ** 53)]) {
+    const err = await rejectsWith('InvalidArgument', cache.setInt('n:edge', value), `setInt(${value})`);
+    assert.match(err.message, /2\^53 − 1|integer/, err.message);
+  }
+  const bigErr = await rejectsWith('InvalidArgument', cache.setInt('n:edge', max + 1n), '2^53n');
+  assert.match(bigErr.message, /±\(2\^53 − 1\)/, 'the message states the bound the typings state');
+  const typings = require('node:fs').readFileSync(require.resolve('../index.d.ts'), 'utf8');
+  assert.doesNotMatch(typings, /within ±2\^53\b/, 'the typings state the same bound');
+  assert.match(typings, /within ±\(2\^53 − 1\)/);
+  // A result of 2^53 is beyond the safe range: a bigint.
+  await cache.setInt('n:edge', max);
+  assert.equal(await cache.incr('n:edge'), max + 1n);
 });
 
 test('lists: push, pop, range, length', async () => {

@@ -78,13 +78,31 @@ test('a Readable uploads as a stream and downloads as one', async () => {
   assert.ok(Buffer.concat(part).equals(Buffer.alloc(10, 1)), 'a streamed range');
 });
 
-test('a failing upload stream stores nothing and rejects with its error', async () => {
+test('a failing upload stream stores nothing and rejects with a StrataError caused by its error', async () => {
+  const broke = new Error('source broke');
   async function* failing() {
     yield Buffer.from('partial data');
-    throw new Error('source broke');
+    throw broke;
   }
-  await assert.rejects(bucket.upload('stream/failed.bin', failing()), /source broke/);
+  const err = await rejectsWith('InvalidArgument', bucket.upload('stream/failed.bin', failing()), 'a failed stream');
+  assert.match(err.message, /source broke/);
+  assert.equal(err.cause, broke, 'the stream\'s own error is the cause');
   assert.equal(await bucket.exists('stream/failed.bin'), false, 'no partial object is visible');
+  // A Strata error inside the stream (a chunk of the wrong type) stays itself.
+  async function* wrongChunk() {
+    yield 42;
+  }
+  const own = await rejectsWith('InvalidArgument', bucket.upload('stream/failed.bin', wrongChunk()), 'a bad chunk');
+  assert.equal(own.cause, undefined);
+});
+
+test('a key with a segment longer than a file name works on the filesystem provider', async () => {
+  const keys = [`long/${'s'.repeat(600)}`, `long/${'d'.repeat(300)}/x`, `long/${'%'.repeat(300)}`];
+  for (const key of keys) await bucket.upload(key, key);
+  for (const key of keys) assert.equal((await bucket.download(key)).toString(), key);
+  const listed = [];
+  for await (const entry of bucket.list({ prefix: 'long/' })) listed.push(entry.key);
+  assert.deepEqual(listed, [...keys].sort());
 });
 
 test('listing follows prefixes and groups by delimiter, in key order', async () => {

@@ -6,7 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { Infra, Message } = require('..');
-const { enterTempDir, within, waitFor } = require('./support/helpers');
+const { enterTempDir, within, waitFor, rejectsWith, writeConfig } = require('./support/helpers');
 
 let infra;
 
@@ -158,5 +158,106 @@ test('a dead letter says why in name and message, never with the stack or file p
   assert.deepEqual(reasons, ['Error: boom at step 2', 'TypeError: not a number']);
   for (const reason of reasons) {
     assert.doesNotMatch(reason, /\n|^\s*at |:\d+:\d+|\.m?js\b|node:|pubsub\.test/m, 'no stack frame or file path');
+  }
+});
+
+test('a published Buffer is copied: changing it after publish does not change the message', async () => {
+  const got = [];
+  infra.subscribe('copied', 'record', (msg) => {
+    got.push(msg);
+  });
+  const topic = infra.topic('copied');
+  const buffer = Buffer.from('before');
+  const view = new Uint8Array([1, 2, 3]);
+  const sent = Promise.all([topic.publish(buffer), topic.publish(view)]);
+  // The same turn: the batch has not been assembled yet.
+  buffer.write('AFTER!');
+  view[0] = 9;
+  await within(5_000, sent, 'two publishes');
+  await waitFor(() => got.length === 2, 5_000, 'two deliveries');
+  const payloads = got.map((m) => [...m.data].join(',')).sort();
+  assert.deepEqual(payloads, [[...Buffer.from('before')].join(','), '1,2,3'].sort());
+});
+
+test('reserved strata.* attributes are refused at publish; a dead letter\'s history may be republished', async () => {
+  const topic = infra.topic('reserved');
+  for (const name of ['strata.content_type', 'strata.anything']) {
+    const err = await rejectsWith('InvalidArgument', topic.publish('x', { attributes: { [name]: 'v' } }), name);
+    assert.match(err.message, new RegExp(name.replace('.', '\\.')));
+  }
+  // Redriving a dead letter: republish it as it came, history included.
+  const redriven = [];
+  infra.subscribe('redrive-dead', 'fix', async (msg) => {
+    await infra.topic('redrive-target').publish(msg.data, { attributes: msg.attributes });
+  });
+  infra.subscribe('redrive-target', 'record', (msg) => {
+    redriven.push(msg);
+  });
+  infra.subscribe('redrive-source', 'worker', () => {
+    throw new Error('fails once');
+  }, { maxAttempts: 1, deadLetterTopic: 'redrive-dead', minBackoffMs: 5, maxBackoffMs: 10 });
+  await infra.topic('redrive-source').publish({ job: 7 }, { attributes: { trace: 't-7' } });
+  await waitFor(() => redriven.length === 1, 5_000, 'the redriven message');
+  const [again] = redriven;
+  assert.deepEqual(again.json(), { job: 7 });
+  assert.equal(again.attributes.trace, 't-7');
+  assert.match(again.attributes['strata.dead_letter.reason'], /fails once/);
+  assert.ok(again.attributes['strata.original_message_id']);
+});
+
+test('a dead letter keeps the content type its publisher could not set itself', async () => {
+  const dead = [];
+  infra.subscribe('typed-dead', 'collect', (msg) => {
+    dead.push(msg);
+  });
+  infra.subscribe('typed-source', 'worker', () => {
+    throw new Error('no');
+  }, { maxAttempts: 1, deadLetterTopic: 'typed-dead', minBackoffMs: 5, maxBackoffMs: 10 });
+  await infra.topic('typed-source').publish({ a: 1 });
+  await waitFor(() => dead.length === 1, 5_000, 'the dead letter');
+  assert.equal(dead[0].contentType, 'application/json');
+  assert.deepEqual(dead[0].json(), { a: 1 });
+});
+
+test('maxAttempts may come from code while the config names the dead-letter topic', async () => {
+  // The embedded defaults have no config: both in code, or neither.
+  assert.throws(() => infra.subscribe('half', 'w', () => {}, { maxAttempts: 3 }), (err) => err.code === 'InvalidArgument' && /dead-letter topic/.test(err.message));
+  assert.throws(() => infra.subscribe('half', 'w', () => {}, { deadLetterTopic: 'half-dead' }), (err) => err.code === 'InvalidArgument' && /max_attempts/.test(err.message));
+
+  const fast = { min_backoff_ms: 1, max_backoff_ms: 5 };
+  const file = writeConfig('dead-letter-knobs.json', {
+    pubsub: {
+      jobs: {
+        provider: 'memory',
+        subscriptions: {
+          named: { dead_letter_topic: 'jobs-dlq', ...fast },
+          tuned: { dead_letter_topic: 'jobs-dlq', max_attempts: 2, ...fast },
+        },
+      },
+      'jobs-dlq': { provider: 'memory', subscriptions: { audit: {} } },
+    },
+  });
+  const configured = await Infra.load(file);
+  try {
+    const runs = { named: 0, tuned: 0 };
+    const dead = [];
+    configured.subscribe('jobs-dlq', 'audit', (msg) => {
+      dead.push(msg);
+    });
+    // The config names the topic, code the count.
+    configured.subscribe('jobs', 'named', () => {
+      runs.named++;
+      throw new Error('no');
+    }, { maxAttempts: 3 });
+    // Both set the count: the config's wins.
+    configured.subscribe('jobs', 'tuned', () => {
+      runs.tuned++;
+      throw new Error('no');
+    }, { maxAttempts: 10 });
+    await configured.topic('jobs').publish('poison');
+    await waitFor(() => dead.length === 2, 5_000, 'two dead letters');
+    assert.deepEqual(runs, { named: 3, tuned: 2 });
+  } finally {
+    await within(10_000, configured.close(), 'close');
   }
 });

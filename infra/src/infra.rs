@@ -39,8 +39,12 @@ pub struct SubscribeOptions {
     pub max_concurrency: Option<usize>,
     /// Retry delays.
     pub retry: Option<RetryPolicy>,
-    /// `(dead-letter topic, max attempts)` when the config names none.
-    pub dead_letter: Option<(String, u32)>,
+    /// Deliveries before a failing message is dead-lettered; needs a
+    /// dead-letter topic, here or in the config.
+    pub max_attempts: Option<u32>,
+    /// Logical name of the topic that receives dead-lettered messages; needs
+    /// `max_attempts`, here or in the config.
+    pub dead_letter_topic: Option<String>,
     /// Longest a handler may run before it counts as failed.
     pub handler_timeout: Option<Duration>,
 }
@@ -327,15 +331,37 @@ impl Infra {
         if let Some(s) = sub_config.handler_timeout_seconds {
             opts.handler_timeout = Duration::from_secs(u64::from(s));
         }
-        let dead_letter = match (&sub_config.dead_letter_topic, sub_config.max_attempts) {
-            (Some(dlt), Some(max)) => Some((dlt.clone(), max)),
-            _ => options.dead_letter,
-        };
-        if let Some((dlt, max_attempts)) = dead_letter {
-            opts.dead_letter = Some(DeadLetterPolicy {
-                max_attempts,
-                topic: Some(self.topic(&dlt)?),
-            });
+        // Knob by knob, like the others: the config's topic and its
+        // attempts each win where set, so the config may name the topic and
+        // leave the count to code (or the other way round).
+        let dead_letter_topic = sub_config
+            .dead_letter_topic
+            .clone()
+            .or(options.dead_letter_topic);
+        let max_attempts = sub_config.max_attempts.or(options.max_attempts);
+        match (dead_letter_topic, max_attempts) {
+            (Some(dlt), Some(max_attempts)) => {
+                if max_attempts == 0 {
+                    return Err(Error::invalid_argument("max_attempts must be at least 1"));
+                }
+                opts.dead_letter = Some(DeadLetterPolicy {
+                    max_attempts,
+                    topic: Some(self.topic(&dlt)?),
+                });
+            }
+            (Some(dlt), None) => {
+                return Err(Error::invalid_argument(format!(
+                    "dead-letter topic `{dlt}` needs max_attempts (deliveries before a message \
+                     is dead-lettered): set it in the config or in code"
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(Error::invalid_argument(
+                    "max_attempts needs a dead-letter topic (where failing messages go): name \
+                     it in the config (`dead_letter_topic`) or in code",
+                ));
+            }
+            (None, None) => {}
         }
         Ok(opts)
     }

@@ -403,3 +403,100 @@ async fn each_handle_reaches_its_providers_driver_by_type() {
     ));
     infra.close().await.unwrap();
 }
+
+/// A handler that always fails, counting its calls.
+fn always_failing(calls: Arc<AtomicUsize>) -> Handler {
+    Arc::new(move |_msg: Message| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async { Err::<(), HandlerError>("boom".into()) }.boxed()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letter_topic_and_max_attempts_merge_knob_by_knob_config_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = r#""min_backoff_ms": 1, "max_backoff_ms": 5"#;
+    let loaded = config_in(
+        dir.path(),
+        &format!(
+            r#"{{ "pubsub": {{
+            "orders": {{ "provider": "memory", "subscriptions": {{
+                "named": {{ "dead_letter_topic": "orders-dlq", {fast} }},
+                "tuned": {{ "max_attempts": 2, "dead_letter_topic": "orders-dlq", {fast} }},
+                "bare": {{ {fast} }}
+            }} }},
+            "orders-dlq": {{ "provider": "memory", "subscriptions": {{ "audit": {{}} }} }}
+        }} }}"#
+        ),
+    );
+    let infra = Infra::from_config(loaded).await.unwrap();
+    let code_attempts = |n| SubscribeOptions {
+        max_attempts: Some(n),
+        ..SubscribeOptions::default()
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    // A topic with no count anywhere, and a count with no topic anywhere.
+    let err = infra
+        .subscribe(
+            "orders",
+            "named",
+            always_failing(calls.clone()),
+            SubscribeOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+    assert!(err.message().contains("orders-dlq"), "{err}");
+    let err = infra
+        .subscribe("orders", "bare", always_failing(calls), code_attempts(3))
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+
+    // The config names the topic, code the count: both apply.
+    let named = Arc::new(AtomicUsize::new(0));
+    infra
+        .subscribe(
+            "orders",
+            "named",
+            always_failing(named.clone()),
+            code_attempts(3),
+        )
+        .unwrap();
+    // Both set both: the config's count wins.
+    let tuned = Arc::new(AtomicUsize::new(0));
+    infra
+        .subscribe(
+            "orders",
+            "tuned",
+            always_failing(tuned.clone()),
+            code_attempts(10),
+        )
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    infra
+        .subscribe(
+            "orders-dlq",
+            "audit",
+            counting_handler(tx, false),
+            SubscribeOptions::default(),
+        )
+        .unwrap();
+    infra
+        .topic("orders")
+        .unwrap()
+        .publish(OutgoingMessage::new("poison"))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        tokio::time::timeout(PATIENCE, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(
+        named.load(Ordering::SeqCst),
+        3,
+        "code's count, config's topic"
+    );
+    assert_eq!(tuned.load(Ordering::SeqCst), 2, "the config's count wins");
+    infra.close().await.unwrap();
+}

@@ -264,22 +264,40 @@ async fn fs_failed_and_dropped_uploads_leave_no_temp_files() {
 }
 
 #[tokio::test]
-async fn fs_segments_too_long_for_a_file_name_are_invalid_arguments() {
+async fn fs_segments_too_long_for_a_file_name_are_stored_in_pieces_under_the_root() {
     let dir = TempDir::new().unwrap();
     let bucket = fs_bucket(dir.path());
     let key = format!("{}/x", "d".repeat(300));
-    let err = bounded(bucket.upload(&key, "x", PutOptions::default()))
+    bounded(bucket.upload(&key, "x", PutOptions::default()))
         .await
-        .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+        .unwrap();
+    assert_eq!(
+        bounded(bucket.download(&key)).await.unwrap(),
+        "x".as_bytes()
+    );
+    // What fitted before is where it was: one file named after the key.
     let longest = "f".repeat(250);
     bounded(bucket.upload(&longest, "ok", PutOptions::default()))
         .await
         .unwrap();
-    assert_eq!(
-        bounded(bucket.download(&longest)).await.unwrap(),
-        "ok".as_bytes()
-    );
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    assert!(root.join(format!("{longest}%obj")).is_file());
+    // The long segment is a piece directory and the rest; every name on
+    // disk fits a file name.
+    let piece = root.join(format!("{}%+", "d".repeat(200)));
+    assert!(piece.join("d".repeat(100)).join("x%obj").is_file());
+    fn names_fit(dir: &Path) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            assert!(entry.file_name().len() <= 255, "{:?}", entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                names_fit(&entry.path());
+            }
+        }
+    }
+    names_fit(&root);
+    bounded(bucket.delete(&key)).await.unwrap();
+    assert!(!piece.exists(), "emptied piece directories are removed");
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ pub mod carried;
 mod engine;
 mod handler;
 mod lease;
+mod reserved;
 mod retry;
 mod stats;
 mod subscriber;
@@ -25,6 +26,10 @@ mod topic;
 mod topic_tests;
 
 pub use handler::{Handler, HandlerError, handler_fn};
+pub use reserved::{
+    DEAD_LETTER_HISTORY_PREFIX, RESERVED_ATTRIBUTE_PREFIX, check_publisher_attributes,
+    publisher_may_set,
+};
 pub use retry::RetryPolicy;
 pub use stats::SubscriberStats;
 pub use subscriber::Subscriber;

@@ -313,3 +313,66 @@ async fn handlers_never_exceed_max_concurrency_and_shutdown_drains_them() {
         "every received delivery was acked before shutdown returned"
     );
 }
+
+/// Keeps what is published to it.
+struct KeepingTopic {
+    capabilities: PubSubCapabilities,
+    kept: Mutex<Vec<super::OutgoingMessage>>,
+}
+
+#[async_trait]
+impl super::TopicDriver for KeepingTopic {
+    fn capabilities(&self) -> &PubSubCapabilities {
+        &self.capabilities
+    }
+
+    async fn publish_batch(&self, batch: Vec<super::OutgoingMessage>) -> Vec<Result<String>> {
+        let n = batch.len();
+        self.kept.lock().unwrap().extend(batch);
+        (0..n).map(|i| Ok(format!("dl-{i}"))).collect()
+    }
+}
+
+#[tokio::test]
+async fn an_emulated_dead_letter_keeps_strata_attributes_the_publisher_could_not_set() {
+    let mut poison = delivery(1, 3);
+    poison
+        .message
+        .attributes
+        .insert("strata.content_type".into(), "application/json".into());
+    let driver = Arc::new(ScriptedDriver::new(false, false, vec![poison]));
+    let kept = Arc::new(KeepingTopic {
+        capabilities: driver.capabilities.clone(),
+        kept: Mutex::new(Vec::new()),
+    });
+    let dead_letters = super::Topic::new(
+        "dlq",
+        kept.clone() as Arc<dyn super::TopicDriver>,
+        super::TopicOptions::default(),
+    );
+    let mut opts = options(None);
+    opts.dead_letter = Some(DeadLetterPolicy {
+        max_attempts: 3,
+        topic: Some(dead_letters.clone()),
+    });
+    let subscriber = run_until_settled(&driver, failing(), opts, 1).await;
+    tokio::time::timeout(LIMIT, subscriber.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(driver.calls(), vec![Call::Ack("h1".into())]);
+    let kept = kept.kept.lock().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0]
+            .attributes
+            .get("strata.content_type")
+            .map(String::as_str),
+        Some("application/json")
+    );
+    assert!(
+        kept[0]
+            .attributes
+            .contains_key(super::DEAD_LETTER_REASON_ATTRIBUTE)
+    );
+}

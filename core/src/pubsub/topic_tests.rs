@@ -371,3 +371,36 @@ async fn publish_many_after_close_fails_every_message_closed() {
             .all(|r| r.as_ref().unwrap_err().code() == ErrorCode::Closed)
     );
 }
+
+#[tokio::test]
+async fn reserved_attributes_are_refused_and_the_dead_letter_history_is_not() {
+    let driver = Arc::new(CountingDriver::new(10));
+    let topic = topic(&driver, TopicOptions::default());
+    for name in ["strata.content_type", "strata.x", "strata.dead_letterx"] {
+        let message = OutgoingMessage::new("m").with_attribute(name, "v");
+        let err = topic.publish(message.clone()).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{name}: {err}");
+        assert!(err.message().contains(name), "{err}");
+        let many = topic.publish_many(vec![message]).await;
+        assert_eq!(
+            many[0].as_ref().unwrap_err().code(),
+            ErrorCode::InvalidArgument
+        );
+    }
+    // A redrive republishes a dead letter's history; other names are free.
+    for name in [
+        "strata.dead_letter.reason",
+        "strata.dead_letter.subscription",
+        "strata.original_message_id",
+        "strata",
+        "stratA.content_type",
+        "kind",
+    ] {
+        let message = OutgoingMessage::new("m").with_attribute(name, "v");
+        topic.publish(message).await.expect(name);
+    }
+    // A binding that sets the content type itself publishes as Strata.
+    let own = OutgoingMessage::new("m").with_attribute("strata.content_type", "application/json");
+    assert!(topic.publish_many_as_strata(vec![own]).await[0].is_ok());
+    assert_eq!(driver.published.load(Ordering::SeqCst), 7);
+}

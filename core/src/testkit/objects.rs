@@ -17,9 +17,9 @@ use async_trait::async_trait;
 use crate::objects::Bucket;
 
 pub use data::{
-    nested_keys_coexist, overwrite_changes_etag_and_replaces_metadata, range_reads,
-    round_trip_empty_object, round_trip_one_byte, round_trip_ten_mib, streamed_download,
-    streamed_upload_in_many_chunks, unicode_keys,
+    long_segments_round_trip, nested_keys_coexist, overwrite_changes_etag_and_replaces_metadata,
+    range_reads, round_trip_empty_object, round_trip_one_byte, round_trip_ten_mib,
+    streamed_download, streamed_upload_in_many_chunks, unicode_keys,
 };
 pub use listing::{list_pagination, list_with_another_delimiter};
 pub use rules::{
@@ -60,6 +60,7 @@ macro_rules! objects_conformance {
                 round_trip_ten_mib,
                 unicode_keys,
                 nested_keys_coexist,
+                long_segments_round_trip,
                 streamed_upload_in_many_chunks,
                 streamed_download,
                 range_reads,

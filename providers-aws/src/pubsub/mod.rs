@@ -71,3 +71,29 @@ pub(crate) fn fifo_name(name: &str) -> String {
         format!("{name}.fifo")
     }
 }
+
+/// The SNS/SQS wire encoding as pure functions, for the fuzz targets in
+/// `fuzz/` (not an API: it may change with any release).
+#[doc(hidden)]
+pub mod wire_for_fuzzing {
+    use strata_core::Result;
+    use strata_core::pubsub::{Delivery, OutgoingMessage};
+
+    /// What [`encode`] sends: the SNS body, the attributes (Strata's own
+    /// included) and, on a FIFO topic, the message group id.
+    pub type Sent = (String, Vec<(String, String)>, Option<String>);
+
+    /// Encodes `message` as SNS would be sent it.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for what SNS or SQS would refuse.
+    pub fn encode(message: OutgoingMessage, fifo: bool) -> Result<Sent> {
+        let encoded = super::wire::encode(message, fifo)?;
+        Ok((encoded.body, encoded.attributes, encoded.group_id))
+    }
+
+    /// Turns a received SQS message into a delivery (`None` without a receipt handle).
+    pub fn decode(message: aws_sdk_sqs::types::Message) -> Option<Delivery> {
+        super::wire::decode(message)
+    }
+}

@@ -70,3 +70,27 @@ pub(crate) fn capabilities(ordering: bool, dead_letter_policy: bool) -> PubSubCa
         default_linger: DEFAULT_LINGER,
     }
 }
+
+/// The Pub/Sub message mapping as pure functions, for the fuzz targets in
+/// `fuzz/` (not an API: it may change with any release).
+#[doc(hidden)]
+pub mod wire_for_fuzzing {
+    use google_cloud_pubsub::model::Message as PubSubMessage;
+    use strata_core::Result;
+    use strata_core::pubsub::{Message, OutgoingMessage};
+
+    /// The Pub/Sub message published for `message`, after the checks of
+    /// what Pub/Sub would refuse.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for what Pub/Sub would refuse.
+    pub fn encode(message: OutgoingMessage) -> Result<PubSubMessage> {
+        super::topic::check(&message)?;
+        Ok(super::topic::to_pubsub(message))
+    }
+
+    /// The Strata message of a received Pub/Sub message.
+    pub fn decode(message: PubSubMessage, attempt: u32) -> Message {
+        super::receiver::received(message, attempt)
+    }
+}

@@ -265,20 +265,7 @@ impl Receiver {
         let attempt = self
             .leases
             .attempt(&message.message_id, handler.delivery_attempt());
-        let publish_time = message
-            .publish_time
-            .as_ref()
-            .and_then(|t| SystemTime::try_from(*t).ok())
-            .unwrap_or_else(SystemTime::now);
-        let ordering_key = Some(message.ordering_key).filter(|k| !k.is_empty());
-        let message = Message {
-            id: message.message_id,
-            data: message.data,
-            attributes: message.attributes.into_iter().collect(),
-            ordering_key,
-            publish_time,
-            delivery_attempt: attempt,
-        };
+        let message = received(message, attempt);
         match message.ordering_key.clone() {
             Some(key) => {
                 self.leases.enqueue(&key, message, handler);
@@ -290,6 +277,25 @@ impl Receiver {
                 self.settings.lease,
             ))),
         }
+    }
+}
+
+/// The Strata message of a received Pub/Sub message (an empty ordering key
+/// is none).
+pub(super) fn received(message: PubSubMessage, attempt: u32) -> Message {
+    let publish_time = message
+        .publish_time
+        .as_ref()
+        .and_then(|t| SystemTime::try_from(*t).ok())
+        .unwrap_or_else(SystemTime::now);
+    let ordering_key = Some(message.ordering_key).filter(|k| !k.is_empty());
+    Message {
+        id: message.message_id,
+        data: message.data,
+        attributes: message.attributes.into_iter().collect(),
+        ordering_key,
+        publish_time,
+        delivery_attempt: attempt,
     }
 }
 

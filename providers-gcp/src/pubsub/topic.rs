@@ -95,7 +95,7 @@ impl PubSubTopic {
 }
 
 /// The Pub/Sub message for `message`.
-fn to_pubsub(message: OutgoingMessage) -> Message {
+pub(super) fn to_pubsub(message: OutgoingMessage) -> Message {
     let mut out = Message::new()
         .set_data(message.data)
         .set_attributes(message.attributes);
@@ -107,7 +107,7 @@ fn to_pubsub(message: OutgoingMessage) -> Message {
 
 /// Checks what Pub/Sub would refuse, so the publish that is wrong fails
 /// alone and says why.
-fn check(message: &OutgoingMessage) -> Result<()> {
+pub(super) fn check(message: &OutgoingMessage) -> Result<()> {
     let size = message.encoded_len();
     if size > MAX_MESSAGE_BYTES {
         return Err(Error::invalid_argument(format!(

@@ -4,13 +4,22 @@
 //! `a/b/c.txt%meta`; while being written, `a/b/c.txt%tmp-<random>`. A `%` in a
 //! segment is written `%25`, so an unescaped `%` only ever starts one of these
 //! suffixes and key `a` (`a%obj`) can sit next to key `a/b` (directory `a`).
+//!
+//! A segment too long for one file name (S3 and GCS take any segment of a
+//! 1024-byte key; file names stop at 255 bytes) is cut into pieces of at most
+//! [`PIECE_MAX`] bytes on disk, each but the last a directory `piece%+`:
+//! segment `xxx…yyy…zzz` is `xxx%+/yyy%+/zzz`. `%+` never ends an escaped
+//! segment, so the mapping stays injective; the last piece keeps at least
+//! `NAME_MAX - PIECE_MAX` bytes, so it is never `.` or `..`; listing joins
+//! the pieces back without a `/` (`list.rs`). Segments that fit are stored
+//! as they always were.
 
 use std::fmt::Display;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use strata_core::objects::{MAX_KEY_BYTES, ObjectKey};
+use strata_core::objects::ObjectKey;
 use strata_core::{Error, ErrorCode, Result};
 
 /// Suffix of an object's data file.
@@ -26,9 +35,58 @@ const NAME_MAX: usize = 255;
 /// random suffix always fits.
 const TEMP_BASE_MAX: usize = 200;
 
+/// The longest piece of a long segment on disk, its `%+` excluded. Well
+/// below `NAME_MAX - 2`, so that what is left after the last cut is long.
+const PIECE_MAX: usize = 200;
+/// Ends the directory name of a piece of a long segment.
+const PIECE_SUFFIX: &str = "%+";
+
 /// A key segment as a file name: `%` becomes `%25`, nothing else changes.
 pub(crate) fn encode(segment: &str) -> String {
     segment.replace('%', "%25")
+}
+
+/// The names a segment takes on disk: its encoding, or when that is longer
+/// than `max` bytes, pieces (`piece%+` directories) and the rest.
+fn encode_pieces(segment: &str, max: usize, names: &mut Vec<String>) -> String {
+    let mut rest = segment;
+    while encoded_len(rest) > max {
+        let mut len = 0;
+        let cut = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                len += if c == '%' { 3 } else { c.len_utf8() };
+                len > PIECE_MAX
+            })
+            .map_or(rest.len(), |(at, _)| at);
+        names.push(format!("{}{PIECE_SUFFIX}", encode(&rest[..cut])));
+        rest = &rest[cut..];
+    }
+    encode(rest)
+}
+
+/// The length of `encode(segment)`.
+fn encoded_len(segment: &str) -> usize {
+    segment.len() + 2 * segment.matches('%').count()
+}
+
+/// The part of a segment a piece directory stands for; `None` when `name`
+/// is not one.
+pub(crate) fn decode_piece(name: &str) -> Option<String> {
+    let piece = name.strip_suffix(PIECE_SUFFIX)?;
+    let mut rest = piece;
+    let mut out = String::with_capacity(piece.len());
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        rest = rest[at..].strip_prefix("%25")?;
+        out.push('%');
+    }
+    out.push_str(rest);
+    let usable = !out.is_empty()
+        && !out
+            .chars()
+            .any(|c| c.is_ascii_control() || c == '\\' || c == '/');
+    usable.then_some(out)
 }
 
 /// The key segment a file or directory name stands for; `None` for a name
@@ -88,37 +146,32 @@ pub(crate) struct ObjectPaths {
 }
 
 impl ObjectPaths {
-    /// The paths of `key` under `root`.
-    ///
-    /// # Errors
-    /// `InvalidArgument` when a segment is too long for a file name.
-    pub fn new(root: &Path, key: &ObjectKey) -> Result<Self> {
-        let mut segments: Vec<String> = key.segments().map(encode).collect();
-        let base = segments.pop().unwrap_or_default();
-        for dir in &segments {
-            if dir.len() > NAME_MAX {
-                return Err(name_too_long(key, dir.len(), NAME_MAX));
+    /// The paths of `key` under `root`; a segment too long for one file
+    /// name becomes pieces (see the module's notes), so every valid key has
+    /// paths, all of them under `root`.
+    pub fn new(root: &Path, key: &ObjectKey) -> Self {
+        let mut segments = Vec::new();
+        let mut all = key.segments().peekable();
+        let mut base = String::new();
+        while let Some(segment) = all.next() {
+            if all.peek().is_some() {
+                let dir = encode_pieces(segment, NAME_MAX, &mut segments);
+                segments.push(dir);
+            } else {
+                // The sidecar has the longest fixed suffix.
+                base = encode_pieces(segment, NAME_MAX - 1 - META_SUFFIX.len(), &mut segments);
             }
-        }
-        // The sidecar has the longest fixed suffix.
-        let longest = base.len() + 1 + META_SUFFIX.len();
-        if longest > NAME_MAX {
-            return Err(name_too_long(
-                key,
-                base.len(),
-                NAME_MAX - 1 - META_SUFFIX.len(),
-            ));
         }
         let mut dir = root.to_path_buf();
         dir.extend(&segments);
-        Ok(Self {
+        Self {
             root: root.to_path_buf(),
             data: dir.join(format!("{base}%{DATA_SUFFIX}")),
             meta: dir.join(format!("{base}%{META_SUFFIX}")),
             dir,
             dirs: segments,
             base,
-        })
+        }
     }
 
     /// A fresh temp file path next to the data file.
@@ -259,14 +312,6 @@ fn symlink_refused(path: &Path) -> Error {
     )
 }
 
-fn name_too_long(key: &ObjectKey, len: usize, max: usize) -> Error {
-    let shown: String = key.as_str().chars().take(80).collect();
-    Error::invalid_argument(format!(
-        "key `{shown}` has a segment of {len} bytes on disk; the filesystem provider allows \
-         {max} (keys may be up to {MAX_KEY_BYTES} bytes, but a segment is a file name)"
-    ))
-}
-
 /// An I/O error with what was being done. A name the filesystem finds too
 /// long is the caller's `InvalidArgument`, not an internal failure.
 pub(crate) fn io_error(err: io::Error, doing: impl Display) -> Error {
@@ -307,7 +352,7 @@ mod tests {
     #[test]
     fn paths_nest_directories_and_suffix_the_last_segment() {
         let key = ObjectKey::new("a/100%/c").unwrap();
-        let p = ObjectPaths::new(Path::new("/r"), &key).unwrap();
+        let p = ObjectPaths::new(Path::new("/r"), &key);
         assert_eq!(p.data, Path::new("/r/a/100%25/c%obj"));
         assert_eq!(p.meta, Path::new("/r/a/100%25/c%meta"));
         let temp = p.temp();
@@ -319,19 +364,61 @@ mod tests {
         );
     }
 
+    /// The key a path stands for, read back as listing does.
+    fn key_of(p: &ObjectPaths) -> String {
+        let mut key = String::new();
+        for dir in &p.dirs {
+            match decode_piece(dir) {
+                Some(piece) => key.push_str(&piece),
+                None => {
+                    key.push_str(&decode(dir).unwrap());
+                    key.push('/');
+                }
+            }
+        }
+        let FileKind::Data(last) = classify_file(p.data.file_name().unwrap().to_str().unwrap())
+        else {
+            panic!("not a data file: {}", p.data.display());
+        };
+        key + &last
+    }
+
     #[test]
-    fn long_segments_are_invalid_arguments() {
-        let key = ObjectKey::new(format!("{}/x", "d".repeat(256))).unwrap();
-        let err = ObjectPaths::new(Path::new("/r"), &key).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidArgument);
-        let key = ObjectKey::new("f".repeat(250)).unwrap();
-        assert!(ObjectPaths::new(Path::new("/r"), &key).is_ok());
-        let key = ObjectKey::new("f".repeat(251)).unwrap();
-        assert!(ObjectPaths::new(Path::new("/r"), &key).is_err());
-        // Temp names stay within the limit for the longest accepted name.
-        let p =
-            ObjectPaths::new(Path::new("/r"), &ObjectKey::new("é".repeat(125)).unwrap()).unwrap();
-        assert!(p.temp().file_name().unwrap().len() <= NAME_MAX);
+    fn long_segments_become_pieces_that_fit_and_read_back() {
+        let keys = [
+            "f".repeat(250),
+            "f".repeat(251),
+            format!("{}/x", "d".repeat(256)),
+            "%".repeat(300),
+            "é".repeat(511),
+            format!("a/{}/{}", "🦀".repeat(100), "b".repeat(600)),
+            format!("{}.", "x".repeat(250)),
+            format!("{}..", "x".repeat(398)),
+            "x".repeat(1024),
+        ];
+        for key in keys {
+            let key = ObjectKey::new(key).unwrap();
+            let p = ObjectPaths::new(Path::new("/r"), &key);
+            assert_eq!(key_of(&p), key.as_str());
+            for name in p.dirs.iter().chain([&p.base]) {
+                assert!(name.len() <= NAME_MAX, "{name}");
+                assert!(!matches!(name.as_str(), "" | "." | ".."), "{name}");
+            }
+            assert!(p.meta.file_name().unwrap().len() <= NAME_MAX);
+            assert!(p.temp().file_name().unwrap().len() <= NAME_MAX);
+            assert!(p.data.starts_with("/r") && p.dir.starts_with("/r"));
+        }
+        // What fitted before is stored as before.
+        let p = ObjectPaths::new(Path::new("/r"), &ObjectKey::new("f".repeat(250)).unwrap());
+        assert!(p.dirs.is_empty());
+        // A segment and its own pieces never share a name.
+        let long = ObjectPaths::new(Path::new("/r"), &ObjectKey::new("g".repeat(300)).unwrap());
+        assert_eq!(long.dirs, [format!("{}%+", "g".repeat(200))]);
+        let short = ObjectPaths::new(
+            Path::new("/r"),
+            &ObjectKey::new(format!("{}/{}", "g".repeat(200), "g".repeat(100))).unwrap(),
+        );
+        assert_ne!(long.data, short.data);
     }
 
     #[test]

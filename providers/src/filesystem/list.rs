@@ -14,7 +14,7 @@ use strata_core::Result;
 use strata_core::objects::listing::{ListPageBuilder, Offer};
 use strata_core::objects::{ListOptions, ListPage, MAX_KEY_BYTES, ObjectKey};
 
-use super::layout::{FileKind, ObjectPaths, classify_file, decode, io_error};
+use super::layout::{FileKind, ObjectPaths, classify_file, decode, decode_piece, io_error};
 use super::sidecar;
 
 /// One page of the bucket under `root` (blocking; the caller holds the
@@ -38,15 +38,36 @@ enum Kind {
 
 /// The entries of `dir` that can contribute to the page, sorted by key.
 fn entries(dir: &Path, dir_prefix: &str, builder: &ListPageBuilder) -> Result<Vec<(String, Kind)>> {
+    let mut out = Vec::new();
+    collect(dir, dir_prefix, builder, &mut out)?;
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Adds the entries of `dir` to `out`, `key_prefix` in front of their
+/// segments. The pieces of a long segment (`piece%+` directories) are not a
+/// level of their own: what they hold joins `out` with the piece in front,
+/// so every entry is a whole segment and the sort puts keys in order.
+fn collect(
+    dir: &Path,
+    key_prefix: &str,
+    builder: &ListPageBuilder,
+    out: &mut Vec<(String, Kind)>,
+) -> Result<()> {
     let read = match std::fs::read_dir(dir) {
         Ok(read) => read,
         // Removed by another process since we saw it: nothing there.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_error(e, format_args!("listing `{}`", dir.display()))),
     };
     let prefix = builder.prefix();
     let token = builder.token();
-    let mut out = Vec::new();
+    // Keys under `sub` can be on the page: inside the prefix, and not all at
+    // or before the token (which is past `sub` without being inside it).
+    let wanted = |sub: &str| {
+        (sub.starts_with(prefix) || prefix.starts_with(sub))
+            && token.is_none_or(|t| sub > t || t.starts_with(sub))
+    };
     for entry in read {
         let entry = entry.map_err(|e| io_error(e, format_args!("listing `{}`", dir.display())))?;
         let Ok(name) = entry.file_name().into_string() else {
@@ -57,21 +78,24 @@ fn entries(dir: &Path, dir_prefix: &str, builder: &ListPageBuilder) -> Result<Ve
         };
         // Symbolic links are never followed (see `ObjectPaths::walk`).
         if file_type.is_dir() {
+            if let Some(piece) = decode_piece(&name) {
+                let joined = format!("{key_prefix}{piece}");
+                if joined.len() <= MAX_KEY_BYTES && wanted(&joined) {
+                    collect(&entry.path(), &joined, builder, out)?;
+                }
+                continue;
+            }
             let Some(segment) = decode(&name) else {
                 continue;
             };
-            let sub = format!("{dir_prefix}{segment}/");
-            let in_prefix = sub.starts_with(prefix) || prefix.starts_with(sub.as_str());
-            // Every key below starts with `sub`: all are at or before the
-            // token when the token is past `sub` without being inside it.
-            let after_token = token.is_none_or(|t| sub.as_str() > t || t.starts_with(sub.as_str()));
-            if in_prefix && after_token {
+            let sub = format!("{key_prefix}{segment}/");
+            if wanted(&sub) {
                 out.push((sub, Kind::Dir(entry.path())));
             }
         } else if file_type.is_file()
             && let FileKind::Data(segment) = classify_file(&name)
         {
-            let key = format!("{dir_prefix}{segment}");
+            let key = format!("{key_prefix}{segment}");
             if key.starts_with(prefix)
                 && key.len() <= MAX_KEY_BYTES
                 && token.is_none_or(|t| key.as_str() > t)
@@ -80,8 +104,7 @@ fn entries(dir: &Path, dir_prefix: &str, builder: &ListPageBuilder) -> Result<Ve
             }
         }
     }
-    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    Ok(())
 }
 
 fn walk(root: &Path, dir: &Path, dir_prefix: &str, builder: &mut ListPageBuilder) -> Result<Flow> {
@@ -119,9 +142,7 @@ fn describe(root: &Path, key: String) -> Result<Option<strata_core::objects::Obj
     let Ok(key) = ObjectKey::new(key) else {
         return Ok(None);
     };
-    let Ok(paths) = ObjectPaths::new(root, &key) else {
-        return Ok(None);
-    };
+    let paths = ObjectPaths::new(root, &key);
     match std::fs::symlink_metadata(&paths.data) {
         Ok(stat) if stat.is_file() => match sidecar::describe(&paths, &key, &stat, None) {
             Ok(meta) => Ok(Some(meta)),
@@ -153,7 +174,7 @@ fn has_object(dir: &Path) -> Result<bool> {
         if file_type.is_file() && matches!(classify_file(&name), FileKind::Data(_)) {
             return Ok(true);
         }
-        if file_type.is_dir() && decode(&name).is_some() {
+        if file_type.is_dir() && (decode(&name).is_some() || decode_piece(&name).is_some()) {
             subdirs.push(entry.path());
         }
     }

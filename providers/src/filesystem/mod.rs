@@ -139,7 +139,7 @@ impl FsBucket {
         &self.root
     }
 
-    fn paths(&self, key: &ObjectKey) -> Result<ObjectPaths> {
+    fn paths(&self, key: &ObjectKey) -> ObjectPaths {
         ObjectPaths::new(&self.root, key)
     }
 
@@ -199,7 +199,7 @@ impl BucketDriver for FsBucket {
     }
 
     async fn put(&self, key: &ObjectKey, body: Bytes, opts: &PutOptions) -> Result<ObjectMeta> {
-        let paths = self.paths(key)?;
+        let paths = self.paths(key);
         let (for_stage, key_owned) = (paths.clone(), key.clone());
         let (content_type, metadata) = (opts.content_type.clone(), opts.metadata.clone());
         let staged = blocking(move || {
@@ -215,7 +215,7 @@ impl BucketDriver for FsBucket {
         body: ByteStream,
         opts: &PutOptions,
     ) -> Result<ObjectMeta> {
-        let paths = self.paths(key)?;
+        let paths = self.paths(key);
         let staged = write::stage_stream(
             &paths,
             key,
@@ -228,7 +228,7 @@ impl BucketDriver for FsBucket {
     }
 
     async fn get(&self, key: &ObjectKey, opts: &GetOptions) -> Result<GetResult> {
-        let paths = self.paths(key)?;
+        let paths = self.paths(key);
         let guard = self.lock.clone().read_owned().await;
         let (key_owned, range) = (key.clone(), opts.range);
         let (file, meta, len) = blocking(move || {
@@ -256,7 +256,7 @@ impl BucketDriver for FsBucket {
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta> {
-        let paths = self.paths(key)?;
+        let paths = self.paths(key);
         let guard = self.lock.clone().read_owned().await;
         let key = key.clone();
         blocking(move || {
@@ -267,7 +267,7 @@ impl BucketDriver for FsBucket {
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<()> {
-        let paths = self.paths(key)?;
+        let paths = self.paths(key);
         let guard = self.lock.clone().write_owned().await;
         let key = key.clone();
         blocking(move || {
@@ -283,8 +283,8 @@ impl BucketDriver for FsBucket {
         to: &ObjectKey,
         precondition: &Precondition,
     ) -> Result<ObjectMeta> {
-        let source_paths = self.paths(from)?;
-        let target_paths = self.paths(to)?;
+        let source_paths = self.paths(from);
+        let target_paths = self.paths(to);
         let guard = self.lock.clone().read_owned().await;
         let (from, to_owned) = (from.clone(), to.clone());
         let for_stage = target_paths.clone();
@@ -317,7 +317,7 @@ impl BucketDriver for FsBucket {
     }
 
     fn public_url(&self, key: &ObjectKey) -> Result<String> {
-        Ok(self.paths(key)?.file_url())
+        Ok(self.paths(key).file_url())
     }
 }
 

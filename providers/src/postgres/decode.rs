@@ -115,16 +115,29 @@ fn time_text(micros: i64) -> String {
     }
 }
 
+/// PostgreSQL's `MAXDIM`.
+const MAX_DIMS: usize = 6;
+
 /// `ndim, has_null, element oid, (length, lower bound) per dimension`, then
 /// the elements, each with its length (`-1` for NULL).
 fn decode_array(bytes: &[u8], element: &PgKind) -> Result<SqlValue, String> {
     let mut reader = Reader { rest: bytes };
     let ndim = usize::try_from(reader.i32()?).map_err(|_| "negative dimensions".to_owned())?;
+    if ndim > MAX_DIMS {
+        return Err(format!(
+            "{ndim} dimensions; PostgreSQL has at most {MAX_DIMS}"
+        ));
+    }
     let _has_null = reader.i32()?;
     let _element_oid = reader.i32()?;
-    let mut dims = Vec::with_capacity(ndim.min(6));
+    let mut dims = Vec::with_capacity(ndim);
     for _ in 0..ndim {
         let len = usize::try_from(reader.i32()?).map_err(|_| "negative length".to_owned())?;
+        // PostgreSQL sends an empty array with no dimensions; a zero here
+        // would have `nest` build any number of empty arrays from nothing.
+        if len == 0 {
+            return Err("an empty dimension".to_owned());
+        }
         let _lower_bound = reader.i32()?;
         dims.push(len);
     }
@@ -132,6 +145,11 @@ fn decode_array(bytes: &[u8], element: &PgKind) -> Result<SqlValue, String> {
         .iter()
         .try_fold(1usize, |acc, d| acc.checked_mul(*d))
         .ok_or_else(|| "array too large".to_owned())?;
+    // Every element takes at least its 4-byte length: more elements than
+    // that are a lie about the size, refused before anything is built.
+    if ndim > 0 && total > reader.rest.len() / 4 {
+        return Err("truncated array".to_owned());
+    }
     let mut leaves = Vec::new();
     if ndim > 0 {
         for _ in 0..total {
@@ -262,6 +280,35 @@ mod tests {
             .is_err()
         );
         assert!(decode_value(Some(&[2, b'{', b'}']), &PgKind::Jsonb).is_err());
+    }
+
+    #[test]
+    fn array_headers_that_lie_about_their_size_are_errors_not_allocations() {
+        let int4s = PgKind::Array {
+            element: Box::new(PgKind::Int4),
+            element_oid: 23,
+        };
+        let header = |dims: &[i32]| -> Vec<u8> {
+            let mut out = Vec::new();
+            for word in [dims.len() as i32, 0, 23] {
+                out.extend_from_slice(&word.to_be_bytes());
+            }
+            for &len in dims {
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(&1i32.to_be_bytes());
+            }
+            out
+        };
+        // A zero dimension beside a huge one: nothing to read, yet billions
+        // of empty arrays to build.
+        let err = decode_value(Some(&header(&[i32::MAX, 0])), &int4s).unwrap_err();
+        assert!(err.contains("empty dimension"), "{err}");
+        // More elements than bytes to hold them.
+        let err = decode_value(Some(&header(&[i32::MAX])), &int4s).unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+        // More dimensions than PostgreSQL has.
+        let err = decode_value(Some(&header(&[1; 7])), &int4s).unwrap_err();
+        assert!(err.contains("at most 6"), "{err}");
         assert!(decode_value(Some(&[0xff]), &PgKind::Text).is_err());
     }
 }

@@ -611,3 +611,21 @@ async fn fetch_rows(conn: &mut PgConnection, sql: &str, params: &[SqlValue]) -> 
         })
         .collect()
 }
+
+/// The binary value decoder as a pure function, for the fuzz targets in
+/// `fuzz/` (not an API: it may change with any release).
+#[doc(hidden)]
+pub mod decode_for_fuzzing {
+    use strata_core::sqldb::SqlValue;
+
+    /// Decodes `bytes` (`None`: SQL `NULL`) as a value of the built-in type
+    /// `type_oid`; an OID without a codec is an error, as for a column.
+    ///
+    /// # Errors
+    /// What was wrong with the bytes.
+    pub fn decode_value(bytes: Option<&[u8]>, type_oid: u32) -> Result<SqlValue, String> {
+        let kind = super::types::builtin(type_oid)
+            .ok_or_else(|| format!("type oid {type_oid} has no codec"))?;
+        super::decode::decode_value(bytes, &kind)
+    }
+}

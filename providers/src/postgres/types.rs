@@ -70,7 +70,7 @@ impl PgKind {
 }
 
 /// Built-in types, by the OIDs fixed in PostgreSQL's `pg_type.dat`.
-fn builtin(oid: u32) -> Option<PgKind> {
+pub(crate) fn builtin(oid: u32) -> Option<PgKind> {
     let scalar = |oid| {
         Some(match oid {
             16 => PgKind::Bool,

@@ -437,7 +437,9 @@ async fn settle_failure(
         attributes,
         ordering_key: message.ordering_key,
     };
-    match topic.publish(dead_letter).await {
+    // A dead letter keeps every attribute it came with, Strata's own
+    // (a content type) included.
+    match topic.publish_as_strata(dead_letter).await {
         Ok(_) => {
             // Ack only now that the dead letter is safe: a crash before this
             // line means a duplicate dead letter, never a lost message.

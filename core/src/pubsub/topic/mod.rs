@@ -85,6 +85,13 @@ enum Command {
     Close(oneshot::Sender<()>),
 }
 
+/// Who publishes: application code may not set reserved attributes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Publisher {
+    User,
+    Strata,
+}
+
 /// One queued publish.
 struct Pending {
     message: OutgoingMessage,
@@ -145,8 +152,18 @@ impl Topic {
     /// [`PubSubCapabilities::max_message_bytes`], with
     /// [`ErrorCode::Closed`](crate::ErrorCode::Closed) after [`Topic::close`], or
     /// with the driver's error for this message.
+    /// An attribute name Strata reserves (`strata.…`, see
+    /// [`check_publisher_attributes`](super::check_publisher_attributes)) is
+    /// `InvalidArgument` too.
     pub async fn publish(&self, message: OutgoingMessage) -> Result<String> {
-        let reply = self.enqueue(message).await?;
+        let reply = self.enqueue(message, Publisher::User).await?;
+        self.outcome(reply).await
+    }
+
+    /// [`Topic::publish`] for Strata's own publishes, which may carry
+    /// reserved attributes (the engine's dead letters).
+    pub(crate) async fn publish_as_strata(&self, message: OutgoingMessage) -> Result<String> {
+        let reply = self.enqueue(message, Publisher::Strata).await?;
         self.outcome(reply).await
     }
 
@@ -156,6 +173,26 @@ impl Topic {
     /// their order (ordering keys included), and enter the batching queue once
     /// per batch-sized chunk.
     pub async fn publish_many(&self, messages: Vec<OutgoingMessage>) -> Vec<Result<String>> {
+        self.publish_many_from(messages, Publisher::User).await
+    }
+
+    /// [`Topic::publish_many`] for a binding that sets reserved attributes
+    /// itself (the Node binding's content type) after it checked its
+    /// caller's with [`check_publisher_attributes`](super::check_publisher_attributes).
+    /// Not for application code.
+    #[doc(hidden)]
+    pub async fn publish_many_as_strata(
+        &self,
+        messages: Vec<OutgoingMessage>,
+    ) -> Vec<Result<String>> {
+        self.publish_many_from(messages, Publisher::Strata).await
+    }
+
+    async fn publish_many_from(
+        &self,
+        messages: Vec<OutgoingMessage>,
+        publisher: Publisher,
+    ) -> Vec<Result<String>> {
         let chunk_size = self.inner.capabilities.max_batch_messages.max(1);
         let mut results: Vec<Option<Result<String>>> = Vec::with_capacity(messages.len());
         // Each queued chunk: the positions of its messages, and its answers.
@@ -163,7 +200,7 @@ impl Topic {
         let mut chunk = Vec::new();
         let mut positions = Vec::new();
         for (position, message) in messages.into_iter().enumerate() {
-            match self.check(&message) {
+            match self.check(&message, publisher) {
                 Ok(len) => {
                     results.push(None);
                     positions.push(position);
@@ -217,7 +254,10 @@ impl Topic {
     }
 
     /// The message's encoded length, or why it cannot be published.
-    fn check(&self, message: &OutgoingMessage) -> Result<usize> {
+    fn check(&self, message: &OutgoingMessage, publisher: Publisher) -> Result<usize> {
+        if publisher == Publisher::User {
+            super::check_publisher_attributes(&message.attributes)?;
+        }
         let len = message.encoded_len();
         let limit = self.inner.capabilities.max_message_bytes;
         if len > limit {
@@ -232,8 +272,12 @@ impl Topic {
         Ok(len)
     }
 
-    async fn enqueue(&self, message: OutgoingMessage) -> Result<oneshot::Receiver<Result<String>>> {
-        let len = self.check(&message)?;
+    async fn enqueue(
+        &self,
+        message: OutgoingMessage,
+        publisher: Publisher,
+    ) -> Result<oneshot::Receiver<Result<String>>> {
+        let len = self.check(&message, publisher)?;
         let (reply, wait) = oneshot::channel();
         let pending = Pending {
             message,
