@@ -20,8 +20,8 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { binding, machine, flags, within, threadCpuNs, processCpuNs } = require('../node/common');
-const { machineJiffies } = require('../node-servers/lib/drive');
+const { binding, machine, flags, within } = require('../node/common');
+const { drain } = require('../node-servers/lib/drain');
 const { runSuite, record, failAfter, check } = require('../node-servers/lib/run-suite');
 
 const opts = flags();
@@ -124,44 +124,6 @@ async function objectSides(infra) {
   };
 }
 
-/** Waits until `done()` or fails after `ms`. */
-async function until(done, ms, what) {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-/** Measures draining `count` waiting messages with `start`, which returns a stop function. */
-async function drain(side, start, received) {
-  const cpu0 = threadCpuNs();
-  const proc0 = processCpuNs();
-  const m0 = machineJiffies();
-  const t0 = process.hrtime.bigint();
-  const stop = await start();
-  await until(() => received() >= count, 5 * 60_000, `${side} to receive ${count} messages`);
-  const wall = Number(process.hrtime.bigint() - t0);
-  const cpu = threadCpuNs() - cpu0;
-  const proc = processCpuNs() - proc0;
-  const m1 = machineJiffies();
-  await stop();
-  return {
-    side,
-    op: 'receive-ack',
-    inflight: 64,
-    calls: count,
-    unitsPerOp: 1,
-    opsPerSec: (count / wall) * 1e9,
-    unitsPerSec: (count / wall) * 1e9,
-    medianUs: NaN,
-    p99Us: NaN,
-    threadCpuUsPerOp: cpu / count / 1e3,
-    processCpuUsPerOp: proc / count / 1e3,
-    machineBusy: (m1.busy - m0.busy) / Math.max(1, m1.total - m0.total),
-  };
-}
-
 /** One repetition of the receive suite: fresh subscriptions, `count` messages, both sides drain. */
 async function receiveRep(rep) {
   const config = writeInfraConfig({ strata: { name: `${TOPIC}-strata-${rep}`, max_concurrency: 64 } });
@@ -182,25 +144,37 @@ async function receiveRep(rep) {
     if (side === 'strata') {
       let n = 0;
       measured.push(
-        await drain('strata', async () => {
-          infra.subscribe('bench', 'strata', () => {
-            n++;
-          }, { maxConcurrency: 64 });
-          return () => within(60_000, infra.close(), 'Infra.close');
-        }, () => n),
+        await drain({
+          side: 'strata',
+          inflight: 64,
+          count,
+          start: async () => {
+            infra.subscribe('bench', 'strata', () => {
+              n++;
+            }, { maxConcurrency: 64 });
+            return () => within(60_000, infra.close(), 'Infra.close');
+          },
+          received: () => n,
+        }),
       );
     } else {
       let n = 0;
       measured.push(
-        await drain('google', async () => {
-          const sub = pubsub.subscription(googleSub, { flowControl: { maxMessages: 64 } });
-          sub.on('message', (m) => {
-            m.ack();
-            n++;
-          });
-          sub.on('error', (err) => console.error('google subscription error', err));
-          return () => sub.close();
-        }, () => n),
+        await drain({
+          side: 'google',
+          inflight: 64,
+          count,
+          start: async () => {
+            const sub = pubsub.subscription(googleSub, { flowControl: { maxMessages: 64 } });
+            sub.on('message', (m) => {
+              m.ack();
+              n++;
+            });
+            sub.on('error', (err) => console.error('google subscription error', err));
+            return () => sub.close();
+          },
+          received: () => n,
+        }),
       );
     }
   }
