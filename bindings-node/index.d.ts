@@ -42,7 +42,13 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
 
 /** How a message is published. */
 export interface PublishOptions {
-  /** String attributes carried with the message. */
+  /**
+   * String attributes carried with the message: any name and value, on every
+   * provider. On SNS/SQS, names SNS refuses (anything but letters, digits,
+   * `_`, `-`, `.`; `AWS.`/`Amazon.` prefixes; `strata`) and values SQS
+   * refuses travel inside the reserved `strata` attribute's JSON (field `a`);
+   * other clients see the rest as ordinary message attributes.
+   */
   attributes?: Record<string, string>;
   /** Messages with the same key are delivered in order where the provider supports it. */
   orderingKey?: string;
@@ -86,8 +92,12 @@ export declare class Message<T = unknown> {
 
 /**
  * A message handler: returning (or resolving) acks; throwing or rejecting
- * retries. A dead letter's `strata.dead_letter.reason` attribute holds the
- * error's `name: message`, never its stack.
+ * retries. After `maxAttempts` failures the message is published to the
+ * dead-letter topic with a new id, its payload, attributes and ordering key,
+ * and three attributes more: `strata.dead_letter.reason` (the error's
+ * `name: message`, never its stack), `strata.dead_letter.subscription` and
+ * `strata.original_message_id`. The same on every provider, unless the infra
+ * config sets `"dead_letter_mode": "native"` (see the README).
  */
 export type Handler<T = unknown> = (message: Message<T>) => void | Promise<void>;
 
@@ -119,7 +129,12 @@ export interface ObjectAttrs {
   etag: string;
   contentType: string | undefined;
   lastModified: Date;
-  /** User metadata given at upload. */
+  /**
+   * User metadata given at upload, returned as stored on every provider (on
+   * S3, values with non-ASCII text travel as RFC 2047 encoded-words, which
+   * other S3 clients see as such; an ASCII value with control characters or
+   * surrounding spaces is `InvalidArgument` there, as S3 would change it).
+   */
   metadata: Record<string, string>;
 }
 
@@ -162,6 +177,25 @@ export interface SignedUrlOptions {
   contentType?: string;
 }
 
+/** What a bucket's provider can do (`bucket.capabilities()`). */
+export interface BucketCapabilities {
+  /** `ifNotExists` and `ifMatch` are atomic. */
+  readonly conditionalPut: boolean;
+  /** Range downloads read only the range. */
+  readonly rangeReads: boolean;
+  /**
+   * `signedUrl` works. AWS: credentials that can sign (any but anonymous).
+   * GCP: a service-account key, or `providers.gcp.signing_service_account`
+   * (IAM signBlob), or Application Default Credentials on Google Cloud.
+   * Memory and filesystem: never.
+   */
+  readonly signedUrls: boolean;
+  /** `publicUrl` works. */
+  readonly publicUrls: boolean;
+  /** The largest object accepted, if bounded. */
+  readonly maxObjectBytes?: number;
+}
+
 /** An upload body: bytes, text, or a stream of chunks. */
 export type UploadBody = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>;
 
@@ -188,7 +222,15 @@ export declare class Bucket {
   copy(from: string, to: string, options?: Pick<UploadOptions, 'ifNotExists' | 'ifMatch'>): Promise<ObjectAttrs>;
   /** Every entry in key order, fetched page by page. */
   list(options?: ListOptions): AsyncIterable<ListEntry>;
-  /** A URL that lets its holder download or upload `key` until it expires. */
+  /** What the provider can do; ask before calling what it may lack. */
+  capabilities(): BucketCapabilities;
+  /**
+   * A URL that lets its holder download or upload `key` until it expires.
+   * Rejects with `Unsupported` where `capabilities().signedUrls` is false:
+   * on memory and filesystem buckets, on AWS with anonymous credentials,
+   * and on GCP without a service-account key, `signing_service_account` or
+   * Application Default Credentials on Google Cloud.
+   */
   signedUrl(key: string, options?: SignedUrlOptions): Promise<string>;
   /** The object's public URL; `Unsupported` where the provider has none. */
   publicUrl(key: string): string;

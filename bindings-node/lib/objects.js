@@ -240,6 +240,24 @@ class Bucket {
     });
   }
 
+  /**
+   * What the bucket's provider can do, e.g. `capabilities().signedUrls`:
+   * ask before calling what a provider may lack (`Unsupported` otherwise).
+   */
+  capabilities() {
+    if (this._caps === undefined) {
+      const raw = sync(() => this._n.capabilities());
+      this._caps = Object.freeze({
+        conditionalPut: raw.conditionalPut,
+        rangeReads: raw.rangeReads,
+        signedUrls: raw.signedUrls,
+        publicUrls: raw.publicUrls,
+        maxObjectBytes: raw.maxObjectBytes ?? undefined,
+      });
+    }
+    return this._caps;
+  }
+
   /** The object's public URL (Unsupported where the provider has none). */
   publicUrl(key) {
     checkString(key, 'key');

@@ -34,6 +34,22 @@ pub struct NativeBucket {
     ctx: Ctx,
 }
 
+/// What a bucket's provider can do, as JS reads it
+/// (`strata_core::objects::ObjectCapabilities`).
+#[napi(object)]
+pub struct NativeBucketCapabilities {
+    /// `ifNotExists` and `ifMatch` are atomic.
+    pub conditional_put: bool,
+    /// Range downloads read only the range.
+    pub range_reads: bool,
+    /// `signedUrl` works.
+    pub signed_urls: bool,
+    /// `publicUrl` works.
+    pub public_urls: bool,
+    /// The largest object accepted, if bounded.
+    pub max_object_bytes: Option<f64>,
+}
+
 /// Upload options as JS passes them.
 #[napi(object)]
 pub struct NativePutOptions {
@@ -242,6 +258,19 @@ impl NativeBucket {
             };
             bucket.signed_url(&key, opts).await.map(Out::Str)
         });
+    }
+
+    /// What the provider can do (synchronous: no I/O).
+    #[napi]
+    pub fn capabilities(&self) -> NativeBucketCapabilities {
+        let caps = self.bucket.capabilities();
+        NativeBucketCapabilities {
+            conditional_put: caps.conditional_put,
+            range_reads: caps.range_reads,
+            signed_urls: caps.signed_urls,
+            public_urls: caps.public_urls,
+            max_object_bytes: caps.max_object_bytes.map(|n| n as f64),
+        }
     }
 
     /// The object's public URL (synchronous: no I/O).

@@ -149,6 +149,11 @@ test('invalid keys are InvalidArgument', async () => {
 });
 
 test('URLs: the filesystem provider has public URLs but no signed ones', async () => {
+  const caps = bucket.capabilities();
+  assert.equal(caps.signedUrls, false, 'the capability says so before any call');
+  assert.equal(caps.publicUrls, true);
+  assert.ok(Object.isFrozen(caps));
+  assert.equal(bucket.capabilities(), caps, 'asked once');
   const url = bucket.publicUrl('img/cat.png');
   assert.equal(typeof url, 'string');
   assert.match(url, /img\/cat\.png/);

@@ -840,3 +840,47 @@ fn names_gcp_refuses_are_refused_at_load_with_the_path() {
     parse(r#"{ "pubsub": { "orders": { "provider": "gcp", "subscriptions": { "email": {} } } }, "objects": { "b": { "provider": "gcp", "name": "my-bucket_1" } } }"#)
         .expect("valid names");
 }
+
+#[cfg(feature = "azure")]
+#[test]
+fn names_and_accounts_azure_refuses_are_refused_at_load_with_the_path() {
+    let cases = [
+        (
+            r#"{ "objects": { "b": { "provider": "azure", "name": "my_container" } } }"#,
+            "objects.b.name",
+            "not valid on Blob Storage",
+        ),
+        (
+            r#"{ "objects": { "b": { "provider": "azure", "name": "a--b" } } }"#,
+            "objects.b.name",
+            "not valid on Blob Storage",
+        ),
+        (
+            r#"{ "objects": { "ab": { "provider": "azure" } } }"#,
+            "objects.ab",
+            "not valid on Blob Storage",
+        ),
+        (
+            r#"{ "providers": { "azure": { "account": "Not_An_Account" } } }"#,
+            "providers.azure.account",
+            "not a storage account name",
+        ),
+        (
+            r#"{ "providers": { "azure": { "credentials": { "account_key": "k", "sas_token": "s" } } } }"#,
+            "providers.azure.credentials",
+            "give one of",
+        ),
+    ];
+    for (text, path, rule) in cases {
+        let msg = error_of(text);
+        assert!(
+            msg.starts_with(&format!(
+                "InvalidConfig: infra.config.json at `{path}`: {rule}"
+            )),
+            "{msg}"
+        );
+        assert!(!msg.contains("Not_An_Account"), "{msg}");
+    }
+    parse(r#"{ "objects": { "b": { "provider": "azure", "name": "my-container-1" } } }"#)
+        .expect("valid names");
+}

@@ -1,12 +1,14 @@
 //! Interop with the official AWS clients: what Strata writes, boto3 and the
 //! aws CLI read, and the reverse, on LocalStack and on moto.
 //!
-//! - S3: content type and user metadata survive both ways.
+//! - S3: content type and user metadata survive both ways; metadata that is
+//!   not printable ASCII reaches boto3 as RFC 2047 encoded-words.
 //! - SNS → SQS: messages Strata publishes are read by boto3 from the
 //!   subscription's queue with body and attributes intact (plus Strata's one
 //!   reserved `strata` attribute, carrying the id publish returned); messages
 //!   boto3 and the CLI publish to the SNS topic reach a Strata subscriber with
-//!   their attributes, and nothing else.
+//!   their attributes, and nothing else. Attributes SNS refuses reach boto3
+//!   inside the `strata` attribute.
 //!
 //! Needs the emulators and the tools venv: `localstack/emulators up localstack
 //! moto` and `eval "$(localstack/emulators env)"` (sets
@@ -397,6 +399,111 @@ async fn messages_published_by_boto3_and_the_cli_reach_a_strata_subscriber(emula
     assert_eq!(stats.acked, expected.len() as u64, "{stats:?}");
 }
 
+/// Reads an object's metadata with boto3: as boto3 returns it, and each value
+/// decoded by Python's own RFC 2047 decoder (`email.header`).
+const BOTO3_HEAD_METADATA: &str = r#"
+import json, sys, boto3, botocore.config
+from email.header import decode_header, make_header
+endpoint, bucket, key = sys.argv[1:4]
+s3 = boto3.client("s3", endpoint_url=endpoint,
+                  config=botocore.config.Config(s3={"addressing_style": "path"}))
+m = s3.head_object(Bucket=bucket, Key=key)["Metadata"]
+print(json.dumps({"raw": m, "decoded": {k: str(make_header(decode_header(v))) for k, v in m.items()}}))
+"#;
+
+/// Metadata with non-ASCII text comes back to Strata exactly as stored;
+/// boto3 reads RFC 2047 encoded-words (as S3 returns non-ASCII metadata),
+/// which Python's standard decoder turns into the same text, and printable
+/// ASCII as it is. An ASCII value S3 would change is `InvalidArgument`.
+async fn non_ascii_metadata_round_trips_and_boto3_reads_encoded_words(emulator: &Emulator) {
+    let tools = tools(emulator).await;
+    let (name, bucket) = fresh_bucket(emulator, &Names::new()).await;
+    let meta = metadata(&[
+        ("note", "Grüße ✓ 日本"),
+        ("plain", "ascii only"),
+        ("spaced", " padded ü "),
+    ]);
+    let opts = PutOptions {
+        metadata: meta.clone(),
+        ..PutOptions::default()
+    };
+    bounded("upload", bucket.upload("meta.txt", "x", opts))
+        .await
+        .unwrap();
+    let attrs = bounded("attrs", bucket.attrs("meta.txt")).await.unwrap();
+    assert_eq!(attrs.metadata, meta, "what Strata reads back");
+
+    let read = tools
+        .python(BOTO3_HEAD_METADATA, &[&name, "meta.txt"])
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let read = json(&read);
+    println!("boto3 reads {}", read["raw"]);
+    let raw = read["raw"].as_object().unwrap();
+    assert_eq!(
+        raw["plain"], "ascii only",
+        "printable ASCII is sent as it is"
+    );
+    let note = raw["note"].as_str().unwrap();
+    // S3 and LocalStack answer `Q` encoding, moto keeps the `B` words sent.
+    assert!(
+        note.starts_with("=?UTF-8?"),
+        "boto3 sees encoded-words: {note}"
+    );
+    assert_eq!(read["decoded"]["note"], "Grüße ✓ 日本", "boto3 got {read}");
+    assert_eq!(read["decoded"]["spaced"], " padded ü ", "boto3 got {read}");
+
+    // An ASCII value S3 would trim is refused rather than changed.
+    let opts = PutOptions {
+        metadata: metadata(&[("spaced", " padded ")]),
+        ..PutOptions::default()
+    };
+    let err = bounded("upload", bucket.upload("trimmed.txt", "x", opts))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), strata_core::ErrorCode::InvalidArgument, "{err}");
+}
+
+/// Attributes SNS refuses (a name with `é`, the reserved `strata`, an `AWS.`
+/// prefix) reach boto3 inside the `strata` attribute's JSON under `a`; the
+/// others are ordinary message attributes.
+async fn attribute_names_sns_refuses_reach_boto3_inside_the_strata_attribute(emulator: &Emulator) {
+    let tools = tools(emulator).await;
+    let (driver, sub) = topic_and_queue(emulator, &Names::new()).await;
+    let topic = Topic::new(
+        driver.name().to_owned(),
+        Arc::new(driver),
+        TopicOptions::default(),
+    );
+    let message = OutgoingMessage::new("names")
+        .with_attribute("plain", "v")
+        .with_attribute("clé.ü", "Grüße")
+        .with_attribute("strata", "mine")
+        .with_attribute("AWS.tag", "t");
+    bounded("publish", topic.publish(message)).await.unwrap();
+    bounded("close", topic.close()).await;
+    let read = tools
+        .python(BOTO3_RECEIVE, &[sub.queue_url(), "1"])
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let read = json(&read);
+    println!("boto3 reads {read}");
+    let attributes = read[0]["attributes"].as_object().unwrap();
+    let names: Vec<&str> = attributes.keys().map(String::as_str).collect();
+    assert_eq!(names, ["plain", strata_aws::pubsub::META_ATTRIBUTE]);
+    assert_eq!(attributes["plain"], "v");
+    let meta = json(
+        attributes[strata_aws::pubsub::META_ATTRIBUTE]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(
+        meta["a"],
+        serde_json::json!({ "clé.ü": "Grüße", "strata": "mine", "AWS.tag": "t" }),
+        "{meta}"
+    );
+}
+
 /// One `#[tokio::test]` per interop case for `$emulator`, in `mod $module`.
 macro_rules! interop_tests {
     ($module:ident, $emulator:ident, [$($case:ident),* $(,)?]) => {
@@ -419,6 +526,8 @@ interop_tests!(
         objects_written_by_boto3_and_the_cli_are_read_by_strata,
         messages_published_by_strata_are_read_by_boto3,
         messages_published_by_boto3_and_the_cli_reach_a_strata_subscriber,
+        non_ascii_metadata_round_trips_and_boto3_reads_encoded_words,
+        attribute_names_sns_refuses_reach_boto3_inside_the_strata_attribute,
     ]
 );
 
@@ -430,5 +539,7 @@ interop_tests!(
         objects_written_by_boto3_and_the_cli_are_read_by_strata,
         messages_published_by_strata_are_read_by_boto3,
         messages_published_by_boto3_and_the_cli_reach_a_strata_subscriber,
+        non_ascii_metadata_round_trips_and_boto3_reads_encoded_words,
+        attribute_names_sns_refuses_reach_boto3_inside_the_strata_attribute,
     ]
 );

@@ -9,6 +9,11 @@
 //! as a signed upload. fake-gcs-server does not check signatures: that is
 //! what the independent verification is for.
 //!
+//! Signing through IAM `signBlob` (credentials without a key) is tested
+//! against a local stand-in for the IAM Credentials API, labelled as such
+//! below: it checks the request and signs with the test key, so the URL
+//! verifies; Google's IAM itself is not reached.
+//!
 //! Needs fake-gcs-server: `localstack/emulators up gcs` and `eval
 //! "$(localstack/emulators env)"` (`STRATA_TEST_GCS_ENDPOINT`, default
 //! `http://127.0.0.1:4443`). Its path-style routes answer only on its
@@ -42,6 +47,7 @@ const TTL: Duration = Duration::from_secs(900);
 /// A service-account key made for this run: its public half and the JSON
 /// document the provider is configured with.
 struct TestKey {
+    private: RsaPrivateKey,
     public: RsaPublicKey,
     json: String,
 }
@@ -61,6 +67,7 @@ static KEY: LazyLock<TestKey> = LazyLock::new(|| {
     .to_string();
     TestKey {
         public: private.to_public_key(),
+        private,
         json,
     }
 });
@@ -475,4 +482,186 @@ async fn a_key_that_cannot_sign_is_invalid_config_and_never_echoed() {
     assert!(err.message().contains("private_key"), "{err}");
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains(secret), "{shown}");
+}
+
+/// What the IAM stand-in received: the request target and the JSON body.
+struct SignBlobRequest {
+    target: String,
+    body: serde_json::Value,
+}
+
+/// A STAND-IN for the IAM Credentials API on a local port, NOT Google's IAM
+/// (which cannot run here): it accepts one `signBlob` request, keeps what
+/// was sent, and answers as IAM documents it (`{"keyId", "signedBlob"}`),
+/// signing the payload with the test key. What this proves: the request
+/// Strata sends (the account in the path, the base64 string-to-sign in the
+/// body) and that the URL is built from the answer. What it cannot: IAM's
+/// permission checks and Google's endpoint itself.
+async fn iam_stand_in() -> (String, tokio::task::JoinHandle<SignBlobRequest>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut raw = Vec::new();
+        let (head, body) = loop {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the request ended early: {raw:?}");
+            raw.extend_from_slice(&chunk[..n]);
+            let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if raw.len() >= split + 4 + length {
+                break (head, raw[split + 4..split + 4 + length].to_vec());
+            }
+        };
+        let target = head.split_whitespace().nth(1).unwrap().to_owned();
+        assert!(head.starts_with("POST "), "{head}");
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let payload = base64_decode(body["payload"].as_str().unwrap());
+        let signature = KEY
+            .private
+            .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(&payload))
+            .unwrap();
+        let answer = serde_json::json!({
+            "keyId": "stand-in-key",
+            "signedBlob": base64_encode(&signature),
+        })
+        .to_string();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+        stream.write_all(response.as_bytes()).await.unwrap();
+        SignBlobRequest { target, body }
+    });
+    (endpoint, task)
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(BASE64[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut bits, mut acc) = (0u32, 0u32);
+    for c in text.bytes().filter(|c| *c != b'=') {
+        let value = BASE64.iter().position(|b| *b == c).unwrap() as u32;
+        acc = acc << 6 | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_test_base64_round_trips() {
+    for bytes in [&b""[..], b"a", b"ab", b"abc", b"abcd", &[0, 255, 128, 7]] {
+        assert_eq!(base64_decode(&base64_encode(bytes)), bytes);
+    }
+    assert_eq!(base64_encode(b"Hi"), "SGk=");
+}
+
+/// Credentials without a private key (here: none at all) sign through IAM
+/// `signBlob` as `signing_service_account`: the capability is claimed, the
+/// request names the account and carries the V4 string-to-sign, and the URL
+/// built from the answer verifies with the key IAM signed with and
+/// downloads from fake-gcs-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_key_urls_are_signed_by_iam_sign_blob_as_the_signing_account() {
+    let public = tokio::task::spawn_blocking(|| KEY.public.clone())
+        .await
+        .unwrap();
+    let (iam, received) = iam_stand_in().await;
+    GCS.check_reachable().await;
+    let settings = GcpSettings {
+        credentials: GcpCredentials::Anonymous,
+        signing_service_account: Some(EMAIL.into()),
+        iam_endpoint: Some(iam),
+        ..gcp_harness::settings()
+    };
+    let clients = GcpClients::connect(&settings).await.unwrap();
+    let bucket = open_bucket(&clients).await;
+    assert!(bucket.capabilities().signed_urls);
+    bucket
+        .upload("iam.txt", "signed by IAM", PutOptions::default())
+        .await
+        .unwrap();
+    let opts = SignedUrlOptions {
+        method: SignedUrlMethod::Get,
+        ttl: TTL,
+        content_type: None,
+    };
+    let url = SignedUrl::parse(&bucket.signed_url("iam.txt", opts).await.unwrap());
+    let request = tokio::time::timeout(Duration::from_secs(10), received)
+        .await
+        .expect("signBlob was called")
+        .unwrap();
+    assert_eq!(
+        request.target,
+        format!("/v1/projects/-/serviceAccounts/{EMAIL}:signBlob")
+    );
+    let payload =
+        String::from_utf8(base64_decode(request.body["payload"].as_str().unwrap())).unwrap();
+    assert!(payload.starts_with("GOOG4-RSA-SHA256\n"), "{payload}");
+    assert_v4_url(&url, &bucket, "iam.txt", "host");
+    verify(&url, "GET", &[], &public).unwrap();
+    let response = send("GET", &url, &[], b"").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"signed by IAM");
+}
+
+/// A refused `signBlob` (here: nothing listens) is an error of the call,
+/// not a URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sign_blob_call_is_an_error_not_a_url() {
+    GCS.check_reachable().await;
+    let settings = GcpSettings {
+        credentials: GcpCredentials::Anonymous,
+        signing_service_account: Some(EMAIL.into()),
+        iam_endpoint: Some("http://127.0.0.1:9".into()),
+        ..gcp_harness::settings()
+    };
+    let clients = GcpClients::connect(&settings).await.unwrap();
+    let bucket = open_bucket(&clients).await;
+    let opts = SignedUrlOptions {
+        method: SignedUrlMethod::Get,
+        ttl: TTL,
+        content_type: None,
+    };
+    let err = bucket.signed_url("a.txt", opts).await.unwrap_err();
+    assert!(
+        matches!(err.code(), ErrorCode::Unavailable | ErrorCode::Internal),
+        "{err}"
+    );
+    assert!(err.message().contains("signBlob"), "{err}");
 }

@@ -112,15 +112,21 @@ impl PubSubProvider for SnsSqsProvider {
     }
 }
 
-/// SQS redrive moves a message into exactly one queue, so it stands in for a
-/// dead-letter topic only when that topic has exactly one subscription;
-/// otherwise the engine publishes dead letters to the topic and every
-/// subscription gets them. Returns (dead-letter topic, its one queue, max
-/// attempts).
+/// Native redrive only when the config asks for it (`"dead_letter_mode":
+/// "native"`): an SQS redrive moves the message as it is, so the dead letter
+/// keeps its id and carries none of the engine's `strata.dead_letter.*`
+/// attributes. SQS redrive moves a message into exactly one queue, so it
+/// stands in for a dead-letter topic only when that topic has exactly one
+/// subscription; otherwise the engine publishes dead letters to the topic
+/// and every subscription gets them. Returns (dead-letter topic, its one
+/// queue, max attempts).
 fn native_dead_letter_queue(
     config: &InfraConfig,
     sub: &SubscriptionConfig,
 ) -> Option<(String, String, u32)> {
+    if !sub.native_dead_letter() {
+        return None;
+    }
     let (dlt, max_attempts) = (sub.dead_letter_topic.as_ref()?, sub.max_attempts?);
     let dl_config = config.pubsub.get(dlt)?;
     let mut subs = dl_config.subscriptions.iter();
@@ -271,6 +277,44 @@ mod tests {
                 "conf/infra.config.json at `objects.UPPER_case`: not a valid S3 bucket"
             ),
             "{msg}"
+        );
+    }
+
+    /// SQS redrive only when the config asks for it, and only into a
+    /// dead-letter topic with exactly one subscription.
+    #[test]
+    fn native_redrive_is_chosen_by_the_config_and_needs_one_dead_letter_queue() {
+        use strata_core::config::DeadLetterMode;
+        let mut config = InfraConfig::default();
+        let mut dlq = TopicConfig::on(NAME);
+        dlq.subscriptions
+            .insert("audit".into(), SubscriptionConfig::default());
+        config.pubsub.insert("dlq".into(), dlq);
+        let mut sub = SubscriptionConfig {
+            dead_letter_topic: Some("dlq".into()),
+            max_attempts: Some(3),
+            ..SubscriptionConfig::default()
+        };
+        assert_eq!(
+            native_dead_letter_queue(&config, &sub),
+            None,
+            "engine by default"
+        );
+        sub.dead_letter_mode = Some(DeadLetterMode::Engine);
+        assert_eq!(native_dead_letter_queue(&config, &sub), None);
+        sub.dead_letter_mode = Some(DeadLetterMode::Native);
+        assert_eq!(
+            native_dead_letter_queue(&config, &sub),
+            Some(("dlq".into(), "dlq-audit".into(), 3))
+        );
+        if let Some(dlq) = config.pubsub.get_mut("dlq") {
+            dlq.subscriptions
+                .insert("archive".into(), SubscriptionConfig::default());
+        }
+        assert_eq!(
+            native_dead_letter_queue(&config, &sub),
+            None,
+            "two subscriptions: the engine publishes to the topic"
         );
     }
 

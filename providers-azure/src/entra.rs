@@ -97,7 +97,7 @@ pub struct EntraAuthTokenSource {
 
 /// Who the tokens are for, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Principal {
+pub(crate) enum Principal {
     ServicePrincipal {
         tenant_id: String,
         client_id: String,
@@ -148,57 +148,7 @@ impl EntraAuthTokenSource {
         settings: &EntraSettings,
         options: ClientOptions,
     ) -> Result<Self> {
-        let (credential, principal): (Arc<dyn TokenCredential>, _) = match settings {
-            EntraSettings {
-                tenant_id: Some(tenant_id),
-                client_id: Some(client_id),
-                client_secret: Some(secret),
-            } => {
-                let principal = Principal::ServicePrincipal {
-                    tenant_id: tenant_id.clone(),
-                    client_id: client_id.clone(),
-                };
-                let credential = ClientSecretCredential::new(
-                    tenant_id,
-                    client_id.clone(),
-                    Secret::new(secret.clone()),
-                    Some(ClientSecretCredentialOptions {
-                        client_options: options,
-                    }),
-                )
-                .map_err(|e| invalid(&principal, &e))?;
-                (credential, principal)
-            }
-            EntraSettings {
-                client_secret: Some(_),
-                tenant_id,
-                client_id,
-            } => {
-                let missing: Vec<_> = [
-                    ("AZURE_TENANT_ID", tenant_id.is_none()),
-                    ("AZURE_CLIENT_ID", client_id.is_none()),
-                ]
-                .into_iter()
-                .filter_map(|(name, missing)| missing.then_some(name))
-                .collect();
-                return Err(Error::invalid_config(format!(
-                    "Entra ID auth: a client secret (AZURE_CLIENT_SECRET) needs {} too",
-                    missing.join(" and ")
-                )));
-            }
-            EntraSettings { client_id, .. } => {
-                let principal = Principal::ManagedIdentity {
-                    client_id: client_id.clone(),
-                };
-                let credential =
-                    ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
-                        user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
-                        client_options: options,
-                    }))
-                    .map_err(|e| invalid(&principal, &e))?;
-                (credential, principal)
-            }
-        };
+        let (credential, principal) = credential(settings, options)?;
         Ok(Self {
             credential,
             principal,
@@ -253,10 +203,73 @@ impl AuthTokenSource for EntraAuthTokenSource {
     }
 }
 
+/// The `azure_identity` credential of the principal `settings` names, and
+/// who that is: shared by database tokens and Blob Storage requests.
+///
+/// # Errors
+/// `InvalidConfig` for a client secret without a tenant or client id, and
+/// for ids `azure_identity` refuses.
+pub(crate) fn credential(
+    settings: &EntraSettings,
+    options: ClientOptions,
+) -> Result<(Arc<dyn TokenCredential>, Principal)> {
+    Ok(match settings {
+        EntraSettings {
+            tenant_id: Some(tenant_id),
+            client_id: Some(client_id),
+            client_secret: Some(secret),
+        } => {
+            let principal = Principal::ServicePrincipal {
+                tenant_id: tenant_id.clone(),
+                client_id: client_id.clone(),
+            };
+            let credential = ClientSecretCredential::new(
+                tenant_id,
+                client_id.clone(),
+                Secret::new(secret.clone()),
+                Some(ClientSecretCredentialOptions {
+                    client_options: options,
+                }),
+            )
+            .map_err(|e| invalid(&principal, &e))?;
+            (credential, principal)
+        }
+        EntraSettings {
+            client_secret: Some(_),
+            tenant_id,
+            client_id,
+        } => {
+            let missing: Vec<_> = [
+                ("AZURE_TENANT_ID", tenant_id.is_none()),
+                ("AZURE_CLIENT_ID", client_id.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, missing)| missing.then_some(name))
+            .collect();
+            return Err(Error::invalid_config(format!(
+                "Entra ID auth: a client secret (AZURE_CLIENT_SECRET) needs {} too",
+                missing.join(" and ")
+            )));
+        }
+        EntraSettings { client_id, .. } => {
+            let principal = Principal::ManagedIdentity {
+                client_id: client_id.clone(),
+            };
+            let credential =
+                ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                    client_options: options,
+                }))
+                .map_err(|e| invalid(&principal, &e))?;
+            (credential, principal)
+        }
+    })
+}
+
 /// The HTTP client `azure_identity` sends with: Strata's (rustls over the
 /// process-wide ring provider, with timeouts), and a few retries of transient
 /// failures (the default retries for a minute, too long for a login).
-fn client_options() -> Result<ClientOptions> {
+pub(crate) fn client_options() -> Result<ClientOptions> {
     let http = strata_core::http::client()?;
     Ok(ClientOptions {
         transport: Some(Transport::new(Arc::new(http))),

@@ -1,94 +1,94 @@
-//! Azure's registrations: `providers.azure` and `"auth": "azure_entra"` for
-//! PostgreSQL. Blob Storage and Service Bus register here when they land.
+//! Azure's registrations: `"provider": "azure"` under `objects` (Blob
+//! Storage), `"auth": "azure_entra"` for PostgreSQL, and `providers.azure`.
+//! One [`AzureCluster`] per `Infra` holds the clients they share. Service
+//! Bus registers here when it lands.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use schemars::JsonSchema;
-use serde::Deserialize;
+use strata_core::objects::BucketDriver;
+use strata_core::registry::cloud::{CloudClients, Cluster};
 use strata_core::registry::{
-    CloudAccount, DatabaseAuthProvider, OpenContext, OptionsType, ProviderOptions, Registry,
+    BucketEntry, CloudAccount, DatabaseAuthProvider, FieldError, ObjectsProvider, OpenContext,
+    Registry,
 };
 use strata_core::sqldb::{CachedToken, ConnectTarget};
 use strata_core::{Error, Result};
 
-use crate::{EntraAuthTokenSource, EntraSettings};
+use crate::objects::container_name_rule;
+use crate::{
+    AzureAccount, AzureClients, AzureSettings, BlobBucket, BlobBucketOptions, EntraAuthTokenSource,
+    EntraSettings,
+};
 
-/// Registers Azure's auth method and account settings.
+/// The name of Azure in configs: the providers' name and the account's key.
+const NAME: &str = "azure";
+
+/// Registers Azure's providers, auth method and account settings.
 pub fn register(registry: &mut Registry) {
     registry
-        .add_cloud(CloudAccount {
-            name: "azure",
-            description: "Microsoft Azure (Entra ID database auth; Service Bus and Blob Storage \
-                          to come).",
-            options: OptionsType::of::<AzureAccount>(),
-        })
+        .add_cloud(CloudAccount::of::<AzureClients>(
+            "Microsoft Azure (Blob Storage, Entra ID database auth; Service Bus to come).",
+        ))
+        .add_objects(BlobStorageProvider)
         .add_database_auth(EntraIdAuth);
 }
 
-/// How to reach one Azure storage account or Service Bus namespace.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AzureAccount {
-    /// The storage account or Service Bus namespace.
-    #[serde(default)]
-    pub account: Option<String>,
-    /// One endpoint for every service (an emulator).
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Per-service endpoints, overriding `endpoint`.
-    #[serde(default)]
-    pub endpoints: AzureEndpoints,
-    /// Explicit credentials; without them, Entra ID from the environment.
-    #[serde(default)]
-    pub credentials: Option<AzureCredentialsConfig>,
-    /// Create missing topics, subscriptions and containers at startup.
-    #[serde(default)]
-    pub provision: bool,
-}
+/// The Azure clients of one `Infra`, connected from `providers.azure`.
+pub type AzureCluster = Cluster<AzureClients>;
 
-/// Per-service endpoint overrides.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AzureEndpoints {
-    /// The Blob Storage endpoint.
-    #[serde(default)]
-    pub blob: Option<String>,
-    /// The Service Bus endpoint.
-    #[serde(default)]
-    pub servicebus: Option<String>,
-}
+impl CloudClients for AzureClients {
+    const NAME: &'static str = NAME;
+    type Account = AzureAccount;
+    /// No pub/sub yet (Service Bus comes in its own issue).
+    type Topic = ();
 
-/// Explicit Azure credentials. Put secrets in the environment: `{"$env": "NAME"}`.
-///
-/// `Debug` never shows them.
-#[derive(Clone, Default, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AzureCredentialsConfig {
-    /// Storage account key or Service Bus shared access key.
-    #[serde(default)]
-    pub account_key: Option<String>,
-    /// A connection string.
-    #[serde(default)]
-    pub connection_string: Option<String>,
-    /// Use no credentials (emulators that accept anonymous requests).
-    #[serde(default)]
-    pub anonymous: bool,
-}
-
-impl fmt::Debug for AzureCredentialsConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
-        f.debug_struct("AzureCredentialsConfig")
-            .field("account_key", &hidden(&self.account_key))
-            .field("connection_string", &hidden(&self.connection_string))
-            .field("anonymous", &self.anonymous)
-            .finish()
+    async fn for_account(account: AzureAccount) -> Result<Self> {
+        AzureClients::connect(&AzureSettings::from_account(&account)?).await
     }
 }
 
-impl ProviderOptions for AzureAccount {}
+/// Blob Storage containers.
+pub struct BlobStorageProvider;
+
+#[async_trait]
+impl ObjectsProvider for BlobStorageProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn check_names(&self, bucket: BucketEntry<'_>) -> std::result::Result<(), FieldError> {
+        match container_name_rule(bucket.physical) {
+            Some(rule) => Err((bucket.name_field().to_owned(), rule.to_owned())),
+            None => Ok(()),
+        }
+    }
+
+    async fn open_bucket(
+        &self,
+        cx: &OpenContext,
+        bucket: BucketEntry<'_>,
+    ) -> Result<Arc<dyn BucketDriver>> {
+        // A config built in code skipped the parser: check before any request.
+        self.check_names(bucket).map_err(|(field, rule)| {
+            let path = bucket.path();
+            let at = if field.is_empty() {
+                path
+            } else {
+                format!("{path}.{field}")
+            };
+            cx.invalid_config(&at, rule)
+        })?;
+        let cluster = AzureCluster::of(cx).await?;
+        let opts = BlobBucketOptions {
+            public_base_url: bucket.config.public_base_url.clone(),
+            provision: cluster.clients().settings().provision,
+        };
+        Ok(Arc::new(
+            BlobBucket::open(cluster.clients(), bucket.physical, opts).await?,
+        ))
+    }
+}
 
 /// Entra ID access tokens for Azure Database for PostgreSQL.
 pub struct EntraIdAuth;

@@ -27,8 +27,22 @@ pub struct GcpAccount {
     #[serde(default)]
     pub endpoints: GcpEndpoints,
     /// Explicit credentials; without them, Application Default Credentials.
+    /// A service-account key beside a plain `http://` (emulator) endpoint
+    /// never reaches Google: Cloud Storage requests then carry no token and
+    /// the key only signs URLs locally.
     #[serde(default)]
     pub credentials: Option<GcpCredentialsConfig>,
+    /// The service account (its email) that signs V4 signed URLs through the
+    /// IAM Credentials `signBlob` call, for credentials without a private key:
+    /// Application Default Credentials of a user or of workload identity
+    /// federation, or another account than the one the metadata server
+    /// serves. The credentials need `iam.serviceAccounts.signBlob` on it
+    /// (`roles/iam.serviceAccountTokenCreator`). Without it, URLs are signed
+    /// with the key of `credentials.service_account_json`, or on Google Cloud
+    /// by `signBlob` as the metadata server's default service account;
+    /// otherwise `signedUrl` is `Unsupported`.
+    #[serde(default)]
+    pub signing_service_account: Option<String>,
     /// Create missing topics, subscriptions and buckets at startup.
     #[serde(default)]
     pub provision: bool,
@@ -38,7 +52,9 @@ pub struct GcpAccount {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GcpEndpoints {
-    /// The Pub/Sub endpoint: a URL (`http://127.0.0.1:8085`).
+    /// The Pub/Sub endpoint: a URL with its scheme (`http://127.0.0.1:8085`
+    /// for the emulator, `https://…` otherwise); a bare `host:port` is
+    /// refused here but is what `PUBSUB_EMULATOR_HOST` takes.
     #[serde(default)]
     pub pubsub: Option<String>,
     /// The Cloud Storage JSON API base URL (`http://127.0.0.1:4443`).
@@ -91,6 +107,16 @@ impl GcpAccount {
             ("endpoints.pubsub", &self.endpoints.pubsub),
             ("endpoints.storage", &self.endpoints.storage),
         ])?;
+        if let Some(email) = &self.signing_service_account
+            && !(email.contains('@')
+                && !email.contains(char::is_whitespace)
+                && !email.contains('/'))
+        {
+            return Err((
+                "signing_service_account".into(),
+                "not a service account email (`name@project.iam.gserviceaccount.com`)".into(),
+            ));
+        }
         if let Some(creds) = &self.credentials
             && creds.anonymous
             && creds.service_account_json.is_some()

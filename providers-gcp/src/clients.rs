@@ -39,7 +39,13 @@ pub struct GcpClients {
 struct Inner {
     settings: GcpSettings,
     pubsub: OnceCell<PubSubClients>,
-    storage: OnceCell<StorageClient>,
+    storage: OnceCell<Storage>,
+}
+
+/// The Cloud Storage client and whether it can sign URLs.
+struct Storage {
+    client: StorageClient,
+    signs: bool,
 }
 
 /// The Pub/Sub clients: admin (REST), publishing and streaming pull (gRPC).
@@ -119,6 +125,17 @@ impl GcpClients {
 
     /// The Cloud Storage client, made on first use.
     pub(crate) async fn storage(&self) -> Result<&StorageClient> {
+        Ok(&self.storage_clients().await?.client)
+    }
+
+    /// Whether the Cloud Storage client can sign URLs: it has a private key,
+    /// or a service account to sign as through IAM `signBlob`
+    /// (`signing_service_account`, or on Google Cloud the metadata server's).
+    pub(crate) async fn storage_signs(&self) -> Result<bool> {
+        Ok(self.storage_clients().await?.signs)
+    }
+
+    async fn storage_clients(&self) -> Result<&Storage> {
         self.inner
             .storage
             .get_or_try_init(|| self.make_storage())
@@ -182,7 +199,7 @@ impl GcpClients {
         })
     }
 
-    async fn make_storage(&self) -> Result<StorageClient> {
+    async fn make_storage(&self) -> Result<Storage> {
         let settings = &self.inner.settings;
         let endpoint = settings
             .storage_endpoint()
@@ -220,7 +237,23 @@ impl GcpClients {
         };
         // The project of the config wins over the one in the key file.
         config.project_id = Some(settings.project.clone());
-        Ok(StorageClient::new(config))
+        if let Some(email) = &settings.signing_service_account {
+            // Signed by IAM as this account, with these credentials' token.
+            config.default_google_access_id = Some(email.clone());
+            config.default_sign_by = Some(SignBy::SignBytes);
+        }
+        if let Some(iam) = &settings.iam_endpoint {
+            config.service_account_endpoint = iam.trim_end_matches('/').to_owned();
+        }
+        let signs = config.default_sign_by.is_some()
+            && config
+                .default_google_access_id
+                .as_ref()
+                .is_some_and(|email| !email.is_empty());
+        Ok(Storage {
+            client: StorageClient::new(config),
+            signs,
+        })
     }
 }
 

@@ -97,12 +97,16 @@ impl PubSubProvider for CloudPubSubProvider {
         let cluster = GcpCluster::of(cx).await?;
         let opened = cluster.topic(topic.name)?;
         // Pub/Sub forwards dead letters to a topic, so every subscription of
-        // the dead-letter topic gets them, as with the engine's own. Native
-        // only when the dead-letter topic is on Pub/Sub too and the attempts
-        // are within Pub/Sub's bounds; otherwise the engine publishes them.
+        // the dead-letter topic gets them, as with the engine's own, but with
+        // a new id and Pub/Sub's own attributes instead of the engine's: so
+        // only when the config asks for it (`"dead_letter_mode": "native"`),
+        // the dead-letter topic is on Pub/Sub too and the attempts are within
+        // Pub/Sub's bounds; otherwise the engine publishes them.
         let sub = subscription.config;
         let dead_letter = match (&sub.dead_letter_topic, sub.max_attempts) {
-            (Some(dlt), Some(max)) if NATIVE_ATTEMPTS.contains(&max) => {
+            (Some(dlt), Some(max))
+                if sub.native_dead_letter() && NATIVE_ATTEMPTS.contains(&max) =>
+            {
                 cluster.find_topic(dlt).map(|topic| PubSubDeadLetter {
                     topic,
                     max_attempts: max,

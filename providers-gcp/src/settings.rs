@@ -76,6 +76,13 @@ pub struct GcpSettings {
     pub credentials: GcpCredentials,
     /// Create missing topics, subscriptions and buckets.
     pub provision: bool,
+    /// The service account that signs URLs through IAM `signBlob`
+    /// (`providers.gcp.signing_service_account`).
+    pub signing_service_account: Option<String>,
+    /// The IAM Credentials API base URL `signBlob` goes to; `None` is
+    /// Google's (`https://iamcredentials.googleapis.com`). Not in the config:
+    /// for private endpoints and tests.
+    pub iam_endpoint: Option<String>,
 }
 
 impl Default for GcpSettings {
@@ -87,6 +94,8 @@ impl Default for GcpSettings {
             storage_endpoint: None,
             credentials: GcpCredentials::ApplicationDefault,
             provision: false,
+            signing_service_account: None,
+            iam_endpoint: None,
         }
     }
 }
@@ -138,6 +147,7 @@ impl GcpSettings {
             pubsub_endpoint: trimmed(&account.endpoints.pubsub),
             storage_endpoint: trimmed(&account.endpoints.storage),
             provision: account.provision,
+            signing_service_account: account.signing_service_account.clone(),
             ..GcpSettings::default()
         };
         if settings.pubsub_endpoint().is_none()
@@ -300,5 +310,24 @@ mod tests {
         let err = GcpSettings::from_account_and_env(&a, no_env).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
         assert!(err.message().contains("providers.gcp.credentials"), "{err}");
+    }
+
+    #[test]
+    fn the_signing_service_account_is_carried_and_must_be_an_email() {
+        let mut a = account();
+        a.signing_service_account = Some("signer@demo.iam.gserviceaccount.com".into());
+        let settings = GcpSettings::from_account_and_env(&a, no_env).unwrap();
+        assert_eq!(
+            settings.signing_service_account.as_deref(),
+            Some("signer@demo.iam.gserviceaccount.com")
+        );
+        assert_eq!(settings.iam_endpoint, None, "Google's unless set in code");
+        for bad in ["signer", "a b@c", "projects/-/serviceAccounts/x@y"] {
+            a.signing_service_account = Some(bad.into());
+            let err = GcpSettings::from_account_and_env(&a, no_env).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidConfig, "{bad}");
+            assert!(err.message().contains("signing_service_account"), "{err}");
+            assert!(!err.message().contains(bad), "the value is not repeated");
+        }
     }
 }

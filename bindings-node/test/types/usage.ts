@@ -72,7 +72,10 @@ export async function usage(): Promise<void> {
       void prefix;
     }
   }
-  const url: string = await uploads.signedUrl('a.png', { method: 'PUT', expiresInSeconds: 60, contentType: 'image/png' });
+  const canSign: boolean = uploads.capabilities().signedUrls;
+  const url: string = canSign
+    ? await uploads.signedUrl('a.png', { method: 'PUT', expiresInSeconds: 60, contentType: 'image/png' })
+    : uploads.publicUrl('a.png');
   const publicUrl: string = uploads.publicUrl('a.png');
   // @ts-expect-error: numbers are not bodies
   await uploads.upload('n', 42);

@@ -106,6 +106,19 @@ impl TopicConfig {
     }
 }
 
+/// Who dead-letters a subscription's messages (see
+/// [`SubscriptionConfig::dead_letter_mode`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeadLetterMode {
+    /// Strata's engine publishes dead letters to the dead-letter topic, with
+    /// the same attributes on every provider.
+    #[default]
+    Engine,
+    /// The cloud moves dead letters itself where it can.
+    Native,
+}
+
 /// A subscription: every subscription of a topic receives every message.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +146,19 @@ pub struct SubscriptionConfig {
     /// Logical name of the topic that receives dead-lettered messages.
     #[serde(default)]
     pub dead_letter_topic: Option<String>,
+    /// Who dead-letters: `"engine"` (default) publishes each dead letter to
+    /// `dead_letter_topic` with a new id and the attributes
+    /// `strata.dead_letter.reason`, `strata.dead_letter.subscription` and
+    /// `strata.original_message_id`, the same on every provider. `"native"`
+    /// lets the cloud move it where it can (SQS redrive when the dead-letter
+    /// topic has exactly one subscription; a Pub/Sub dead-letter policy for
+    /// 5 to 100 attempts on an unordered subscription), which also catches a
+    /// message whose consumer crashed every time, but the dead letter then
+    /// carries none of those attributes (SQS keeps the original id; Pub/Sub
+    /// adds its own `CloudPubSubDeadLetter*` attributes). Elsewhere
+    /// `"native"` falls back to the engine.
+    #[serde(default)]
+    pub dead_letter_mode: Option<DeadLetterMode>,
     /// How long a delivery is leased before redelivery, in seconds (default
     /// 30, at most 43200: 12 hours).
     #[serde(default)]
@@ -154,6 +180,11 @@ impl SubscriptionConfig {
         self.lease_seconds.map_or(Self::DEFAULT_LEASE, |s| {
             std::time::Duration::from_secs(u64::from(s))
         })
+    }
+
+    /// Whether the config asks the cloud to dead-letter natively.
+    pub fn native_dead_letter(&self) -> bool {
+        self.dead_letter_mode == Some(DeadLetterMode::Native)
     }
 
     /// The physical name of subscription `subscription` of topic `topic`

@@ -18,8 +18,11 @@ impl ObjectKey {
     ///
     /// A key is a non-empty, at most [`MAX_KEY_BYTES`]-byte string of `/`-separated
     /// segments. It must not start or end with `/`, contain an empty segment
-    /// (`a//b`), a `.` or `..` segment, a backslash, or an ASCII control
-    /// character (0x00-0x1F, 0x7F). Any other Unicode is fine.
+    /// (`a//b`), a `.` or `..` segment, a segment ending with `.` (Blob
+    /// Storage drops that dot from a blob's name, as Windows file systems do
+    /// from a file's, so the object would be stored under another key), a
+    /// backslash, or an ASCII control character (0x00-0x1F, 0x7F). Any other
+    /// Unicode is fine.
     ///
     /// # Errors
     /// [`ErrorCode::InvalidArgument`](crate::ErrorCode) naming the broken rule.
@@ -50,7 +53,7 @@ impl ObjectKey {
         if key.ends_with('/') {
             return Err(bad_key(&key, "it must not end with `/`"));
         }
-        check_segments(&key, "object key")?;
+        check_segments(&key, "object key", true)?;
         Ok(ObjectKey(key))
     }
 
@@ -91,8 +94,13 @@ pub fn validate_prefix(prefix: &str) -> Result<()> {
         return Err(bad_prefix(prefix, "it must not start with `/`"));
     }
     // A trailing `/` leaves one empty last segment, which is allowed here.
-    let body = prefix.strip_suffix('/').unwrap_or(prefix);
-    check_segments(body, "list prefix")
+    // Without one, the last segment may be the start of a longer one
+    // (`img/cat.` matches `img/cat.png`), so only whole segments are held to
+    // the trailing-dot rule.
+    match prefix.strip_suffix('/') {
+        Some(body) => check_segments(body, "list prefix", true),
+        None => check_segments(prefix, "list prefix", false),
+    }
 }
 
 fn check_characters(s: &str, what: &str) -> Result<()> {
@@ -113,12 +121,22 @@ fn check_characters(s: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_segments(s: &str, what: &str) -> Result<()> {
-    for segment in s.split('/') {
+/// The segment rules; `last_is_whole` says whether the last segment is
+/// complete (a key's) or may continue (a prefix's).
+fn check_segments(s: &str, what: &str, last_is_whole: bool) -> Result<()> {
+    let count = s.split('/').count();
+    for (i, segment) in s.split('/').enumerate() {
         match segment {
             "" => return Err(bad(what, s, "it contains an empty segment (`//`)")),
             "." | ".." => {
                 return Err(bad(what, s, &format!("it contains a `{segment}` segment")));
+            }
+            _ if segment.ends_with('.') && (last_is_whole || i + 1 < count) => {
+                return Err(bad(
+                    what,
+                    s,
+                    "a segment ends with `.`, which Blob Storage and Windows file systems drop",
+                ));
             }
             _ => {}
         }
@@ -171,7 +189,7 @@ mod tests {
             "emoji/🦀🚀",
             "with space/a b+c=d&e.txt",
             ".hidden",
-            "a/..b/c..",
+            "a/..b/c..d",
             "%41%",
         ] {
             assert_eq!(ObjectKey::new(key).unwrap().as_str(), key);
@@ -212,6 +230,19 @@ mod tests {
     fn rejects_trailing_slash_and_empty_segments() {
         assert!(rejected("a/").contains("end with `/`"));
         assert!(rejected("a//b").contains("empty segment"));
+    }
+
+    #[test]
+    fn rejects_segments_ending_with_a_dot_but_not_a_prefix_ending_with_one() {
+        for key in ["a.", "dir./b", "a/b..", "x/y./z"] {
+            let err = ObjectKey::new(key).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidArgument, "{key}");
+            assert!(err.to_string().contains("ends with `.`"), "{err}");
+        }
+        assert!(ObjectKey::new("a.b/.hidden/c.txt").is_ok());
+        assert!(validate_prefix("img/cat.").is_ok());
+        assert!(validate_prefix("img./").is_err());
+        assert!(validate_prefix("img./c").is_err());
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! - Preconditions are S3 conditional writes (`If-None-Match: *`,
 //!   `If-Match: <etag>`) on `PutObject`, `CompleteMultipartUpload` and
 //!   `CopyObject`.
+//! - User metadata of any text travels as RFC 2047 encoded-words where an
+//!   HTTP header cannot carry it (see `metadata`).
 //! - Signed URLs are SigV4 presigned requests; public URLs are path-style for
 //!   emulators, virtual-hosted on AWS, or under the config's `public_base_url`.
 
+mod metadata;
 mod read;
 mod urls;
 mod write;

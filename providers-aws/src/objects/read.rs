@@ -134,7 +134,7 @@ fn time_of(time: Option<&DateTime>) -> SystemTime {
 }
 
 fn metadata_of(metadata: Option<HashMap<String, String>>) -> Metadata {
-    metadata.unwrap_or_default().into_iter().collect()
+    super::metadata::from_headers(metadata)
 }
 
 /// The SDK's body as a stream of chunks; a failure midway is `Unavailable`.

@@ -135,7 +135,7 @@ impl S3Bucket {
             .bucket(&self.inner.bucket)
             .key(key)
             .set_content_type(opts.content_type.clone())
-            .set_metadata(metadata(opts))
+            .set_metadata(metadata(opts)?)
             .content_length(size as i64)
             .body(SdkBody::from(body));
         match &opts.precondition {
@@ -160,6 +160,8 @@ impl S3Bucket {
         mut body: ByteStream,
         opts: &PutOptions,
     ) -> Result<ObjectMeta> {
+        // Refuse metadata S3 would change before reading the stream.
+        metadata(opts)?;
         let mut buffer = PartBuffer::default();
         while buffer.len <= SINGLE_PUT_MAX {
             match body.next().await {
@@ -176,7 +178,7 @@ impl S3Bucket {
             .bucket(&self.inner.bucket)
             .key(key)
             .set_content_type(opts.content_type.clone())
-            .set_metadata(metadata(opts))
+            .set_metadata(metadata(opts)?)
             .send()
             .await
             .map_err(|e| sdk_error(e, &self.what("CreateMultipartUpload", key), &self.target()))?;
@@ -355,7 +357,7 @@ impl S3Bucket {
             .bucket(&self.inner.bucket)
             .key(to)
             .set_content_type(opts.content_type.clone())
-            .set_metadata(metadata(&opts))
+            .set_metadata(metadata(&opts)?)
             .send()
             .await
             .map_err(|e| sdk_error(e, &what, &self.target()))?;
@@ -456,13 +458,8 @@ fn joined(
     }
 }
 
-fn metadata(opts: &PutOptions) -> Option<std::collections::HashMap<String, String>> {
-    (!opts.metadata.is_empty()).then(|| {
-        opts.metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    })
+fn metadata(opts: &PutOptions) -> Result<Option<std::collections::HashMap<String, String>>> {
+    super::metadata::to_headers(&opts.metadata)
 }
 
 /// What is known of a just-written object without asking S3 again

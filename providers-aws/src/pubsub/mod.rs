@@ -8,11 +8,16 @@
 //! - Ordering: a topic opened with `ordering` is a FIFO topic (`.fifo` is
 //!   appended to its name) and its queues are FIFO queues; the ordering key is
 //!   the message group id.
-//! - Dead letters: with [`SqsDeadLetter`], the queue gets a redrive policy
-//!   into the queue of the dead-letter topic's subscription, and the
-//!   subscription claims `native_dead_letter`. Without it the engine
-//!   publishes dead letters to the dead-letter topic itself. See
-//!   [`SqsDeadLetter`] for when to use which.
+//! - Dead letters: by default the engine publishes them to the dead-letter
+//!   topic itself, with the `strata.dead_letter.*` attributes every provider
+//!   gives them. With [`SqsDeadLetter`] (the config's `"dead_letter_mode":
+//!   "native"`), the queue gets a redrive policy into the queue of the
+//!   dead-letter topic's subscription and the subscription claims
+//!   `native_dead_letter`: the message moves as it is, id included, without
+//!   those attributes. See [`SqsDeadLetter`] for when to use which.
+//! - Retry delays: a visibility timeout is whole seconds, so a nack of less
+//!   than a second waits on this side and then makes the message visible
+//!   (`SqsSubscription`'s `nack`).
 //! - How bytes, ids, empty values and ordering keys travel: see the `wire`
 //!   module docs ([`META_ATTRIBUTE`]).
 

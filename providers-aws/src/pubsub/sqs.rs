@@ -321,6 +321,25 @@ impl SubscriptionDriver for SqsSubscription {
     }
 
     async fn nack(&self, handle: DeliveryHandle, redeliver_after: Duration) -> Result<()> {
+        // A visibility timeout is whole seconds, so a sub-second backoff
+        // would become a full second per retry (what made AWS retries and
+        // dead letters seconds slower than other providers). Such a nack
+        // waits here instead, off the engine's path, then makes the message
+        // visible at once. Should this process stop meanwhile, the lease
+        // runs out and SQS redelivers it anyway.
+        if !redeliver_after.is_zero() && redeliver_after < Duration::from_secs(1) {
+            let this = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(redeliver_after).await;
+                if let Err(err) = this
+                    .change_visibility(&handle, Duration::ZERO, "ChangeMessageVisibility (nack)")
+                    .await
+                {
+                    tracing::warn!(queue = this.inner.name, "delayed nack failed: {err}");
+                }
+            });
+            return Ok(());
+        }
         self.change_visibility(&handle, redeliver_after, "ChangeMessageVisibility (nack)")
             .await
     }

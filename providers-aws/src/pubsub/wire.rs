@@ -12,6 +12,13 @@
 //! | `k` | the ordering key, if any |
 //! | `e` | `"b64"`: the body is the base64 of the payload (it was not text SQS accepts); `"empty"`: the payload is empty (SNS refuses empty bodies) |
 //! | `x` | names of attributes whose value is empty (SNS refuses empty values) |
+//! | `a` | attributes SNS/SQS would refuse, as `{name: value}`: a name other than 1 to 256 letters, digits, `_`, `-`, `.` (no leading, trailing or double `.`, no `AWS.`/`Amazon.` prefix, not `strata`), or a value with characters SQS refuses |
+//!
+//! So any attribute name and value a Strata message carries on another
+//! provider travels here too. An attribute SNS accepts is sent as a message
+//! attribute of its own, readable (and usable in SNS filter policies) by any
+//! client; one it refuses is readable by other clients only inside the
+//! `strata` attribute's JSON, under `a`.
 //!
 //! A message published by another client has no `strata` attribute: its SQS
 //! message id, its body as text and its string attributes are used as they are.
@@ -65,26 +72,25 @@ pub(crate) fn new_id() -> String {
 /// becomes the message group id).
 ///
 /// # Errors
-/// `InvalidArgument` for an attribute name SNS refuses, too many attributes,
-/// a value with characters SQS refuses, or (FIFO) an ordering key that is not
-/// a valid message group id.
+/// `InvalidArgument` for more than 9 attributes SNS accepts, or (FIFO) an
+/// ordering key that is not a valid message group id. Attributes SNS/SQS
+/// refuse travel in the `strata` attribute (see the module docs).
 pub(crate) fn encode(message: OutgoingMessage, fifo: bool) -> Result<Encoded> {
     let id = new_id();
     let mut meta = Map::new();
     meta.insert("id".into(), Value::String(id.clone()));
     let mut attributes = Vec::with_capacity(message.attributes.len() + 1);
     let mut empty = Vec::new();
+    let mut refused = Map::new();
     for (name, value) in message.attributes {
-        check_attribute_name(&name)?;
+        if attribute_name_rule(&name).is_some() || !is_sqs_text(&value) {
+            // Carried inside `strata`, where JSON escapes what SQS refuses.
+            refused.insert(name, Value::String(value));
+            continue;
+        }
         if value.is_empty() {
             empty.push(Value::String(name));
             continue;
-        }
-        if !is_sqs_text(&value) {
-            return Err(Error::invalid_argument(format!(
-                "attribute `{name}` has characters SQS does not accept \
-                 (control characters other than tab and newline, or U+FFFE/U+FFFF)"
-            )));
         }
         attributes.push((name, value));
     }
@@ -98,6 +104,9 @@ pub(crate) fn encode(message: OutgoingMessage, fifo: bool) -> Result<Encoded> {
     }
     if !empty.is_empty() {
         meta.insert("x".into(), Value::Array(empty));
+    }
+    if !refused.is_empty() {
+        meta.insert("a".into(), Value::Object(refused));
     }
     let group_id = match (&message.ordering_key, fifo) {
         (Some(key), true) => {
@@ -148,35 +157,26 @@ fn is_sqs_text(text: &str) -> bool {
     })
 }
 
-/// SNS's attribute name rules (SQS's are the same).
-fn check_attribute_name(name: &str) -> Result<()> {
-    let bad = |rule: &str| {
-        Err(Error::invalid_argument(format!(
-            "attribute name `{name}` is not accepted by SNS/SQS: {rule}"
-        )))
-    };
-    if name == META_ATTRIBUTE {
-        return bad("it is reserved by Strata");
-    }
-    if name.is_empty() || name.len() > 256 {
-        return bad("it must be 1 to 256 characters long");
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-    {
-        return bad(&format!(
-            "`{c}` is not allowed (letters, digits, `_`, `-` and `.` are)"
-        ));
-    }
+/// The SNS attribute name rule `name` breaks (SQS's are the same), if any.
+/// `strata` itself is taken by Strata's own fields.
+fn attribute_name_rule(name: &str) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
-    if lower.starts_with("aws.") || lower.starts_with("amazon.") {
-        return bad("names starting with `AWS.` or `Amazon.` are reserved");
+    if name == META_ATTRIBUTE {
+        Some("reserved by Strata")
+    } else if name.is_empty() || name.len() > 256 {
+        Some("1 to 256 characters")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        Some("letters, digits, `_`, `-` and `.` only")
+    } else if lower.starts_with("aws.") || lower.starts_with("amazon.") {
+        Some("`AWS.` and `Amazon.` prefixes are reserved")
+    } else if name.starts_with('.') || name.ends_with('.') || name.contains("..") {
+        Some("no leading, trailing or double `.`")
+    } else {
+        None
     }
-    if name.starts_with('.') || name.ends_with('.') || name.contains("..") {
-        return bad("it must not start or end with `.` or contain `..`");
-    }
-    Ok(())
 }
 
 fn check_group_id(key: &str) -> Result<()> {
@@ -217,6 +217,13 @@ pub(crate) fn decode(message: aws_sdk_sqs::types::Message) -> Option<Delivery> {
     if let Some(Value::Array(names)) = meta.get("x") {
         for name in names.iter().filter_map(Value::as_str) {
             attributes.insert(name.to_owned(), String::new());
+        }
+    }
+    if let Some(Value::Object(refused)) = meta.get("a") {
+        for (name, value) in refused {
+            if let Some(value) = value.as_str() {
+                attributes.insert(name.clone(), value.to_owned());
+            }
         }
     }
     let text = |field: &str| meta.get(field).and_then(Value::as_str).map(str::to_owned);
@@ -372,24 +379,40 @@ mod tests {
     }
 
     #[test]
-    fn bad_attributes_are_invalid_arguments() {
-        for name in ["strata", "AWS.x", "amazon.y", ".a", "a.", "a..b", "a b", ""] {
-            let err =
-                encode(OutgoingMessage::new("a").with_attribute(name, "v"), false).expect_err(name);
-            assert_eq!(err.code(), ErrorCode::InvalidArgument, "{name}: {err}");
+    fn attributes_sns_refuses_travel_in_the_strata_attribute_and_come_back() {
+        let names = [
+            "clé.ü", "strata", "AWS.x", "amazon.y", ".a", "a.", "a..b", "a b", "", "日本",
+        ];
+        let mut message = OutgoingMessage::new("a")
+            .with_attribute("plain", "v")
+            .with_attribute("ctrl", "\u{1}bell");
+        for (i, name) in names.iter().enumerate() {
+            message = message.with_attribute(*name, format!("value {i}"));
         }
+        let encoded = encode(message.clone(), false).unwrap();
+        let sent: Vec<&str> = encoded.attributes.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(sent, ["plain", META_ATTRIBUTE], "valid names stay readable");
+        let meta: Value = serde_json::from_str(&encoded.attributes[1].1).unwrap();
+        assert_eq!(meta["a"]["clé.ü"], "value 0", "{meta}");
+        assert_eq!(meta["a"]["ctrl"], "\u{1}bell", "{meta}");
+        assert!(
+            is_sqs_text(&encoded.attributes[1].1),
+            "JSON escapes `\\u0001`"
+        );
+        let got = decode(delivered(&encoded, false)).unwrap().message;
+        let want: Attributes = message.attributes.into_iter().collect();
+        assert_eq!(got.attributes, want);
+    }
+
+    #[test]
+    fn too_many_attributes_sns_accepts_are_invalid_arguments() {
         let mut many = OutgoingMessage::new("a");
         for i in 0..10 {
             many = many.with_attribute(format!("a{i}"), "v");
         }
         let err = encode(many, false).unwrap_err();
-        assert!(err.message().contains("at most 9"), "{err}");
-        let err = encode(
-            OutgoingMessage::new("a").with_attribute("c", "\u{1}"),
-            false,
-        )
-        .unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert!(err.message().contains("at most 9"), "{err}");
     }
 
     #[test]

@@ -43,7 +43,6 @@ use strata_core::{Error, ErrorCode, Result};
 
 use crate::clients::{GcpClients, Service};
 use crate::error::storage_error;
-use crate::settings::GcpCredentials;
 
 /// Cloud Storage's largest object (5 TiB).
 pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024 * 1024;
@@ -154,7 +153,7 @@ impl GcsBucket {
                 .unwrap_or("https://storage.googleapis.com");
             format!("{host}/{name}")
         });
-        let signed_urls = !matches!(settings.credentials, GcpCredentials::Anonymous);
+        let signed_urls = clients.storage_signs().await?;
         Ok(GcsBucket {
             inner: Arc::new(Inner {
                 clients: clients.clone(),

@@ -11,6 +11,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use strata_core::objects::{ObjectKey, SignedUrlMethod, SignedUrlOptions};
 use strata_core::{Error, Result};
 
+use crate::error::storage_error;
+
 use super::GcsBucket;
 
 /// Cloud Storage's own endpoint, where URLs point unless one is configured.
@@ -101,16 +103,19 @@ impl URLStyle for SigningEndpoint {
 
 impl GcsBucket {
     /// A V4 signed URL (GOOG4-RSA-SHA256) pointing at the storage endpoint.
-    /// Signing needs a service-account key (given as credentials, also with
-    /// an emulator endpoint) or, with Application Default Credentials on
-    /// Google Cloud, the IAM `signBlob` call; anonymous clients cannot sign.
+    /// Signed locally with a service-account key (given as credentials, also
+    /// with an emulator endpoint), or by the IAM Credentials `signBlob` call
+    /// as `signing_service_account` or, with Application Default Credentials
+    /// on Google Cloud, as the metadata server's service account. Clients
+    /// with none of these cannot sign (`Unsupported`).
     pub(super) async fn sign(&self, key: &ObjectKey, opts: &SignedUrlOptions) -> Result<String> {
         if !self.inner.capabilities.signed_urls {
             return Err(Error::unsupported(
                 "signed URLs need credentials that can sign: set \
                  providers.gcp.credentials.service_account_json to a service-account key (it \
-                 signs for an emulator endpoint too), or use Application Default Credentials \
-                 on Google Cloud; these clients are anonymous",
+                 signs for an emulator endpoint too), or providers.gcp.signing_service_account \
+                 to a service account these credentials may call IAM signBlob on; on Google \
+                 Cloud, Application Default Credentials sign as the metadata server's account",
             ));
         }
         let settings = self.inner.clients.settings();
@@ -139,10 +144,24 @@ impl GcsBucket {
                 SignedURLError::InvalidOption(why) if why.starts_with("No default") => {
                     Error::unsupported(format!(
                         "{what}: these Application Default Credentials cannot sign ({why}); \
-                         set providers.gcp.credentials.service_account_json to a \
-                         service-account key"
+                         set providers.gcp.signing_service_account, or \
+                         providers.gcp.credentials.service_account_json to a service-account key"
                     ))
                 }
+                // IAM refused or failed the signBlob call.
+                SignedURLError::SignBlob(err) => storage_error(
+                    err,
+                    &format!("{what} through IAM signBlob"),
+                    &self
+                        .inner
+                        .clients
+                        .settings()
+                        .iam_endpoint
+                        .clone()
+                        .unwrap_or_else(|| {
+                            "IAM Credentials (iamcredentials.googleapis.com)".to_owned()
+                        }),
+                ),
                 SignedURLError::InvalidOption(why) => {
                     Error::invalid_argument(format!("{what}: {why}"))
                 }

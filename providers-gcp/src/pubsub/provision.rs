@@ -138,7 +138,11 @@ pub(crate) async fn ensure_subscription(
     }
     if !provision {
         let want = spec.dead_letter.as_ref().map_or_else(
-            || "none".to_owned(),
+            || {
+                "none: dead letters are the engine's unless the subscription sets \
+                 \"dead_letter_mode\": \"native\""
+                    .to_owned()
+            },
             |(t, max)| format!("topic `{}` after {max} attempts", short_id(t)),
         );
         return Err(Error::invalid_config(format!(

@@ -1,0 +1,171 @@
+//! `providers.azure` of the infra config: [`AzureAccount`], Azure's own
+//! settings type, shared by Blob Storage (and Service Bus when it lands).
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use strata_core::registry::cloud::check_endpoints;
+use strata_core::registry::{FieldError, ProviderOptions, Registry};
+
+/// How to reach one Azure storage account (or Service Bus namespace).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AzureAccount {
+    /// The storage account name (default: the connection string's
+    /// `AccountName`).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// One endpoint for every service, e.g. Azurite's
+    /// `http://127.0.0.1:10000/devstoreaccount1` (the account in the path).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Per-service endpoints, overriding `endpoint`.
+    #[serde(default)]
+    pub endpoints: AzureEndpoints,
+    /// Explicit credentials, one kind of them; without them, Entra ID from the
+    /// environment (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`,
+    /// else the managed identity).
+    #[serde(default)]
+    pub credentials: Option<AzureCredentialsConfig>,
+    /// Create missing containers (and, later, topics and subscriptions) at startup.
+    #[serde(default)]
+    pub provision: bool,
+}
+
+/// Per-service endpoint overrides.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AzureEndpoints {
+    /// The Blob Storage endpoint (default
+    /// `https://<account>.blob.core.windows.net`).
+    #[serde(default)]
+    pub blob: Option<String>,
+    /// The Service Bus endpoint.
+    #[serde(default)]
+    pub servicebus: Option<String>,
+}
+
+/// Explicit Azure credentials, at most one kind. Put secrets in the
+/// environment: `{"$env": "NAME"}`.
+///
+/// `Debug` never shows them.
+#[derive(Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AzureCredentialsConfig {
+    /// The storage account's shared key (base64), signing every request
+    /// (Shared Key) and service SAS URLs.
+    #[serde(default)]
+    pub account_key: Option<String>,
+    /// A connection string (`AccountName=…;AccountKey=…;BlobEndpoint=…`,
+    /// `…;SharedAccessSignature=…`, or `UseDevelopmentEmulator=true` for
+    /// Azurite's well-known account).
+    #[serde(default)]
+    pub connection_string: Option<String>,
+    /// A SAS token (`sv=…&sig=…`, with or without the leading `?`) sent
+    /// with every request.
+    #[serde(default)]
+    pub sas_token: Option<String>,
+    /// Use no credentials (public containers, emulators that accept
+    /// anonymous requests).
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+impl fmt::Debug for AzureCredentialsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("AzureCredentialsConfig")
+            .field("account_key", &hidden(&self.account_key))
+            .field("connection_string", &hidden(&self.connection_string))
+            .field("sas_token", &hidden(&self.sas_token))
+            .field("anonymous", &self.anonymous)
+            .finish()
+    }
+}
+
+impl ProviderOptions for AzureAccount {
+    fn check(&self, _registry: &Registry) -> Result<(), FieldError> {
+        self.validate()
+    }
+}
+
+impl AzureAccount {
+    /// The checks the config parser runs: the field (relative to
+    /// `providers.azure`) and what is wrong there.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(account) = &self.account
+            && let Some(rule) = account_name_rule(account)
+        {
+            return Err(("account".to_owned(), rule.to_owned()));
+        }
+        check_endpoints([
+            ("endpoint", &self.endpoint),
+            ("endpoints.blob", &self.endpoints.blob),
+            ("endpoints.servicebus", &self.endpoints.servicebus),
+        ])?;
+        if let Some(creds) = &self.credentials {
+            let kinds = [
+                creds.account_key.is_some(),
+                creds.connection_string.is_some(),
+                creds.sas_token.is_some(),
+                creds.anonymous,
+            ];
+            if kinds.into_iter().filter(|set| *set).count() > 1 {
+                return Err((
+                    "credentials".into(),
+                    "give one of `account_key`, `connection_string`, `sas_token` and \
+                     `anonymous`"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Storage account names: 3 to 24 lowercase letters and digits. The
+/// message never repeats the name.
+pub(crate) fn account_name_rule(name: &str) -> Option<&'static str> {
+    let ok = (3..=24).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (!ok).then_some("not a storage account name: 3 to 24 lowercase letters and digits")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_kind_of_credentials_and_valid_names_only() {
+        let mut account = AzureAccount {
+            account: Some("devstoreaccount1".into()),
+            endpoint: Some("http://127.0.0.1:10000/devstoreaccount1".into()),
+            ..AzureAccount::default()
+        };
+        assert!(account.validate().is_ok());
+        account.credentials = Some(AzureCredentialsConfig {
+            account_key: Some("k".into()),
+            sas_token: Some("sv=1".into()),
+            ..AzureCredentialsConfig::default()
+        });
+        assert_eq!(account.validate().unwrap_err().0, "credentials");
+        account.credentials = None;
+        account.account = Some("Not_An_Account".into());
+        let (field, msg) = account.validate().unwrap_err();
+        assert_eq!(field, "account");
+        assert!(!msg.contains("Not_An_Account"), "{msg}");
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let creds = AzureCredentialsConfig {
+            account_key: Some("s3cr3t".into()),
+            ..AzureCredentialsConfig::default()
+        };
+        assert!(!format!("{creds:?}").contains("s3cr3t"));
+    }
+}
