@@ -12,7 +12,7 @@
 //            batches into PublishBatch) vs the SDK's `PublishCommand`.
 //   small    4 KiB objects, 64 in flight: Strata `bucket.upload/download` vs
 //            the SDK's `PutObjectCommand` / `GetObjectCommand` +
-//            `transformToByteArray()`.
+//            `transformToByteArray()` (bench/node-servers/lib/objects.js).
 //   large    one 64 MiB object at a time, uploaded and downloaded, in MiB/s.
 //
 // Each repetition measures every pair for both sides, alternating which side
@@ -24,6 +24,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { binding, machine, flags, within } = require('../node/common');
 const { runSuite, failAfter, check } = require('../node-servers/lib/run-suite');
+const { objectSuite } = require('../node-servers/lib/objects');
 
 const opts = flags();
 const suite = opts.suite ?? 'publish';
@@ -38,9 +39,6 @@ const TOPIC = `strata-bench-${RUN}`;
 const QUEUE = `strata-bench-${RUN}-sink`;
 const BUCKET = `strata-bench-${RUN}`;
 const MESSAGE = JSON.stringify({ kind: 'bench', pad: 'x'.repeat(220) });
-const SMALL = Buffer.alloc(4096, 7);
-const LARGE = Buffer.alloc(64 * 1024 * 1024, 9);
-const SMALL_KEYS = 1000;
 
 if (!ENDPOINT) {
   console.error('compare.js: STRATA_TEST_LOCALSTACK_ENDPOINT is not set; run it through run.sh');
@@ -105,8 +103,7 @@ async function publishSides(infra) {
         'aws-sdk': () => snsClient.send(new sns.PublishCommand({ TopicArn, Message: MESSAGE })),
       },
     },
-    inflight: [64],
-    units: { publish: 1 },
+    inflights: [64],
     async close() {
       snsClient.destroy();
       sqsClient.destroy();
@@ -118,33 +115,20 @@ async function publishSides(infra) {
 async function objectSides(infra, large) {
   const s3 = require('@aws-sdk/client-s3');
   const client = new s3.S3Client(sdkConfig);
-  const bucket = infra.bucket('bench');
-  await bucket.upload('probe', SMALL);
-  const got = await client.send(new s3.GetObjectCommand({ Bucket: BUCKET, Key: 'probe' }));
-  check(Buffer.from(await got.Body.transformToByteArray()).equals(SMALL), 'the SDK reads what Strata wrote');
-  const body = large ? LARGE : SMALL;
-  const key = (i) => (large ? 'large' : `small/${i % SMALL_KEYS}`);
-  const sdkPut = (i) => client.send(new s3.PutObjectCommand({ Bucket: BUCKET, Key: key(i), Body: body }));
-  const strataPut = (i) => bucket.upload(key(i), body);
-  // Objects to read, written once by each side's own put.
-  for (let i = 0; i < (large ? 1 : SMALL_KEYS); i++) await strataPut(i);
-  const sdkGet = async (i) => {
-    const r = await client.send(new s3.GetObjectCommand({ Bucket: BUCKET, Key: key(i) }));
-    const bytes = await r.Body.transformToByteArray();
-    if (bytes.length !== body.length) throw new Error(`SDK read ${bytes.length} bytes`);
-  };
-  const strataGet = async (i) => {
-    const bytes = await bucket.download(key(i));
-    if (bytes.length !== body.length) throw new Error(`Strata read ${bytes.length} bytes`);
-  };
-  const name = large ? '64MiB' : '4KiB';
-  return {
-    ops: {
-      [`put-${name}`]: { strata: strataPut, 'aws-sdk': sdkPut },
-      [`get-${name}`]: { strata: strataGet, 'aws-sdk': sdkGet },
+  const sides = await objectSuite({
+    large,
+    bucket: infra.bucket('bench'),
+    other: {
+      side: 'aws-sdk',
+      put: (key, body) => client.send(new s3.PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body })),
+      get: async (key) => {
+        const r = await client.send(new s3.GetObjectCommand({ Bucket: BUCKET, Key: key }));
+        return Buffer.from(await r.Body.transformToByteArray());
+      },
     },
-    inflight: large ? [1] : [64],
-    units: { [`put-${name}`]: large ? 64 : 1, [`get-${name}`]: large ? 64 : 1 },
+  });
+  return {
+    ...sides,
     async close() {
       client.destroy();
     },
@@ -163,17 +147,7 @@ async function main() {
       : await objectSides(infra, suite === 'large');
   const info = { ...machine(), suite, reps, seconds };
   console.log(JSON.stringify({ machine: info }));
-  await runSuite({
-    suite,
-    ops: sides.ops,
-    inflights: sides.inflight,
-    units: sides.units,
-    reps,
-    seconds,
-    out,
-    minOps: suite === 'large' ? 3 : 500,
-    unitLabel: suite === 'large' ? 'MiB' : 'ops',
-  });
+  await runSuite({ suite, reps, seconds, out, ...sides, unitLabel: sides.unitLabel ?? 'ops' });
   await sides.close();
   await within(60_000, infra.close(), 'Infra.close');
 }

@@ -15,13 +15,15 @@
 //            `subscription.on('message', m => m.ack())`; each side has its
 //            own subscription on one topic, so both get every message.
 //   small    4 KiB objects, 64 in flight: Strata `bucket.upload/download` vs
-//            `file.save(buffer, { resumable: false })` / `file.download()`.
+//            `file.save(buffer, { resumable: false })` / `file.download()`
+//            (bench/node-servers/lib/objects.js).
 
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { binding, machine, flags, within, threadCpuNs, processCpuNs } = require('../node/common');
-const { machineJiffies } = require('../node-servers/lib/drive');
+const { binding, machine, flags, within } = require('../node/common');
+const { drain } = require('../node-servers/lib/drain');
+const { objectSuite } = require('../node-servers/lib/objects');
 const { runSuite, record, failAfter, check } = require('../node-servers/lib/run-suite');
 
 const opts = flags();
@@ -38,8 +40,6 @@ const RUN = `${process.pid}-${Date.now().toString(36)}`;
 const TOPIC = `strata-bench-${RUN}`;
 const BUCKET = `strata-bench-${RUN}`;
 const MESSAGE = JSON.stringify({ kind: 'bench', pad: 'x'.repeat(220) });
-const SMALL = Buffer.alloc(4096, 7);
-const SMALL_KEYS = 1000;
 
 // With STORAGE_EMULATOR_HOST set, @google-cloud/storage 7 builds download URLs
 // that fake-gcs-server answers with 404; the endpoint is passed explicitly instead.
@@ -102,64 +102,17 @@ async function publishSides(infra) {
 async function objectSides(infra) {
   const { Storage } = require('@google-cloud/storage');
   const storage = new Storage({ apiEndpoint: GCS, projectId: PROJECT });
-  const bucket = infra.bucket('bench');
   const googleBucket = storage.bucket(BUCKET);
-  await bucket.upload('probe', SMALL);
-  const [probe] = await googleBucket.file('probe').download();
-  check(probe.equals(SMALL), 'the Google client reads what Strata wrote');
-  const key = (i) => `small/${i % SMALL_KEYS}`;
-  for (let i = 0; i < SMALL_KEYS; i++) await bucket.upload(key(i), SMALL);
-  return {
-    ops: {
-      'put-4KiB': {
-        strata: (i) => bucket.upload(key(i), SMALL),
-        google: (i) => googleBucket.file(key(i)).save(SMALL, { resumable: false }),
-      },
-      'get-4KiB': {
-        strata: async (i) => check((await bucket.download(key(i))).length === SMALL.length, 'Strata 4 KiB'),
-        google: async (i) => check((await googleBucket.file(key(i)).download())[0].length === SMALL.length, 'Google 4 KiB'),
-      },
+  const sides = await objectSuite({
+    large: false,
+    bucket: infra.bucket('bench'),
+    other: {
+      side: 'google',
+      put: (key, body) => googleBucket.file(key).save(body, { resumable: false }),
+      get: async (key) => (await googleBucket.file(key).download())[0],
     },
-    async close() {},
-  };
-}
-
-/** Waits until `done()` or fails after `ms`. */
-async function until(done, ms, what) {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-/** Measures draining `count` waiting messages with `start`, which returns a stop function. */
-async function drain(side, start, received) {
-  const cpu0 = threadCpuNs();
-  const proc0 = processCpuNs();
-  const m0 = machineJiffies();
-  const t0 = process.hrtime.bigint();
-  const stop = await start();
-  await until(() => received() >= count, 5 * 60_000, `${side} to receive ${count} messages`);
-  const wall = Number(process.hrtime.bigint() - t0);
-  const cpu = threadCpuNs() - cpu0;
-  const proc = processCpuNs() - proc0;
-  const m1 = machineJiffies();
-  await stop();
-  return {
-    side,
-    op: 'receive-ack',
-    inflight: 64,
-    calls: count,
-    unitsPerOp: 1,
-    opsPerSec: (count / wall) * 1e9,
-    unitsPerSec: (count / wall) * 1e9,
-    medianUs: NaN,
-    p99Us: NaN,
-    threadCpuUsPerOp: cpu / count / 1e3,
-    processCpuUsPerOp: proc / count / 1e3,
-    machineBusy: (m1.busy - m0.busy) / Math.max(1, m1.total - m0.total),
-  };
+  });
+  return { ...sides, async close() {} };
 }
 
 /** One repetition of the receive suite: fresh subscriptions, `count` messages, both sides drain. */
@@ -182,25 +135,37 @@ async function receiveRep(rep) {
     if (side === 'strata') {
       let n = 0;
       measured.push(
-        await drain('strata', async () => {
-          infra.subscribe('bench', 'strata', () => {
-            n++;
-          }, { maxConcurrency: 64 });
-          return () => within(60_000, infra.close(), 'Infra.close');
-        }, () => n),
+        await drain({
+          side: 'strata',
+          inflight: 64,
+          count,
+          start: async () => {
+            infra.subscribe('bench', 'strata', () => {
+              n++;
+            }, { maxConcurrency: 64 });
+            return () => within(60_000, infra.close(), 'Infra.close');
+          },
+          received: () => n,
+        }),
       );
     } else {
       let n = 0;
       measured.push(
-        await drain('google', async () => {
-          const sub = pubsub.subscription(googleSub, { flowControl: { maxMessages: 64 } });
-          sub.on('message', (m) => {
-            m.ack();
-            n++;
-          });
-          sub.on('error', (err) => console.error('google subscription error', err));
-          return () => sub.close();
-        }, () => n),
+        await drain({
+          side: 'google',
+          inflight: 64,
+          count,
+          start: async () => {
+            const sub = pubsub.subscription(googleSub, { flowControl: { maxMessages: 64 } });
+            sub.on('message', (m) => {
+              m.ack();
+              n++;
+            });
+            sub.on('error', (err) => console.error('google subscription error', err));
+            return () => sub.close();
+          },
+          received: () => n,
+        }),
       );
     }
   }
@@ -223,15 +188,7 @@ async function main() {
   const { Infra } = binding();
   const infra = await within(60_000, Infra.load(config), 'Infra.load');
   const sides = suite === 'publish' ? await publishSides(infra) : await objectSides(infra);
-  await runSuite({
-    suite,
-    ops: sides.ops,
-    inflights: [64],
-    reps,
-    seconds,
-    out,
-    unitLabel: suite === 'publish' ? 'msgs' : 'ops',
-  });
+  await runSuite({ inflights: [64], unitLabel: 'msgs', ...sides, suite, reps, seconds, out });
   await sides.close();
   await within(60_000, infra.close(), 'Infra.close');
 }
