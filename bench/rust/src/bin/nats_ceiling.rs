@@ -47,7 +47,13 @@ async fn main() -> Result<()> {
     outcome
 }
 
-async fn run(js: &jetstream::Context, name: &str, subject: &str, count: usize, reps: usize) -> Result<()> {
+async fn run(
+    js: &jetstream::Context,
+    name: &str,
+    subject: &str,
+    count: usize,
+    reps: usize,
+) -> Result<()> {
     let stream = js.get_stream(name).await?;
     let payload = Bytes::from(vec![b'x'; 256]);
     for rep in 1..=reps {
@@ -69,7 +75,11 @@ async fn run(js: &jetstream::Context, name: &str, subject: &str, count: usize, r
                     ack?;
                 }
             }
-            acks.push(js.publish(subject.to_owned(), payload.clone()).await?.into_future());
+            acks.push(
+                js.publish(subject.to_owned(), payload.clone())
+                    .await?
+                    .into_future(),
+            );
         }
         while let Some(ack) = acks.next().await {
             ack?;
@@ -116,7 +126,12 @@ fn process_cpu_us() -> f64 {
         .map_or("", |(_, rest)| rest)
         .split_whitespace()
         .collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are the 14th and 15th fields of the line: 11 and 12 after the name.
     (ticks(11) + ticks(12)) * 10_000.0
 }
