@@ -70,10 +70,10 @@ async fn run(
         let (cpu0, t0) = (process_cpu_us(), Instant::now());
         let mut acks = FuturesUnordered::new();
         for _ in 0..count {
-            if acks.len() >= INFLIGHT {
-                if let Some(ack) = acks.next().await {
-                    ack?;
-                }
+            if acks.len() >= INFLIGHT
+                && let Some(ack) = acks.next().await
+            {
+                ack?;
             }
             acks.push(
                 js.publish(subject.to_owned(), payload.clone())
