@@ -17,6 +17,8 @@ mod azure_harness;
 #[allow(dead_code)]
 #[path = "support/azure_python.rs"]
 mod azure_python;
+#[path = "support/tools_python.rs"]
+mod tools_python;
 
 use std::sync::Arc;
 

@@ -16,11 +16,12 @@
 #[allow(dead_code)]
 #[path = "support/gcp_harness.rs"]
 mod gcp_harness;
+#[path = "support/tools_python.rs"]
+mod tools_python;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tools_python::run_python;
 
 use bytes::Bytes;
 use gcp_harness::{GCS, GcpObjectsHarness, GcpPubSubHarness, PROJECT, PUBSUB};
@@ -34,51 +35,19 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// returns its standard output. Fails the test on a non-zero exit or after
 /// [`LIMIT`].
 fn python(script: &str) -> String {
-    let how = "install and export it with `localstack/emulators install tools` and \
-               `eval \"$(localstack/emulators env)\"`";
-    let bin = std::env::var("STRATA_TEST_TOOLS_BIN")
-        .unwrap_or_else(|_| panic!("STRATA_TEST_TOOLS_BIN is not set: {how}"));
-    let program = std::path::Path::new(&bin).join("python");
-    assert!(program.is_file(), "{} is missing: {how}", program.display());
     let storage = GCS.endpoint();
     let pubsub = PUBSUB.endpoint();
     let pubsub_host = pubsub.trim_start_matches("http://");
-    let mut child = Command::new(program)
-        .arg("-")
-        .env("STORAGE_EMULATOR_HOST", &storage)
-        .env("PUBSUB_EMULATOR_HOST", pubsub_host)
-        .env("METADATA_SERVER_DETECTION", "none")
-        .env("GOOGLE_CLOUD_PROJECT", PROJECT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("the Python client took over {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "the Python client failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    run_python(
+        script,
+        &[
+            ("STORAGE_EMULATOR_HOST", &storage),
+            ("PUBSUB_EMULATOR_HOST", pubsub_host),
+            ("METADATA_SERVER_DETECTION", "none"),
+            ("GOOGLE_CLOUD_PROJECT", PROJECT),
+        ],
+        LIMIT,
+    )
 }
 
 /// The last line of `out`, as JSON.

@@ -14,10 +14,11 @@
 
 #[path = "support/nats_server.rs"]
 mod nats_server;
+#[path = "support/tools_python.rs"]
+mod tools_python;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
+use tools_python::run_python;
 
 use strata_core::pubsub::{OutgoingMessage, SubscriptionDriver, TopicDriver};
 use strata_nats::{NatsClient, NatsOptions, NatsSubscription, NatsTopic};
@@ -28,33 +29,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs `script` with the tools venv's Python; returns its standard output.
 fn python(script: &str) -> String {
-    let how = "install and export it with `localstack/emulators install tools` and \
-               `eval \"$(localstack/emulators env)\"`";
-    let bin = std::env::var("STRATA_TEST_TOOLS_BIN")
-        .unwrap_or_else(|_| panic!("STRATA_TEST_TOOLS_BIN is not set: {how}"));
-    let program = std::path::Path::new(&bin).join("python");
-    assert!(program.is_file(), "{} is missing: {how}", program.display());
-    let mut child = Command::new(program)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_python(script, &[], LIMIT)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

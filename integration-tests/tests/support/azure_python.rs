@@ -2,11 +2,10 @@
 //! Azurite's development account: the other client of the interop and
 //! bad-input tests.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::azure_harness::AZURITE;
+use super::tools_python::run_python;
 
 /// How long one Python run may take before it is killed.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -34,40 +33,11 @@ pub async fn python(script: String) -> serde_json::Value {
 }
 
 fn run(script: &str) -> serde_json::Value {
-    let how = "install and export it with `localstack/emulators install tools` and \
-               `eval \"$(localstack/emulators env)\"`";
-    let bin = std::env::var("STRATA_TEST_TOOLS_BIN")
-        .unwrap_or_else(|_| panic!("STRATA_TEST_TOOLS_BIN is not set: {how}"));
-    let program = std::path::Path::new(&bin).join("python");
-    assert!(program.is_file(), "{} is missing: {how}", program.display());
-    let mut child = Command::new(program)
-        .arg("-")
-        .env("AZURE_STORAGE_CONNECTION_STRING", connection_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("the Python client took over {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "the Python client failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
+    let connection = connection_string();
+    let stdout = run_python(
+        script,
+        &[("AZURE_STORAGE_CONNECTION_STRING", &connection)],
+        LIMIT,
     );
     let line = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
