@@ -117,7 +117,15 @@ wanted_spec() {
     tools) echo "${TOOLS_SPECS[*]} exclude-newer=$PY_EXCLUDE_NEWER" ;;
     azurite) echo "$AZURITE_SPEC" ;;
     pubsub) echo "gcloud ${STRATA_PUBSUB_EMULATOR_JAR:-}" ;;
+    servicebus) echo "source $(servicebus_source_hash)" ;;
     esac
+}
+
+# The Service Bus emulator is built from this repository: its spec is a hash of its sources,
+# so an edit rebuilds it.
+servicebus_source_hash() {
+    local root=$HERE/..
+    (cd "$root" && cat Cargo.lock servicebus-emulator/Cargo.toml $(find servicebus-emulator/src servicebus-emulator/config -type f | sort) | cksum | cut -d' ' -f1)
 }
 
 # The program a marker promises; checked too, so a half-deleted folder is reinstalled.
@@ -129,6 +137,7 @@ main_file() {
     tools) echo "$EMU_HOME/tools/bin/aws" ;;
     azurite) echo "$EMU_HOME/azurite/node_modules/.bin/azurite-blob" ;;
     pubsub) marker_get pubsub jar ;;
+    servicebus) echo "$EMU_HOME/servicebus/bin/servicebus-emulator" ;;
     esac
 }
 
@@ -209,6 +218,19 @@ install_one() {
         npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "$AZURITE_SPEC" >&2 ||
             die "npm install $AZURITE_SPEC failed (see above)"
         write_marker azurite "version=$(node -p "require('$dir/node_modules/azurite/package.json').version")"
+        ;;
+    servicebus)
+        need_cmd cargo "the Service Bus emulator is built with cargo: install Rust with rustup (https://rustup.rs)"
+        # Built into the workspace's target dir (CARGO_BUILD_TARGET honoured, as the tests
+        # build), then copied out so a later `cargo clean` does not take a running broker's binary.
+        (cd "$HERE/.." && cargo build -q --locked -p strata-servicebus-emulator --bin servicebus-emulator >&2) ||
+            die "cargo build -p strata-servicebus-emulator failed (see above)"
+        local built=${CARGO_TARGET_DIR:-$HERE/../target}/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}debug/servicebus-emulator
+        [[ -x $built ]] || die "cargo built the Service Bus emulator but $built is missing"
+        mkdir -p "$dir/bin"
+        cp "$built" "$dir/bin/servicebus-emulator.new"
+        mv "$dir/bin/servicebus-emulator.new" "$dir/bin/servicebus-emulator"
+        write_marker servicebus "version=$(cd "$HERE/.." && sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)"
         ;;
     pubsub)
         need_cmd java "the Pub/Sub emulator needs Java 11+: apt-get install openjdk-17-jre-headless"

@@ -57,6 +57,8 @@ answers() { # NAME PORT
     gcs) code=$(http_code "$base/storage/v1/b") && [[ $code == 200 ]] ;;
     pubsub) code=$(http_code "$base/") && [[ $code == 200 ]] ;;
     azurite) (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null ;;
+    # Its management API answers an unsigned request with 401: the broker is up.
+    servicebus) code=$(http_code "$base/\$Resources/Queues") && [[ $code == 401 ]] ;;
     esac
 }
 
@@ -96,6 +98,11 @@ build_cmd() { # NAME PORT
         # Loose mode and no API-version check: SDKs newer than this Azurite still get answers.
         CMD=("$EMU_HOME/azurite/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port"
             --location "$data" --skipApiVersionCheck --loose --disableTelemetry --silent)
+        ;;
+    servicebus)
+        CMD=("$EMU_HOME/servicebus/bin/servicebus-emulator" --host 127.0.0.1 --port "$port")
+        [[ -n ${STRATA_SERVICEBUS_CONFIG:-} ]] && CMD+=(--config "$(realpath "$STRATA_SERVICEBUS_CONFIG")")
+        [[ ${STRATA_SERVICEBUS_DURABLE:-0} == 1 ]] && CMD+=(--data-dir "$data")
         ;;
     esac
 }
