@@ -1,0 +1,176 @@
+//! [`ServiceBusTopic`]: publishes to a Service Bus topic over one sender
+//! link, attached on first use and again after the connection dropped.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use fe2o3_amqp::Sender;
+use fe2o3_amqp::types::messaging::Outcome;
+use strata_core::pubsub::{OutgoingMessage, PubSubCapabilities, TopicDriver};
+use strata_core::{Error, Result};
+use tokio::sync::Mutex;
+
+use super::connection::ServiceBusNamespace;
+use super::{capabilities, management, wire};
+
+/// A Service Bus topic. Cheap to clone.
+#[derive(Clone)]
+pub struct ServiceBusTopic {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    namespace: Arc<ServiceBusNamespace>,
+    name: String,
+    capabilities: PubSubCapabilities,
+    /// The sender and the connection generation it was attached on.
+    sender: Mutex<Option<(Sender, u64)>>,
+}
+
+impl std::fmt::Debug for ServiceBusTopic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceBusTopic")
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceBusTopic {
+    /// Opens topic `name`: created when missing with `provision`, else a
+    /// missing topic is `NotFound` saying how to fix it.
+    ///
+    /// # Errors
+    /// `NotFound`, `PermissionDenied` for a refused key, `Unavailable`.
+    pub async fn open(
+        namespace: Arc<ServiceBusNamespace>,
+        name: &str,
+        provision: bool,
+    ) -> Result<ServiceBusTopic> {
+        management::ensure_topic(namespace.settings(), name, provision).await?;
+        let max = namespace.settings().max_message_bytes;
+        Ok(ServiceBusTopic {
+            inner: Arc::new(Inner {
+                namespace,
+                name: name.to_owned(),
+                capabilities: capabilities(max, false, false),
+                sender: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The namespace it lives in.
+    pub(crate) fn namespace(&self) -> &Arc<ServiceBusNamespace> {
+        &self.inner.namespace
+    }
+}
+
+#[async_trait]
+impl TopicDriver for ServiceBusTopic {
+    fn capabilities(&self) -> &PubSubCapabilities {
+        &self.inner.capabilities
+    }
+
+    /// Sends every message of the batch on the link, then awaits the
+    /// outcomes together (one transfer each, so each has its own result).
+    async fn publish_batch(&self, batch: Vec<OutgoingMessage>) -> Vec<Result<String>> {
+        let n = batch.len();
+        let ns = &self.inner.namespace;
+        let mut guard = self.inner.sender.lock().await;
+        if guard
+            .as_ref()
+            .is_none_or(|(_, generation)| *generation != ns.generation())
+        {
+            *guard = None;
+            match ns.attach_sender(&self.inner.name).await {
+                Ok(attached) => *guard = Some(attached),
+                Err(err) => return copies(&err, n),
+            }
+        }
+        let Some((sender, _)) = guard.as_mut() else {
+            return copies(&ns.unreachable("no sender link"), n);
+        };
+        let mut pending = Vec::with_capacity(n);
+        let mut broken: Option<Error> = None;
+        for message in batch {
+            if let Some(err) = &broken {
+                pending.push(Err(copy(err)));
+                continue;
+            }
+            let id = wire::new_message_id();
+            match sender.send_batchable(wire::encode(message, &id)).await {
+                Ok(fut) => pending.push(Ok((id, fut))),
+                Err(err) => {
+                    let err = ns.unreachable(&format!("sending to `{}`: {err}", self.inner.name));
+                    pending.push(Err(copy(&err)));
+                    broken = Some(err);
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(n);
+        for p in pending {
+            results.push(match p {
+                Err(err) => Err(err),
+                Ok((id, fut)) => match fut.await {
+                    Ok(Outcome::Accepted(_)) => Ok(id),
+                    Ok(Outcome::Rejected(rejected)) => Err(rejected_error(
+                        &self.inner.name,
+                        rejected
+                            .error
+                            .map(|e| (format!("{:?}", e.condition), e.description)),
+                    )),
+                    Ok(other) => Err(Error::unavailable(format!(
+                        "Service Bus topic `{}` did not accept a message: {other:?}",
+                        self.inner.name
+                    ))),
+                    Err(err) => {
+                        broken = Some(Error::unavailable(String::new()));
+                        Err(ns.unreachable(&format!("sending to `{}`: {err}", self.inner.name)))
+                    }
+                },
+            });
+        }
+        if broken.is_some() {
+            *guard = None;
+            drop(guard);
+            ns.drop_if_dead().await;
+        }
+        results
+    }
+}
+
+/// `err` again (errors are not `Clone`: their source is dropped).
+fn copy(err: &Error) -> Error {
+    Error::new(err.code(), err.message())
+}
+
+fn copies(err: &Error, n: usize) -> Vec<Result<String>> {
+    (0..n).map(|_| Err(copy(err))).collect()
+}
+
+/// The error of a message the broker rejected.
+fn rejected_error(topic: &str, error: Option<(String, Option<String>)>) -> Error {
+    let (condition, description) = error.unwrap_or_default();
+    let description = description.unwrap_or_default();
+    if condition.contains("message-size-exceeded") {
+        Error::invalid_argument(format!(
+            "the message is larger than Service Bus topic `{topic}` takes: {description}"
+        ))
+    } else if condition.contains("not-found") {
+        Error::not_found(format!(
+            "Service Bus topic `{topic}` does not exist: {description}"
+        ))
+    } else if condition.contains("unauthorized") {
+        Error::permission_denied(format!(
+            "Service Bus refused a message for topic `{topic}`: {description}"
+        ))
+    } else {
+        Error::unavailable(format!(
+            "Service Bus topic `{topic}` rejected a message ({condition}): {description}"
+        ))
+    }
+}
