@@ -103,6 +103,7 @@ impl PubSubProvider for ServiceBusProvider {
         let opts = ServiceBusSubscriptionOptions {
             lease: sub.lease(),
             provision: cluster.clients().settings().provision,
+            ordering: topic.config.ordering,
             explicit_dead_letter: sub.dead_letter_topic.is_none() || forward_to.is_some(),
             forward_dead_letters_to: forward_to,
             // The engine dead-letters at `max_attempts`; the broker's own

@@ -84,6 +84,7 @@ impl PubSubHarness for ServiceBusHarness {
         let sub_opts = ServiceBusSubscriptionOptions {
             lease: opts.lease,
             provision: true,
+            ordering: opts.ordering,
             explicit_dead_letter: opts.dead_letter_topic.is_none(),
             max_delivery_count: opts.max_attempts.map_or(2000, |n| n + 10),
             ..ServiceBusSubscriptionOptions::default()
@@ -99,5 +100,14 @@ impl PubSubHarness for ServiceBusHarness {
 
     fn patience(&self) -> Duration {
         Duration::from_secs(45)
+    }
+
+    /// Fewer than the emulator's 1,000 credits of a sender link: its link
+    /// flow frames carry delivery-count 0 instead of the transfers it has
+    /// received, so a spec-following sender (fe2o3) computes no credit left
+    /// after 1,000 messages on one link and waits. An emulator bug,
+    /// reported with the `servicebus` branch; remove once it is fixed.
+    fn bulk_messages(&self) -> usize {
+        900
     }
 }

@@ -11,8 +11,9 @@ use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::link::receiver::CreditMode;
 use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::session::SessionHandle;
-use fe2o3_amqp::types::definitions::{ReceiverSettleMode, SenderSettleMode};
-use fe2o3_amqp::types::primitives::Timestamp;
+use fe2o3_amqp::types::definitions::{Fields, ReceiverSettleMode, SenderSettleMode};
+use fe2o3_amqp::types::messaging::{FilterSet, Source};
+use fe2o3_amqp::types::primitives::{Symbol, Timestamp, Value};
 use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 use fe2o3_amqp_cbs::client::CbsClient;
 use fe2o3_amqp_cbs::token::CbsToken;
@@ -23,6 +24,10 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::sas;
 use super::settings::ServiceBusSettings;
 
+/// The source filter that asks for a session (a null value: any session).
+const SESSION_FILTER: &str = "com.microsoft:session-filter";
+/// How long the broker may wait for a session to become available.
+pub(crate) const SESSION_WAIT: Duration = Duration::from_secs(2);
 /// Longest wait before reconnecting after consecutive failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long connecting (TCP, TLS, SASL, open, begin, put-token) may take.
@@ -106,30 +111,53 @@ impl ServiceBusNamespace {
         }
     }
 
-    /// Attaches a PeekLock receiver to `address` with `credit` messages of
-    /// prefetch, renewed as they are settled.
+    /// Attaches a PeekLock receiver to `address`: with `credit`, that many
+    /// messages of prefetch, renewed as they are settled; without, credit is
+    /// granted by hand. `session` accepts the next available session
+    /// (waiting at most `SESSION_WAIT` for one).
     ///
     /// # Errors
-    /// As [`attach_sender`](Self::attach_sender).
-    pub async fn attach_receiver(&self, address: &str, credit: u32) -> Result<(Receiver, u64)> {
+    /// As [`attach_sender`](Self::attach_sender); `Unavailable` when no
+    /// session became available.
+    pub async fn attach_receiver(
+        &self,
+        address: &str,
+        credit: Option<u32>,
+        session: bool,
+    ) -> Result<(Receiver, u64)> {
         let mut live = self.live().await?;
         let generation = self.generation();
         let Some(l) = live.as_mut() else {
             return Err(self.unreachable("no connection"));
         };
-        let attached = Receiver::builder()
-            .name(link_name("receiver", address))
-            .source(address.to_owned())
-            .target(link_name("receiver-target", address))
-            .sender_settle_mode(SenderSettleMode::Unsettled)
-            .receiver_settle_mode(ReceiverSettleMode::Second)
-            .credit_mode(CreditMode::Auto(credit.max(1)))
-            .auto_accept(false)
-            .attach(&mut l.session)
-            .await;
+        let attached = attach_receiver_on(&mut l.session, address, credit, session).await;
         match attached {
             Ok(receiver) => Ok((receiver, generation)),
-            Err(err) => Err(self.link_error(&mut live, address, &format!("{err:?}"))),
+            Err(err) => Err(self.link_error(&mut live, address, &err)),
+        }
+    }
+
+    /// Begins an AMQP session of its own on the connection, for links that
+    /// may take long to attach (a session receiver waits for a session to
+    /// become available) and must not hold up the others.
+    ///
+    /// # Errors
+    /// As [`attach_sender`](Self::attach_sender).
+    pub async fn begin_session(&self) -> Result<(SessionHandle<()>, u64)> {
+        let mut live = self.live().await?;
+        let generation = self.generation();
+        let Some(l) = live.as_mut() else {
+            return Err(self.unreachable("no connection"));
+        };
+        match Session::begin(&mut l.connection).await {
+            Ok(session) => Ok((session, generation)),
+            Err(err) => {
+                let err = self.unreachable(&format!("beginning a session: {err}"));
+                if !l.is_usable() {
+                    *live = None;
+                }
+                Err(err)
+            }
         }
     }
 
@@ -296,6 +324,39 @@ impl ServiceBusNamespace {
             ),
         )
     }
+}
+
+/// Attaches a PeekLock receiver on `session` (see
+/// [`ServiceBusNamespace::attach_receiver`]); the error is fe2o3's, as text.
+pub(crate) async fn attach_receiver_on(
+    session: &mut SessionHandle<()>,
+    address: &str,
+    credit: Option<u32>,
+    sessionful: bool,
+) -> std::result::Result<Receiver, String> {
+    let mut source = Source::builder().address(address.to_owned());
+    let mut properties = Fields::new();
+    if sessionful {
+        let mut filter = FilterSet::new();
+        filter.insert(Symbol::from(SESSION_FILTER), Value::Null);
+        source = source.filter(filter);
+        properties.insert(
+            Symbol::from("com.microsoft:timeout"),
+            Value::Uint(u32::try_from(SESSION_WAIT.as_millis()).unwrap_or(u32::MAX)),
+        );
+    }
+    Receiver::builder()
+        .name(link_name("receiver", address))
+        .source(source.build())
+        .target(link_name("receiver-target", address))
+        .sender_settle_mode(SenderSettleMode::Unsettled)
+        .receiver_settle_mode(ReceiverSettleMode::Second)
+        .credit_mode(credit.map_or(CreditMode::Manual, |c| CreditMode::Auto(c.max(1))))
+        .auto_accept(false)
+        .properties(properties)
+        .attach(session)
+        .await
+        .map_err(|err| format!("{err:?}"))
 }
 
 /// A link name unique on the connection.

@@ -10,6 +10,13 @@
 //! gone (the connection dropped) is settled by lock token through
 //! `$management` instead, so a reconnect loses no settlement.
 //!
+//! Ordering keys are session ids: an ordered subscription requires
+//! sessions, and a few session links (each holding one session's lock)
+//! take one message at a time, granting the next only after the last is
+//! settled, so a key's messages are handled in order and a retried one
+//! comes back before the key's next. A session link that stays idle gives
+//! its session up, so every key is served.
+//!
 //! A nack with a delay holds the message locked (renewing the lock while
 //! the delay is longer than half of it) and abandons it when the delay has
 //! passed: Service Bus's abandon has no delay, and scheduling a copy would
@@ -18,7 +25,7 @@
 //! sooner than asked, never later than one lock duration.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
@@ -26,6 +33,7 @@ use async_trait::async_trait;
 use fe2o3_amqp::Receiver;
 use fe2o3_amqp::link::delivery::{Delivery as AmqpDelivery, DeliveryInfo};
 use fe2o3_amqp::link::receiver::TerminalDeliveryState;
+use fe2o3_amqp::session::SessionHandle;
 use fe2o3_amqp::types::definitions::{Error as AmqpError, ErrorCondition, Fields};
 use fe2o3_amqp::types::messaging::{Accepted, Body, Modified, Rejected};
 use fe2o3_amqp::types::primitives::{Symbol, Value};
@@ -33,9 +41,9 @@ use fe2o3_amqp_management::client::MgmtClient;
 use strata_core::pubsub::{Delivery, DeliveryHandle, PubSubCapabilities, SubscriptionDriver};
 use strata_core::sync::lock;
 use strata_core::{Error, Result};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
-use super::connection::ServiceBusNamespace;
+use super::connection::{ServiceBusNamespace, attach_receiver_on};
 use super::management::{self, NewSubscription};
 use super::requests::{RenewLock, UpdateDisposition};
 use super::topic::ServiceBusTopic;
@@ -47,6 +55,12 @@ const DEAD_LETTER: &str = "com.microsoft:dead-letter";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Prefetch before the subscriber says how many it holds.
 const DEFAULT_CREDIT: u32 = 16;
+/// Most session links (sessions served at once) of one consumer.
+const MAX_SESSION_LINKS: u32 = 8;
+/// A session link with nothing to do for this long gives its session up.
+const SESSION_IDLE: Duration = Duration::from_secs(1);
+/// Wait after failing to accept a session.
+const SESSION_RETRY: Duration = Duration::from_millis(200);
 
 /// How a subscription is opened.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +73,9 @@ pub struct ServiceBusSubscriptionOptions {
     pub max_delivery_count: u32,
     /// Create the subscription when missing.
     pub provision: bool,
+    /// Messages sharing an ordering key are handled in order: a new
+    /// subscription requires sessions (session id = ordering key).
+    pub ordering: bool,
     /// Claim explicit dead-lettering: the engine then moves a message to
     /// the subscription's `$DeadLetterQueue` with its reason. Off when the
     /// engine should publish dead letters to a dead-letter topic instead.
@@ -75,6 +92,7 @@ impl Default for ServiceBusSubscriptionOptions {
             lease: Duration::from_secs(60),
             max_delivery_count: 2000,
             provision: false,
+            ordering: false,
             explicit_dead_letter: true,
             forward_dead_letters_to: None,
         }
@@ -84,7 +102,12 @@ impl Default for ServiceBusSubscriptionOptions {
 /// A consumer of one Service Bus subscription.
 pub struct ServiceBusSubscription {
     inner: Arc<Inner>,
+    /// Dropped with the subscription: its session links then stop.
+    _closed: watch::Sender<bool>,
 }
+
+/// A delivery and the link it came on.
+type Received = (u64, AmqpDelivery<Body<Value>>);
 
 struct Inner {
     namespace: Arc<ServiceBusNamespace>,
@@ -93,20 +116,21 @@ struct Inner {
     lease: Duration,
     capabilities: PubSubCapabilities,
     credit: AtomicU32,
-    link: Mutex<Option<Link>>,
+    /// Receives through session links (the subscription requires sessions).
+    sessions: bool,
+    sessions_started: AtomicBool,
+    closed: watch::Receiver<bool>,
+    /// The plain (sessionless) link: its id and connection generation.
+    plain: Mutex<Option<(u64, u64)>>,
+    /// The command channel of every live link, by link id.
+    links: SyncMutex<HashMap<u64, mpsc::UnboundedSender<Settle>>>,
+    deliveries_tx: mpsc::UnboundedSender<Received>,
+    deliveries: Mutex<mpsc::UnboundedReceiver<Received>>,
     /// Unsettled deliveries by handle.
     held: SyncMutex<HashMap<u64, Held>>,
     next_handle: AtomicU64,
     next_link: AtomicU64,
     mgmt: Mutex<Option<(MgmtClient, u64)>>,
-}
-
-/// The receiving link's task, as seen from outside.
-struct Link {
-    id: u64,
-    generation: u64,
-    commands: mpsc::UnboundedSender<Settle>,
-    deliveries: Arc<Mutex<mpsc::UnboundedReceiver<AmqpDelivery<Body<Value>>>>>,
 }
 
 struct Held {
@@ -137,7 +161,7 @@ impl ServiceBusSubscription {
         let namespace = topic.namespace().clone();
         let new = NewSubscription {
             lock_duration: opts.lease,
-            requires_session: false,
+            requires_session: opts.ordering,
             max_delivery_count: opts.max_delivery_count,
             forward_dead_letters_to: opts.forward_dead_letters_to.clone(),
         };
@@ -149,63 +173,88 @@ impl ServiceBusSubscription {
             &new,
         )
         .await?;
-        if facts.requires_session {
-            return Err(Error::unsupported(format!(
-                "Service Bus subscription `{name}` of topic `{}` requires sessions, which \
-                 Strata does not receive from yet",
+        if opts.ordering && !facts.requires_session {
+            return Err(Error::invalid_config(format!(
+                "Service Bus subscription `{name}` of topic `{}` exists without sessions, which \
+                 an ordered topic needs (session id = ordering key): recreate it with \
+                 RequiresSession",
                 topic.name()
             )));
         }
         let max = namespace.settings().max_message_bytes;
+        let (closed_tx, closed) = watch::channel(false);
+        let (deliveries_tx, deliveries) = mpsc::unbounded_channel();
+        let mut caps = capabilities(max, true, opts.explicit_dead_letter);
+        caps.ordering = facts.requires_session;
         Ok(ServiceBusSubscription {
             inner: Arc::new(Inner {
                 namespace,
                 path: format!("{}/Subscriptions/{name}", topic.name()),
                 lease: facts.lock_duration,
-                capabilities: capabilities(max, true, opts.explicit_dead_letter),
+                capabilities: caps,
                 credit: AtomicU32::new(DEFAULT_CREDIT),
-                link: Mutex::new(None),
+                sessions: facts.requires_session,
+                sessions_started: AtomicBool::new(false),
+                closed,
+                plain: Mutex::new(None),
+                links: SyncMutex::new(HashMap::new()),
+                deliveries_tx,
+                deliveries: Mutex::new(deliveries),
                 held: SyncMutex::new(HashMap::new()),
                 next_handle: AtomicU64::new(1),
                 next_link: AtomicU64::new(1),
                 mgmt: Mutex::new(None),
             }),
+            _closed: closed_tx,
         })
     }
 }
 
 impl Inner {
-    /// The deliveries channel of a live link, attaching one if needed.
-    async fn link(
-        &self,
-    ) -> Result<(
-        u64,
-        Arc<Mutex<mpsc::UnboundedReceiver<AmqpDelivery<Body<Value>>>>>,
-    )> {
-        let mut link = self.link.lock().await;
+    /// Attaches the plain link if there is none alive.
+    async fn ensure_plain_link(&self) -> Result<()> {
+        let mut plain = self.plain.lock().await;
         let generation = self.namespace.generation();
-        if let Some(l) = link.as_ref()
-            && l.generation == generation
-            && !l.commands.is_closed()
+        if let Some((id, g)) = *plain
+            && g == generation
+            && lock(&self.links).get(&id).is_some_and(|c| !c.is_closed())
         {
-            return Ok((l.id, l.deliveries.clone()));
+            return Ok(());
         }
-        *link = None;
+        if let Some((old, _)) = plain.take() {
+            // Its task ends when its command channel closes.
+            lock(&self.links).remove(&old);
+        }
         let credit = self.credit.load(Ordering::Relaxed);
-        let (receiver, generation) = self.namespace.attach_receiver(&self.path, credit).await?;
-        let (commands, commands_rx) = mpsc::unbounded_channel();
-        let (deliveries_tx, deliveries) = mpsc::unbounded_channel();
+        let (receiver, generation) = self
+            .namespace
+            .attach_receiver(&self.path, Some(credit), false)
+            .await?;
         let id = self.next_link.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(run_link(receiver, commands_rx, deliveries_tx));
-        let attached = Link {
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        lock(&self.links).insert(id, commands);
+        tokio::spawn(run_link(
             id,
-            generation,
-            commands,
-            deliveries: Arc::new(Mutex::new(deliveries)),
-        };
-        let out = (id, attached.deliveries.clone());
-        *link = Some(attached);
-        Ok(out)
+            receiver,
+            commands_rx,
+            self.deliveries_tx.clone(),
+        ));
+        *plain = Some((id, generation));
+        Ok(())
+    }
+
+    /// Starts the session links once.
+    fn start_sessions(self: &Arc<Self>) {
+        if self.sessions_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let slots = self
+            .credit
+            .load(Ordering::Relaxed)
+            .clamp(1, MAX_SESSION_LINKS);
+        for _ in 0..slots {
+            tokio::spawn(session_slot(self.clone()));
+        }
     }
 
     fn take(&self, handle: &DeliveryHandle) -> Result<Held> {
@@ -217,12 +266,10 @@ impl Inner {
 
     /// Settles `held` on its link, or by lock token when that link is gone.
     async fn settle(&self, held: Held, state: TerminalDeliveryState) -> Result<()> {
-        let commands = {
-            let link = self.link.lock().await;
-            link.as_ref()
-                .filter(|l| l.id == held.link && !l.commands.is_closed())
-                .map(|l| l.commands.clone())
-        };
+        let commands = lock(&self.links)
+            .get(&held.link)
+            .filter(|c| !c.is_closed())
+            .cloned();
         if let Some(commands) = commands {
             let (done, answer) = oneshot::channel();
             let sent = commands.send(Settle {
@@ -322,9 +369,10 @@ impl Inner {
 /// Owns the receiver: forwards deliveries, sends dispositions, until the
 /// link fails or the subscription is dropped.
 async fn run_link(
+    id: u64,
     mut receiver: Receiver,
     mut commands: mpsc::UnboundedReceiver<Settle>,
-    deliveries: mpsc::UnboundedSender<AmqpDelivery<Body<Value>>>,
+    deliveries: mpsc::UnboundedSender<Received>,
 ) {
     loop {
         tokio::select! {
@@ -344,7 +392,7 @@ async fn run_link(
             received = receiver.recv::<Body<Value>>() => {
                 match received {
                     Ok(delivery) => {
-                        if deliveries.send(delivery).is_err() {
+                        if deliveries.send((id, delivery)).is_err() {
                             break;
                         }
                     }
@@ -357,6 +405,110 @@ async fn run_link(
         }
     }
     // Unsettled deliveries go back when the link closes (or their locks expire).
+    let _ = receiver.close().await;
+}
+
+/// Keeps one session link: accepts the next available session, serves it
+/// until it has been idle for [`SESSION_IDLE`], then takes another; stops
+/// when the subscription is dropped.
+async fn session_slot(inner: Arc<Inner>) {
+    let mut closed = inner.closed.clone();
+    // An AMQP session of the slot's own: accepting a Service Bus session
+    // may wait, and must not hold up the shared one.
+    let mut own: Option<(SessionHandle<()>, u64)> = None;
+    loop {
+        let generation = inner.namespace.generation();
+        if own
+            .as_ref()
+            .is_none_or(|(s, g)| *g != generation || s.is_ended())
+        {
+            own = tokio::select! {
+                _ = closed.changed() => return,
+                begun = inner.namespace.begin_session() => begun.ok(),
+            };
+        }
+        let Some((session, _)) = own.as_mut() else {
+            tokio::select! {
+                _ = closed.changed() => return,
+                () = tokio::time::sleep(SESSION_RETRY) => continue,
+            }
+        };
+        let attached = tokio::select! {
+            _ = closed.changed() => break,
+            attached = attach_receiver_on(session, &inner.path, None, true) => attached,
+        };
+        let Ok(receiver) = attached else {
+            // No session available (or the namespace is down): try again.
+            tokio::select! {
+                _ = closed.changed() => break,
+                () = tokio::time::sleep(SESSION_RETRY) => continue,
+            }
+        };
+        let id = inner.next_link.fetch_add(1, Ordering::Relaxed);
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        lock(&inner.links).insert(id, commands);
+        run_session_link(
+            id,
+            receiver,
+            commands_rx,
+            inner.deliveries_tx.clone(),
+            closed.clone(),
+        )
+        .await;
+        lock(&inner.links).remove(&id);
+        if closed.has_changed().unwrap_or(true) {
+            break;
+        }
+    }
+    if let Some((mut session, _)) = own {
+        let _ = session.end().await;
+    }
+}
+
+/// One session's link: one message at a time, the next credit granted only
+/// once the last message is settled.
+async fn run_session_link(
+    id: u64,
+    mut receiver: Receiver,
+    mut commands: mpsc::UnboundedReceiver<Settle>,
+    deliveries: mpsc::UnboundedSender<Received>,
+    mut closed: watch::Receiver<bool>,
+) {
+    let mut outstanding = 0u32;
+    if receiver.set_credit(1).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            _ = closed.changed() => break,
+            command = commands.recv() => {
+                let Some(settle) = command else { break };
+                let result = receiver
+                    .dispose(settle.info, settle.state)
+                    .await
+                    .map_err(|e| e.to_string());
+                let failed = result.is_err();
+                let _ = settle.done.send(result);
+                outstanding = outstanding.saturating_sub(1);
+                if failed || (outstanding == 0 && receiver.set_credit(1).await.is_err()) {
+                    break;
+                }
+            }
+            received = receiver.recv::<Body<Value>>() => {
+                match received {
+                    Ok(delivery) => {
+                        outstanding += 1;
+                        if deliveries.send((id, delivery)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            () = tokio::time::sleep(SESSION_IDLE), if outstanding == 0 => break,
+        }
+    }
     let _ = receiver.close().await;
 }
 
@@ -377,18 +529,16 @@ impl SubscriptionDriver for ServiceBusSubscription {
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>> {
         let inner = &self.inner;
-        let (link_id, deliveries) = inner.link().await?;
-        let mut channel = deliveries.lock().await;
+        if inner.sessions {
+            inner.start_sessions();
+        } else {
+            inner.ensure_plain_link().await?;
+        }
+        let mut channel = inner.deliveries.lock().await;
         let first = match tokio::time::timeout(wait, channel.recv()).await {
-            Err(_) => return Ok(Vec::new()),
-            Ok(None) => {
-                drop(channel);
-                inner.namespace.drop_if_dead().await;
-                return Err(inner
-                    .namespace
-                    .unreachable(&format!("the receiving link of `{}` closed", inner.path)));
-            }
             Ok(Some(d)) => d,
+            // `None` cannot happen: `inner` holds a sender.
+            Err(_) | Ok(None) => return Ok(Vec::new()),
         };
         let mut raw = vec![first];
         while raw.len() < max {
@@ -400,7 +550,7 @@ impl SubscriptionDriver for ServiceBusSubscription {
         drop(channel);
         let mut out = Vec::with_capacity(raw.len());
         let mut held = lock(&inner.held);
-        for delivery in raw {
+        for (link_id, delivery) in raw {
             let info = DeliveryInfo::from(&delivery);
             let lock_token = wire::lock_token(delivery.delivery_tag().as_ref());
             let message = wire::decode(delivery.into_message());
@@ -515,11 +665,10 @@ impl SubscriptionDriver for ServiceBusSubscription {
 
 impl Drop for ServiceBusSubscription {
     fn drop(&mut self) {
-        // Closing the command channel ends the link's task, which closes the
-        // link; the broker then releases what was not settled.
-        if let Ok(mut link) = self.inner.link.try_lock() {
-            *link = None;
-        }
+        // Closing the command channels ends the links' tasks, which close
+        // the links; the broker then releases what was not settled. (Session
+        // links also stop on `_closed`, dropped with `self`.)
+        lock(&self.inner.links).clear();
     }
 }
 

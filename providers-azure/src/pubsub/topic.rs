@@ -2,6 +2,7 @@
 //! link, attached on first use and again after the connection dropped.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use fe2o3_amqp::Sender;
@@ -11,6 +12,11 @@ use strata_core::{Error, Result};
 use tokio::sync::Mutex;
 
 use super::connection::ServiceBusNamespace;
+
+/// How long one message may wait for link credit or for its outcome; then
+/// the link is dropped and attached afresh by the next batch, so a broker
+/// that stops granting credit fails publishes instead of hanging them.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 use super::{capabilities, management, wire};
 
 /// A Service Bus topic. Cheap to clone.
@@ -96,13 +102,30 @@ impl TopicDriver for ServiceBusTopic {
         };
         let mut pending = Vec::with_capacity(n);
         let mut broken: Option<Error> = None;
+        let max = self.inner.capabilities.max_message_bytes;
         for message in batch {
+            let size = message.encoded_len();
+            if size > max {
+                pending.push(Err(Error::invalid_argument(format!(
+                    "a message of {size} bytes is larger than Service Bus topic `{}` takes \
+                     ({max} bytes)",
+                    self.inner.name
+                ))));
+                continue;
+            }
             if let Some(err) = &broken {
                 pending.push(Err(copy(err)));
                 continue;
             }
             let id = wire::new_message_id();
-            match sender.send_batchable(wire::encode(message, &id)).await {
+            let sent = tokio::time::timeout(
+                SEND_TIMEOUT,
+                sender.send_batchable(wire::encode(message, &id)),
+            )
+            .await
+            .map_err(|_| "timed out waiting for link credit".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+            match sent {
                 Ok(fut) => pending.push(Ok((id, fut))),
                 Err(err) => {
                     let err = ns.unreachable(&format!("sending to `{}`: {err}", self.inner.name));
@@ -115,7 +138,11 @@ impl TopicDriver for ServiceBusTopic {
         for p in pending {
             results.push(match p {
                 Err(err) => Err(err),
-                Ok((id, fut)) => match fut.await {
+                Ok((id, fut)) => match tokio::time::timeout(SEND_TIMEOUT, fut)
+                    .await
+                    .map_err(|_| "timed out waiting for the outcome".to_owned())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                {
                     Ok(Outcome::Accepted(_)) => Ok(id),
                     Ok(Outcome::Rejected(rejected)) => Err(rejected_error(
                         &self.inner.name,
