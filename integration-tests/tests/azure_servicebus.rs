@@ -6,6 +6,8 @@
 
 #[path = "support/servicebus_emulator.rs"]
 mod servicebus_emulator;
+#[path = "support/servicebus_errors.rs"]
+mod servicebus_errors;
 #[path = "support/servicebus_harness.rs"]
 mod servicebus_harness;
 
@@ -17,4 +19,24 @@ mod pubsub {
         harness: ServiceBusHarness::new().await,
         skip: {},
     }
+}
+
+mod behaviour {
+    use super::servicebus_errors as cases;
+
+    macro_rules! behaviour {
+        ($($case:ident),* $(,)?) => {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                cases::$case().await;
+            }
+        )*};
+    }
+
+    behaviour!(
+        infra_from_an_azure_config_publishes_and_delivers_in_key_order,
+        a_wrong_key_is_permission_denied_naming_the_namespace_never_the_key,
+        missing_topic_and_subscription_without_provision_are_not_found,
+        invalid_names_are_refused_at_load,
+    );
 }
