@@ -46,19 +46,69 @@ fn binary() -> PathBuf {
 pub struct PrivateServiceBus {
     child: Option<Child>,
     port: u16,
-    _dir: tempfile::TempDir,
+    durable: bool,
+    dir: tempfile::TempDir,
 }
 
 impl PrivateServiceBus {
-    /// Starts an emulator on a free port and waits until it serves.
+    /// Starts an emulator (messages in memory) on a free port and waits
+    /// until it serves.
     pub fn start() -> Self {
+        Self::launch(CONFIG, false)
+    }
+
+    /// Starts an emulator with `config` (Microsoft's Config.json shape)
+    /// that keeps messages in a journal, so a restart
+    /// ([`restart`](Self::restart)) keeps them. Entities made through the
+    /// management API are not kept: name them in `config`.
+    #[allow(dead_code)]
+    pub fn start_durable(config: &str) -> Self {
+        Self::launch(config, true)
+    }
+
+    /// Kills it at once (no goodbye to clients).
+    #[allow(dead_code)]
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (and journal, when durable).
+    #[allow(dead_code)]
+    pub fn restart(&mut self) {
+        self.kill();
+        let again = Self::spawn(self.port, self.durable, &self.dir);
+        self.child = Some(again.0);
+    }
+
+    fn launch(config_json: &str, durable: bool) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder for the emulator's config");
         let config = dir.path().join("config.json");
-        std::fs::write(&config, CONFIG).expect("write the emulator's config");
-        let mut child = Command::new(binary())
+        std::fs::write(&config, config_json).expect("write the emulator's config");
+        let (child, port) = Self::spawn(0, durable, &dir);
+        Self {
+            child: Some(child),
+            port,
+            durable,
+            dir,
+        }
+    }
+
+    /// Runs the binary on `port` (0: any) and returns it with its port once
+    /// it says it is listening.
+    fn spawn(port: u16, durable: bool, dir: &tempfile::TempDir) -> (Child, u16) {
+        let config = dir.path().join("config.json");
+        let mut command = Command::new(binary());
+        command
             .arg("--config")
             .arg(&config)
-            .args(["--port", "0", "--log", "warn"])
+            .args(["--port", &port.to_string(), "--log", "warn"]);
+        if durable {
+            command.arg("--data-dir").arg(dir.path().join("data"));
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -81,11 +131,7 @@ impl PrivateServiceBus {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("the emulator's address has a port");
-        Self {
-            child: Some(child),
-            port,
-            _dir: dir,
-        }
+        (child, port)
     }
 
     /// The port it serves AMQP and the management API on.
@@ -111,9 +157,6 @@ impl PrivateServiceBus {
 
 impl Drop for PrivateServiceBus {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
     }
 }
