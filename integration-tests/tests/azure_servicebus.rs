@@ -38,5 +38,6 @@ mod behaviour {
         a_wrong_key_is_permission_denied_naming_the_namespace_never_the_key,
         missing_topic_and_subscription_without_provision_are_not_found,
         invalid_names_are_refused_at_load,
+        the_emulators_example_config_parses_and_its_pubsub_opens,
     );
 }

@@ -154,3 +154,58 @@ pub async fn invalid_names_are_refused_at_load() {
     assert!(err.message().contains("pubsub.orders.name"), "{err}");
     assert!(err.message().contains("Service Bus topic name"), "{err}");
 }
+
+/// `examples/configs/azure-emulators.json` (Service Bus emulator, Azurite,
+/// Redis, PostgreSQL) parses with this build, and its pub/sub entry opens
+/// on a private emulator: the topic and subscription are provisioned.
+pub async fn the_emulators_example_config_parses_and_its_pubsub_opens() {
+    let emulator = PrivateServiceBus::start();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/configs/azure-emulators.json"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let cs = emulator.connection_string();
+    let env = |name: &str| match name {
+        "STRATA_TEST_SERVICEBUS_CONNECTION_STRING" => Some(cs.clone()),
+        "STRATA_TEST_AZURITE_BLOB_ENDPOINT" => {
+            Some("http://127.0.0.1:10000/devstoreaccount1".into())
+        }
+        "STRATA_REDIS_URL" => Some("redis://127.0.0.1:6379".into()),
+        "STRATA_POSTGRES_URL" => Some("postgres://postgres@127.0.0.1:5432/postgres".into()),
+        _ => None,
+    };
+    let config = parse_config(&text, path, registry(), &env).unwrap();
+    let azure: strata_azure::AzureAccount = config.providers["azure"]
+        .parse("providers.azure", registry())
+        .unwrap();
+    let settings = strata_azure::AzureSettings::from_account(&azure).unwrap();
+    assert!(settings.provision);
+    let bus = settings
+        .service_bus
+        .clone()
+        .expect("the Service Bus namespace");
+    assert_eq!(
+        bus.amqp_url(),
+        format!("amqp://127.0.0.1:{}", emulator.port())
+    );
+    let clients = strata_azure::AzureClients::connect(&settings)
+        .await
+        .unwrap();
+    let topic = bounded(
+        "open topic",
+        ServiceBusTopic::open(clients.service_bus().unwrap(), "strata-demo-uploads", true),
+    )
+    .await
+    .unwrap();
+    let opts = ServiceBusSubscriptionOptions {
+        provision: true,
+        ..ServiceBusSubscriptionOptions::default()
+    };
+    bounded(
+        "open subscription",
+        ServiceBusSubscription::open(&topic, "strata-demo-thumbnailer", &opts),
+    )
+    .await
+    .unwrap();
+}
