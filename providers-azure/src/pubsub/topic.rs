@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fe2o3_amqp::Sender;
+use fe2o3_amqp::link::SendError;
+use fe2o3_amqp::link::delivery::DeliveryFut;
 use fe2o3_amqp::types::messaging::Outcome;
+use fe2o3_amqp::types::messaging::{Data, Message as AmqpMessage};
 use strata_core::pubsub::{OutgoingMessage, PubSubCapabilities, TopicDriver};
 use strata_core::{Error, Result};
 use tokio::sync::Mutex;
@@ -17,6 +20,9 @@ use super::connection::ServiceBusNamespace;
 /// the link is dropped and attached afresh by the next batch, so a broker
 /// that stops granting credit fails publishes instead of hanging them.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a message may wait for link credit before the link is
+/// attached afresh (once per batch).
+const CREDIT_WAIT: Duration = Duration::from_secs(5);
 use super::{capabilities, management, wire};
 
 /// A Service Bus topic. Cheap to clone.
@@ -97,9 +103,11 @@ impl TopicDriver for ServiceBusTopic {
                 Err(err) => return copies(&err, n),
             }
         }
-        let Some((sender, _)) = guard.as_mut() else {
+        let Some((mut sender, mut generation)) = guard.take() else {
             return copies(&ns.unreachable("no sender link"), n);
         };
+        // Links given up on in this batch, kept until their outcomes are in.
+        let mut retired: Vec<Sender> = Vec::new();
         let mut pending = Vec::with_capacity(n);
         let mut broken: Option<Error> = None;
         let max = self.inner.capabilities.max_message_bytes;
@@ -118,17 +126,31 @@ impl TopicDriver for ServiceBusTopic {
                 continue;
             }
             let id = wire::new_message_id();
-            let sent = tokio::time::timeout(
-                SEND_TIMEOUT,
-                sender.send_batchable(wire::encode(message, &id)),
-            )
-            .await
-            .map_err(|_| "timed out waiting for link credit".to_owned())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+            let encoded = wire::encode(message, &id);
+            let mut sent = send(&mut sender, encoded.clone()).await;
+            if matches!(sent, Err(SendFailure::NoCredit)) && retired.is_empty() {
+                // fe2o3 0.14 can miss the flow that grants credit (it checks,
+                // then waits with `notify_waiters`, which keeps no permit), and
+                // the broker sends no other until credit is used: a fresh link
+                // gets fresh credit. Nothing was transferred, so nothing is
+                // sent twice.
+                match ns.attach_sender(&self.inner.name).await {
+                    Ok((fresh, g)) => {
+                        retired.push(std::mem::replace(&mut sender, fresh));
+                        generation = g;
+                        sent = send(&mut sender, encoded).await;
+                    }
+                    Err(err) => sent = Err(SendFailure::Other(err.message().to_owned())),
+                }
+            }
             match sent {
                 Ok(fut) => pending.push(Ok((id, fut))),
-                Err(err) => {
-                    let err = ns.unreachable(&format!("sending to `{}`: {err}", self.inner.name));
+                Err(failure) => {
+                    let err = ns.unreachable(&format!(
+                        "sending to `{}`: {}",
+                        self.inner.name,
+                        failure.describe()
+                    ));
                     pending.push(Err(copy(&err)));
                     broken = Some(err);
                 }
@@ -161,12 +183,43 @@ impl TopicDriver for ServiceBusTopic {
                 },
             });
         }
+        drop(retired);
         if broken.is_some() {
-            *guard = None;
             drop(guard);
             ns.drop_if_dead().await;
+        } else {
+            *guard = Some((sender, generation));
         }
         results
+    }
+}
+
+/// Why a message could not be handed to the link.
+enum SendFailure {
+    /// No credit came within [`CREDIT_WAIT`]; nothing was transferred.
+    NoCredit,
+    /// The link failed.
+    Other(String),
+}
+
+impl SendFailure {
+    fn describe(&self) -> String {
+        match self {
+            Self::NoCredit => "no link credit came in time".to_owned(),
+            Self::Other(text) => text.clone(),
+        }
+    }
+}
+
+/// Hands one message to the link; the outcome comes through the future.
+async fn send(
+    sender: &mut Sender,
+    message: AmqpMessage<Data>,
+) -> Result<DeliveryFut<std::result::Result<Outcome, SendError>>, SendFailure> {
+    match tokio::time::timeout(CREDIT_WAIT, sender.send_batchable(message)).await {
+        Err(_) => Err(SendFailure::NoCredit),
+        Ok(Err(err)) => Err(SendFailure::Other(err.to_string())),
+        Ok(Ok(fut)) => Ok(fut),
     }
 }
 
