@@ -32,6 +32,9 @@ pub(crate) const SESSION_WAIT: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long connecting (TCP, TLS, SASL, open, begin, put-token) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long attaching a link (or beginning a session) may take; a session
+/// receiver's attach may wait `SESSION_WAIT` for a session on top.
+pub(crate) const ATTACH_TIMEOUT: Duration = Duration::from_secs(30);
 /// A token is put again when this little of its lifetime is left.
 const TOKEN_REFRESH: Duration = Duration::from_secs(15 * 60);
 
@@ -98,16 +101,19 @@ impl ServiceBusNamespace {
         let Some(l) = live.as_mut() else {
             return Err(self.unreachable("no connection"));
         };
-        let attached = Sender::builder()
+        let attach = Sender::builder()
             .name(link_name("sender", address))
             .target(address.to_owned())
             .sender_settle_mode(SenderSettleMode::Unsettled)
             .receiver_settle_mode(ReceiverSettleMode::First)
-            .attach(&mut l.session)
-            .await;
+            .attach(&mut l.session);
+        let attached = tokio::time::timeout(ATTACH_TIMEOUT, attach)
+            .await
+            .map_err(|_| "no answer to the attach".to_owned())
+            .and_then(|r| r.map_err(|err| format!("{err:?}")));
         match attached {
             Ok(sender) => Ok((sender, generation)),
-            Err(err) => Err(self.link_error(&mut live, address, &format!("{err:?}"))),
+            Err(err) => Err(self.link_error(&mut live, address, &err)),
         }
     }
 
@@ -130,7 +136,12 @@ impl ServiceBusNamespace {
         let Some(l) = live.as_mut() else {
             return Err(self.unreachable("no connection"));
         };
-        let attached = attach_receiver_on(&mut l.session, address, credit, session).await;
+        let attached = tokio::time::timeout(
+            ATTACH_TIMEOUT,
+            attach_receiver_on(&mut l.session, address, credit, session),
+        )
+        .await
+        .unwrap_or_else(|_| Err("no answer to the attach".to_owned()));
         match attached {
             Ok(receiver) => Ok((receiver, generation)),
             Err(err) => Err(self.link_error(&mut live, address, &err)),
@@ -149,7 +160,11 @@ impl ServiceBusNamespace {
         let Some(l) = live.as_mut() else {
             return Err(self.unreachable("no connection"));
         };
-        match Session::begin(&mut l.connection).await {
+        let begun = tokio::time::timeout(ATTACH_TIMEOUT, Session::begin(&mut l.connection))
+            .await
+            .map_err(|_| "no answer to the begin".to_owned())
+            .and_then(|r| r.map_err(|err| err.to_string()));
+        match begun {
             Ok(session) => Ok((session, generation)),
             Err(err) => {
                 let err = self.unreachable(&format!("beginning a session: {err}"));
@@ -172,14 +187,17 @@ impl ServiceBusNamespace {
             return Err(self.unreachable("no connection"));
         };
         let node = format!("{entity}/$management");
-        let attached = MgmtClient::builder()
+        let attach = MgmtClient::builder()
             .management_node_address(node.clone())
             .client_node_addr(link_name("mgmt", entity))
-            .attach(&mut l.session)
-            .await;
+            .attach(&mut l.session);
+        let attached = tokio::time::timeout(ATTACH_TIMEOUT, attach)
+            .await
+            .map_err(|_| "no answer to the attach".to_owned())
+            .and_then(|r| r.map_err(|err| format!("{err:?}")));
         match attached {
             Ok(client) => Ok((client, generation)),
-            Err(err) => Err(self.link_error(&mut live, &node, &format!("{err:?}"))),
+            Err(err) => Err(self.link_error(&mut live, &node, &err)),
         }
     }
 
@@ -259,12 +277,17 @@ impl ServiceBusNamespace {
         let expires_at = Timestamp::from_milliseconds(
             i64::try_from(expiry.saturating_mul(1000)).unwrap_or(i64::MAX),
         );
-        let put = cbs
-            .put_token(
+        let put = tokio::time::timeout(
+            ATTACH_TIMEOUT,
+            cbs.put_token(
                 audience.as_str(),
                 CbsToken::new(token, "servicebus.windows.net:sastoken", expires_at),
-            )
-            .await;
+            ),
+        )
+        .await;
+        let Ok(put) = put else {
+            return Err(self.unreachable("CBS put-token had no answer"));
+        };
         match put {
             Ok(()) => Ok(expiry),
             Err(fe2o3_amqp_management::error::Error::Status(status)) => {

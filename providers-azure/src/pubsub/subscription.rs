@@ -43,7 +43,7 @@ use strata_core::sync::lock;
 use strata_core::{Error, Result};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
-use super::connection::{ServiceBusNamespace, attach_receiver_on};
+use super::connection::{ATTACH_TIMEOUT, SESSION_WAIT, ServiceBusNamespace, attach_receiver_on};
 use super::management::{self, NewSubscription};
 use super::requests::{RenewLock, UpdateDisposition};
 use super::topic::ServiceBusTopic;
@@ -435,7 +435,10 @@ async fn session_slot(inner: Arc<Inner>) {
         };
         let attached = tokio::select! {
             _ = closed.changed() => break,
-            attached = attach_receiver_on(session, &inner.path, None, true) => attached,
+            attached = tokio::time::timeout(
+                ATTACH_TIMEOUT + SESSION_WAIT,
+                attach_receiver_on(session, &inner.path, None, true),
+            ) => attached.unwrap_or_else(|_| Err("no answer to the attach".to_owned())),
         };
         let Ok(receiver) = attached else {
             // No session available (or the namespace is down): try again.

@@ -138,6 +138,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_message_round_trips_with_content_type_session_id_and_attributes() {
+        let out = OutgoingMessage::new("body")
+            .with_attribute("origin", "strata")
+            .with_attribute(CONTENT_TYPE_ATTRIBUTE, "application/json")
+            .with_ordering_key("customer-1");
+        let encoded = encode(out, "id-1");
+        let props = encoded.properties.clone().unwrap();
+        assert_eq!(
+            props.content_type.as_ref().map(|s| s.0.as_str()),
+            Some("application/json")
+        );
+        assert_eq!(props.group_id.as_deref(), Some("customer-1"));
+        let app = encoded.application_properties.clone().unwrap();
+        assert!(
+            app.0.get(CONTENT_TYPE_ATTRIBUTE).is_none(),
+            "carried as the content type"
+        );
+        let received = AmqpMessage::builder()
+            .properties(props)
+            .application_properties(app)
+            .body(Body::Data(
+                vec![Data(Binary::from(b"body".to_vec()))].into(),
+            ))
+            .build();
+        let message = decode(received);
+        assert_eq!(message.id, "id-1");
+        assert_eq!(&message.data[..], b"body");
+        assert_eq!(message.ordering_key.as_deref(), Some("customer-1"));
+        assert_eq!(
+            message.attributes.get("origin").map(String::as_str),
+            Some("strata")
+        );
+        assert_eq!(
+            message
+                .attributes
+                .get(CONTENT_TYPE_ATTRIBUTE)
+                .map(String::as_str),
+            Some("application/json")
+        );
+        // No header: never delivered before, so this is attempt 1.
+        assert_eq!(message.delivery_attempt, 1);
+    }
+
+    #[test]
     fn a_lock_token_swaps_the_first_three_groups() {
         let tag: Vec<u8> = (0u8..16).collect();
         assert_eq!(
