@@ -18,6 +18,7 @@
 //!   API (`management`).
 
 pub mod connection;
+mod links;
 mod management;
 pub mod names;
 mod requests;

@@ -1,7 +1,7 @@
 //! [`ServiceBusSubscription`]: receives from a Service Bus subscription in
 //! PeekLock mode.
 //!
-//! One task owns the receiving link (fe2o3's `recv` needs it exclusively):
+//! One task owns each receiving link (`links`; fe2o3's `recv` needs it exclusively):
 //! it forwards deliveries into a channel, which `receive` reads (cancel
 //! safe), and sends the dispositions it is asked for. Settling:
 //! ack = complete (Accepted), nack = abandon (Modified, delivery failed, so
@@ -30,12 +30,11 @@ use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fe2o3_amqp::Receiver;
-use fe2o3_amqp::link::delivery::{Delivery as AmqpDelivery, DeliveryInfo};
+use fe2o3_amqp::link::delivery::DeliveryInfo;
 use fe2o3_amqp::link::receiver::TerminalDeliveryState;
 use fe2o3_amqp::session::SessionHandle;
 use fe2o3_amqp::types::definitions::{Error as AmqpError, ErrorCondition, Fields};
-use fe2o3_amqp::types::messaging::{Accepted, Body, Modified, Rejected};
+use fe2o3_amqp::types::messaging::{Accepted, Modified, Rejected};
 use fe2o3_amqp::types::primitives::{Symbol, Value};
 use fe2o3_amqp_management::client::MgmtClient;
 use strata_core::pubsub::{Delivery, DeliveryHandle, PubSubCapabilities, SubscriptionDriver};
@@ -44,6 +43,7 @@ use strata_core::{Error, Result};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use super::connection::{ATTACH_TIMEOUT, SESSION_WAIT, ServiceBusNamespace, attach_receiver_on};
+use super::links::{Received, Settle, run_link, run_session_link};
 use super::management::{self, NewSubscription};
 use super::requests::{RenewLock, UpdateDisposition};
 use super::topic::ServiceBusTopic;
@@ -57,8 +57,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CREDIT: u32 = 16;
 /// Most session links (sessions served at once) of one consumer.
 const MAX_SESSION_LINKS: u32 = 8;
-/// A session link with nothing to do for this long gives its session up.
-const SESSION_IDLE: Duration = Duration::from_secs(1);
 /// Wait after failing to accept a session.
 const SESSION_RETRY: Duration = Duration::from_millis(200);
 
@@ -106,9 +104,6 @@ pub struct ServiceBusSubscription {
     _closed: watch::Sender<bool>,
 }
 
-/// A delivery and the link it came on.
-type Received = (u64, AmqpDelivery<Body<Value>>);
-
 struct Inner {
     namespace: Arc<ServiceBusNamespace>,
     /// `topic/Subscriptions/name`.
@@ -137,12 +132,6 @@ struct Held {
     info: DeliveryInfo,
     link: u64,
     lock_token: Option<[u8; 16]>,
-}
-
-struct Settle {
-    info: DeliveryInfo,
-    state: TerminalDeliveryState,
-    done: oneshot::Sender<std::result::Result<(), String>>,
 }
 
 impl ServiceBusSubscription {
@@ -366,50 +355,8 @@ impl Inner {
     }
 }
 
-/// Owns the receiver: forwards deliveries, sends dispositions, until the
-/// link fails or the subscription is dropped.
-async fn run_link(
-    id: u64,
-    mut receiver: Receiver,
-    mut commands: mpsc::UnboundedReceiver<Settle>,
-    deliveries: mpsc::UnboundedSender<Received>,
-) {
-    loop {
-        tokio::select! {
-            biased;
-            command = commands.recv() => {
-                let Some(settle) = command else { break };
-                let result = receiver
-                    .dispose(settle.info, settle.state)
-                    .await
-                    .map_err(|e| e.to_string());
-                let failed = result.is_err();
-                let _ = settle.done.send(result);
-                if failed {
-                    break;
-                }
-            }
-            received = receiver.recv::<Body<Value>>() => {
-                match received {
-                    Ok(delivery) => {
-                        if deliveries.send((id, delivery)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!("Service Bus receiving link failed: {err}");
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    // Unsettled deliveries go back when the link closes (or their locks expire).
-    let _ = receiver.close().await;
-}
-
 /// Keeps one session link: accepts the next available session, serves it
-/// until it has been idle for [`SESSION_IDLE`], then takes another; stops
+/// until it has been idle a while (`links::SESSION_IDLE`), then takes another; stops
 /// when the subscription is dropped.
 async fn session_slot(inner: Arc<Inner>) {
     let mut closed = inner.closed.clone();
@@ -466,53 +413,6 @@ async fn session_slot(inner: Arc<Inner>) {
     if let Some((mut session, _)) = own {
         let _ = session.end().await;
     }
-}
-
-/// One session's link: one message at a time, the next credit granted only
-/// once the last message is settled.
-async fn run_session_link(
-    id: u64,
-    mut receiver: Receiver,
-    mut commands: mpsc::UnboundedReceiver<Settle>,
-    deliveries: mpsc::UnboundedSender<Received>,
-    mut closed: watch::Receiver<bool>,
-) {
-    let mut outstanding = 0u32;
-    if receiver.set_credit(1).await.is_err() {
-        return;
-    }
-    loop {
-        tokio::select! {
-            biased;
-            _ = closed.changed() => break,
-            command = commands.recv() => {
-                let Some(settle) = command else { break };
-                let result = receiver
-                    .dispose(settle.info, settle.state)
-                    .await
-                    .map_err(|e| e.to_string());
-                let failed = result.is_err();
-                let _ = settle.done.send(result);
-                outstanding = outstanding.saturating_sub(1);
-                if failed || (outstanding == 0 && receiver.set_credit(1).await.is_err()) {
-                    break;
-                }
-            }
-            received = receiver.recv::<Body<Value>>() => {
-                match received {
-                    Ok(delivery) => {
-                        outstanding += 1;
-                        if deliveries.send((id, delivery)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-            () = tokio::time::sleep(SESSION_IDLE), if outstanding == 0 => break,
-        }
-    }
-    let _ = receiver.close().await;
 }
 
 #[async_trait]

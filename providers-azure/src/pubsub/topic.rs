@@ -20,6 +20,9 @@ use super::connection::ServiceBusNamespace;
 /// the link is dropped and attached afresh by the next batch, so a broker
 /// that stops granting credit fails publishes instead of hanging them.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the first outcome of a message is awaited before it is sent
+/// again on a fresh link (see `publish_batch`).
+const OUTCOME_WAIT: Duration = Duration::from_secs(10);
 /// How long a message may wait for link credit before the link is
 /// attached afresh (once per batch).
 const CREDIT_WAIT: Duration = Duration::from_secs(5);
@@ -127,6 +130,7 @@ impl TopicDriver for ServiceBusTopic {
             }
             let id = wire::new_message_id();
             let encoded = wire::encode(message, &id);
+            let copy_for_resend = encoded.clone();
             let mut sent = send(&mut sender, encoded.clone()).await;
             if matches!(sent, Err(SendFailure::NoCredit)) && retired.is_empty() {
                 // fe2o3 0.14 can miss the flow that grants credit (it checks,
@@ -144,7 +148,7 @@ impl TopicDriver for ServiceBusTopic {
                 }
             }
             match sent {
-                Ok(fut) => pending.push(Ok((id, fut))),
+                Ok(fut) => pending.push(Ok((id, copy_for_resend, fut))),
                 Err(failure) => {
                     let err = ns.unreachable(&format!(
                         "sending to `{}`: {}",
@@ -157,32 +161,53 @@ impl TopicDriver for ServiceBusTopic {
             }
         }
         let mut results = Vec::with_capacity(n);
+        // A link for resends, attached when the first outcome does not come.
+        let mut resend_link: Option<Sender> = None;
         for p in pending {
-            results.push(match p {
-                Err(err) => Err(err),
-                Ok((id, fut)) => match tokio::time::timeout(SEND_TIMEOUT, fut)
-                    .await
-                    .map_err(|_| "timed out waiting for the outcome".to_owned())
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-                {
-                    Ok(Outcome::Accepted(_)) => Ok(id),
-                    Ok(Outcome::Rejected(rejected)) => Err(rejected_error(
-                        &self.inner.name,
-                        rejected
-                            .error
-                            .map(|e| (format!("{:?}", e.condition), e.description)),
-                    )),
-                    Ok(other) => Err(Error::unavailable(format!(
-                        "Service Bus topic `{}` did not accept a message: {other:?}",
-                        self.inner.name
-                    ))),
-                    Err(err) => {
-                        broken = Some(Error::unavailable(String::new()));
-                        Err(ns.unreachable(&format!("sending to `{}`: {err}", self.inner.name)))
-                    }
-                },
+            let Ok((id, copy, fut)) = p else {
+                results.push(p.map(|(id, _, _)| id));
+                continue;
+            };
+            let mut outcome = outcome_within(fut, OUTCOME_WAIT).await;
+            if matches!(outcome, Err(None)) {
+                // fe2o3 0.14 puts a delivery in its unsettled map only after
+                // the transfer is written, so an outcome that comes back at
+                // once can be missed. Sent again (same message id) on a fresh
+                // link: at least once, as a retry after any lost answer.
+                if resend_link.is_none() {
+                    resend_link = ns
+                        .attach_sender(&self.inner.name)
+                        .await
+                        .ok()
+                        .map(|(s, _)| s);
+                }
+                if let Some(link) = resend_link.as_mut() {
+                    outcome = match send(link, copy).await {
+                        Ok(fut) => outcome_within(fut, SEND_TIMEOUT).await,
+                        Err(failure) => Err(Some(failure.describe())),
+                    };
+                }
+            }
+            results.push(match outcome {
+                Ok(Outcome::Accepted(_)) => Ok(id),
+                Ok(Outcome::Rejected(rejected)) => Err(rejected_error(
+                    &self.inner.name,
+                    rejected
+                        .error
+                        .map(|e| (format!("{:?}", e.condition), e.description)),
+                )),
+                Ok(other) => Err(Error::unavailable(format!(
+                    "Service Bus topic `{}` did not accept a message: {other:?}",
+                    self.inner.name
+                ))),
+                Err(err) => {
+                    broken = Some(Error::unavailable(String::new()));
+                    let err = err.unwrap_or_else(|| "no outcome came".to_owned());
+                    Err(ns.unreachable(&format!("sending to `{}`: {err}", self.inner.name)))
+                }
             });
         }
+        drop(resend_link);
         drop(retired);
         if broken.is_some() {
             drop(guard);
@@ -191,6 +216,19 @@ impl TopicDriver for ServiceBusTopic {
             *guard = Some((sender, generation));
         }
         results
+    }
+}
+
+/// The outcome of a sent message, or why there is none: `None` when it
+/// did not come within `wait`.
+async fn outcome_within(
+    fut: DeliveryFut<std::result::Result<Outcome, SendError>>,
+    wait: Duration,
+) -> std::result::Result<Outcome, Option<String>> {
+    match tokio::time::timeout(wait, fut).await {
+        Err(_) => Err(None),
+        Ok(Err(err)) => Err(Some(err.to_string())),
+        Ok(Ok(outcome)) => Ok(outcome),
     }
 }
 
