@@ -200,12 +200,18 @@ async fn a_message_strata_dead_letters_is_read_from_the_dead_letter_queue_with_i
         ])
         .await;
     assert!(results[0].is_ok(), "{results:?}");
-    let delivery = sub
-        .receive(1, Duration::from_secs(10))
-        .await
-        .unwrap()
-        .pop()
-        .expect("the message is delivered");
+    // `receive` may return empty before its wait is up (a link attached
+    // afresh); ask again until a deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let delivery = loop {
+        if let Some(d) = sub.receive(1, Duration::from_secs(2)).await.unwrap().pop() {
+            break d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the message is not delivered in 30 s"
+        );
+    };
     sub.dead_letter(delivery.handle, "handler failed 5 times: boom")
         .await
         .unwrap();
