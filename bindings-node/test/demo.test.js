@@ -131,7 +131,7 @@ test('one codebase, swapped by config: the same account on the embedded defaults
     for (const [file, cloud] of [
       ['aws-localstack.json', 'AWS'],
       ['gcp-emulators.json', 'GCP'],
-      // Objects on Blob Storage; pub/sub stays in memory until Service Bus lands.
+      // Objects on Blob Storage, pub/sub in memory; azure-emulators.json (below) has Service Bus.
       ['azure-azurite.json', 'Azure'],
     ]) {
       const out = await runDemoWithConfig(uniqueConfig(path.join(examples, file), cwd), cwd);

@@ -1,5 +1,5 @@
 //! `providers.azure` of the infra config: [`AzureAccount`], Azure's own
-//! settings type, shared by Blob Storage (and Service Bus when it lands).
+//! settings type, shared by Blob Storage and Service Bus.
 
 use std::fmt;
 
