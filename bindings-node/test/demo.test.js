@@ -131,7 +131,7 @@ test('one codebase, swapped by config: the same account on the embedded defaults
     for (const [file, cloud] of [
       ['aws-localstack.json', 'AWS'],
       ['gcp-emulators.json', 'GCP'],
-      // Objects on Blob Storage; pub/sub stays in memory until Service Bus lands.
+      // Objects on Blob Storage, pub/sub in memory; azure-emulators.json (below) has Service Bus.
       ['azure-azurite.json', 'Azure'],
     ]) {
       const out = await runDemoWithConfig(uniqueConfig(path.join(examples, file), cwd), cwd);
@@ -142,6 +142,42 @@ test('one codebase, swapped by config: the same account on the embedded defaults
       assert.equal(accountOf(out), accountOf(local), `the account on ${cloud}`);
     }
   } finally {
+    fs.rmSync(cwd, { recursive: true, force: true });
+  }
+});
+
+// The same program with every block on Azure's side: Service Bus (this
+// repository's emulator) for pub/sub, Azurite for objects, and the Redis and
+// PostgreSQL that Azure Cache and Azure Database are. Only the config differs.
+test('the same demo runs unchanged on Service Bus, Azurite, Redis and PostgreSQL (azure-emulators.json)', async () => {
+  requireEnv('STRATA_TEST_SERVICEBUS_CONNECTION_STRING', 'servicebus');
+  requireEnv('STRATA_TEST_AZURITE_BLOB_ENDPOINT', 'azurite');
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-demo-'));
+  const db = `strata_demo_az_${process.pid}_${Date.now()}`;
+  psql(`CREATE DATABASE ${db}`);
+  const example = path.join(__dirname, '..', '..', 'examples', 'configs', 'azure-emulators.json');
+  try {
+    const local = await runDemo(cwd);
+    const config = uniqueConfig(example, cwd);
+    const out = await new Promise((resolve, reject) => {
+      const env = {
+        ...process.env,
+        STRATA_CONFIG: config,
+        STRATA_REDIS_URL: process.env.STRATA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+        STRATA_POSTGRES_URL: `postgres://postgres@127.0.0.1:5432/${db}`,
+      };
+      execFile(process.execPath, [demo], { cwd, env, timeout: 60_000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`demo failed (${err.message}):\n${stdout}\n${stderr}`));
+        else resolve(stdout);
+      });
+    });
+    assert.match(out, /with config .*azure-emulators\.json/);
+    assert.match(out, /1 migration\(s\) applied, 0 already applied/);
+    assert.match(out, /uploads stored: 3; events processed: 3; failed attempts retried: 1/);
+    assert.match(out, /img\/broken\.png: 512 B, attempts 2/);
+    assert.equal(accountOf(out), accountOf(local), 'the account on Azure');
+  } finally {
+    psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
     fs.rmSync(cwd, { recursive: true, force: true });
   }
 });

@@ -1,5 +1,5 @@
 //! `providers.azure` of the infra config: [`AzureAccount`], Azure's own
-//! settings type, shared by Blob Storage (and Service Bus when it lands).
+//! settings type, shared by Blob Storage and Service Bus.
 
 use std::fmt;
 
@@ -28,9 +28,55 @@ pub struct AzureAccount {
     /// else the managed identity).
     #[serde(default)]
     pub credentials: Option<AzureCredentialsConfig>,
-    /// Create missing containers (and, later, topics and subscriptions) at startup.
+    /// The Service Bus namespace that serves `"provider": "azure"` pub/sub.
+    #[serde(default)]
+    pub service_bus: Option<ServiceBusAccount>,
+    /// Create missing containers, topics and subscriptions at startup.
     #[serde(default)]
     pub provision: bool,
+}
+
+/// How to reach a Service Bus namespace: a connection string, or the
+/// namespace with a shared access key name and key. Put the key in the
+/// environment: `{"$env": "NAME"}`.
+///
+/// `Debug` never shows the key.
+#[derive(Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceBusAccount {
+    /// `Endpoint=sb://<namespace>.servicebus.windows.net/;SharedAccessKeyName=…;
+    /// SharedAccessKey=…` (with `;UseDevelopmentEmulator=true` for an
+    /// emulator, which speaks plain AMQP on the endpoint's port).
+    #[serde(default)]
+    pub connection_string: Option<String>,
+    /// The namespace: `my-namespace` or its host name
+    /// (`my-namespace.servicebus.windows.net`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The shared access policy's name (e.g. `RootManageSharedAccessKey`).
+    #[serde(default)]
+    pub key_name: Option<String>,
+    /// The shared access policy's key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The largest message the namespace takes, in bytes: 262144 (256 KiB)
+    /// on the Standard tier, up to 104857600 (100 MiB) on Premium.
+    #[serde(default)]
+    #[schemars(range(min = 1024, max = 104_857_600))]
+    pub max_message_bytes: Option<u64>,
+}
+
+impl fmt::Debug for ServiceBusAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServiceBusAccount")
+            .field("connection_string", &hidden(&self.connection_string))
+            .field("namespace", &self.namespace)
+            .field("key_name", &self.key_name)
+            .field("key", &hidden(&self.key))
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish()
+    }
 }
 
 /// Per-service endpoint overrides.
@@ -117,6 +163,16 @@ impl AzureAccount {
                     "give one of `account_key`, `connection_string`, `sas_token` and \
                      `anonymous`"
                         .into(),
+                ));
+            }
+        }
+        if let Some(bus) = &self.service_bus {
+            let parts = bus.namespace.is_some() || bus.key_name.is_some() || bus.key.is_some();
+            let whole = bus.namespace.is_some() && bus.key_name.is_some() && bus.key.is_some();
+            if bus.connection_string.is_some() == parts || (parts && !whole) {
+                return Err((
+                    "service_bus".into(),
+                    "give either `connection_string`, or `namespace`, `key_name` and `key`".into(),
                 ));
             }
         }

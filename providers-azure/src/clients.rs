@@ -16,6 +16,7 @@ use strata_core::{Error, Result, error_chain};
 use tokio::sync::OnceCell;
 
 use crate::entra;
+use crate::pubsub::ServiceBusNamespace;
 use crate::sas_policy::SasTokenPolicy;
 use crate::settings::{AzureCredentials, AzureSettings, invalid};
 use crate::shared_key::SharedKeyPolicy;
@@ -39,6 +40,7 @@ pub struct AzureClients {
 struct Inner {
     settings: AzureSettings,
     blob: OnceCell<BlobService>,
+    service_bus: std::sync::OnceLock<Arc<ServiceBusNamespace>>,
 }
 
 impl std::fmt::Debug for AzureClients {
@@ -76,6 +78,7 @@ impl AzureClients {
             inner: Arc::new(Inner {
                 settings: settings.clone(),
                 blob: OnceCell::new(),
+                service_bus: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -83,6 +86,25 @@ impl AzureClients {
     /// The settings these clients were made from.
     pub fn settings(&self) -> &AzureSettings {
         &self.inner.settings
+    }
+
+    /// The Service Bus namespace's shared connection (made on first use;
+    /// it connects when the first link is attached).
+    ///
+    /// # Errors
+    /// `InvalidConfig` when `providers.azure.service_bus` is not set.
+    pub fn service_bus(&self) -> Result<Arc<ServiceBusNamespace>> {
+        let Some(settings) = &self.inner.settings.service_bus else {
+            return Err(invalid(
+                "service_bus",
+                "Service Bus pub/sub needs the namespace: set `service_bus` to                  `{\"connection_string\": …}` or `{\"namespace\", \"key_name\", \"key\"}`",
+            ));
+        };
+        Ok(self
+            .inner
+            .service_bus
+            .get_or_init(|| Arc::new(ServiceBusNamespace::new(settings.clone())))
+            .clone())
     }
 
     /// The Blob service, built on first use.
@@ -209,6 +231,7 @@ mod tests {
         let settings = AzureSettings {
             account: Some("acct1".into()),
             blob_endpoint: Some("http://127.0.0.1:10000/acct1".into()),
+            service_bus: None,
             credentials: AzureCredentials::Entra(EntraSettings::default()),
             provision: false,
         };

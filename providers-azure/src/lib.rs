@@ -1,8 +1,9 @@
-//! Strata providers for Azure: ObjectStore on Blob Storage ([`BlobBucket`],
-//! on Microsoft's `azure_storage_blob`), Entra ID access tokens as database
-//! passwords for Azure Database for PostgreSQL ([`EntraAuthTokenSource`],
-//! `"auth": "azure_entra"`), and the `providers.azure` account settings.
-//! Service Bus comes in its own issue.
+//! Strata providers for Azure: PubSub on Service Bus ([`ServiceBusTopic`],
+//! [`ServiceBusSubscription`], over AMQP with `fe2o3-amqp`), ObjectStore on
+//! Blob Storage ([`BlobBucket`], on Microsoft's `azure_storage_blob`), Entra
+//! ID access tokens as database passwords for Azure Database for PostgreSQL
+//! ([`EntraAuthTokenSource`], `"auth": "azure_entra"`), and the
+//! `providers.azure` account settings.
 //!
 //! [`register`] adds them to a registry (`"provider": "azure"`). In code,
 //! build [`AzureSettings`] from an [`AzureAccount`], make one
@@ -31,13 +32,18 @@ mod entra;
 mod error;
 pub mod objects;
 mod provider;
+pub mod pubsub;
 mod sas_policy;
 mod settings;
 mod shared_key;
 
-pub use account::{AzureAccount, AzureCredentialsConfig, AzureEndpoints};
+pub use account::{AzureAccount, AzureCredentialsConfig, AzureEndpoints, ServiceBusAccount};
 pub use clients::AzureClients;
 pub use entra::{DATABASE_SCOPE, EntraAuthTokenSource, EntraSettings};
 pub use objects::{BlobBucket, BlobBucketOptions};
-pub use provider::{AzureCluster, BlobStorageProvider, EntraIdAuth, register};
+pub use provider::{AzureCluster, BlobStorageProvider, EntraIdAuth, ServiceBusProvider, register};
+pub use pubsub::{
+    ServiceBusNamespace, ServiceBusSettings, ServiceBusSubscription, ServiceBusSubscriptionOptions,
+    ServiceBusTopic,
+};
 pub use settings::{AzureCredentials, AzureSettings, DEV_ACCOUNT};

@@ -1,24 +1,26 @@
-//! Azure's registrations: `"provider": "azure"` under `objects` (Blob
-//! Storage), `"auth": "azure_entra"` for PostgreSQL, and `providers.azure`.
-//! One [`AzureCluster`] per `Infra` holds the clients they share. Service
-//! Bus registers here when it lands.
+//! Azure's registrations: `"provider": "azure"` under `pubsub` (Service
+//! Bus) and `objects` (Blob Storage), `"auth": "azure_entra"` for
+//! PostgreSQL, and `providers.azure`. One [`AzureCluster`] per `Infra` holds
+//! the clients they share (one AMQP connection per Service Bus namespace).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use strata_core::objects::BucketDriver;
+use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
 use strata_core::registry::cloud::{CloudClients, Cluster};
 use strata_core::registry::{
     BucketEntry, CloudAccount, DatabaseAuthProvider, FieldError, ObjectsProvider, OpenContext,
-    Registry,
+    PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
 };
 use strata_core::sqldb::{CachedToken, ConnectTarget};
 use strata_core::{Error, Result};
 
 use crate::objects::container_name_rule;
+use crate::pubsub::names;
 use crate::{
     AzureAccount, AzureClients, AzureSettings, BlobBucket, BlobBucketOptions, EntraAuthTokenSource,
-    EntraSettings,
+    EntraSettings, ServiceBusSubscription, ServiceBusSubscriptionOptions, ServiceBusTopic,
 };
 
 /// The name of Azure in configs: the providers' name and the account's key.
@@ -28,8 +30,9 @@ const NAME: &str = "azure";
 pub fn register(registry: &mut Registry) {
     registry
         .add_cloud(CloudAccount::of::<AzureClients>(
-            "Microsoft Azure (Blob Storage, Entra ID database auth; Service Bus to come).",
+            "Microsoft Azure (Service Bus, Blob Storage, Entra ID database auth).",
         ))
+        .add_pubsub(ServiceBusProvider)
         .add_objects(BlobStorageProvider)
         .add_database_auth(EntraIdAuth);
 }
@@ -40,11 +43,85 @@ pub type AzureCluster = Cluster<AzureClients>;
 impl CloudClients for AzureClients {
     const NAME: &'static str = NAME;
     type Account = AzureAccount;
-    /// No pub/sub yet (Service Bus comes in its own issue).
-    type Topic = ();
+    type Topic = ServiceBusTopic;
 
     async fn for_account(account: AzureAccount) -> Result<Self> {
         AzureClients::connect(&AzureSettings::from_account(&account)?).await
+    }
+}
+
+/// Service Bus topics and subscriptions.
+pub struct ServiceBusProvider;
+
+#[async_trait]
+impl PubSubProvider for ServiceBusProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    /// The topic's and each subscription's Service Bus entity name.
+    fn check_names(&self, topic: TopicEntry<'_>) -> std::result::Result<(), FieldError> {
+        topic.check_physical_names(names::topic_rule, names::subscription_rule)
+    }
+
+    async fn open_topic(
+        &self,
+        cx: &OpenContext,
+        topic: TopicEntry<'_>,
+    ) -> Result<Arc<dyn TopicDriver>> {
+        // A config built in code skipped the parser: check before any request.
+        self.check_names(topic)
+            .map_err(|(field, rule)| cx.invalid_config(&join(&topic.path(), &field), rule))?;
+        let cluster = AzureCluster::of(cx).await?;
+        let clients = cluster.clients();
+        let namespace = clients.service_bus().map_err(|e| cx.locate(e))?;
+        let opened =
+            ServiceBusTopic::open(namespace, topic.physical, clients.settings().provision).await?;
+        cluster.add_topic(topic.name, opened.clone());
+        Ok(Arc::new(opened))
+    }
+
+    async fn open_subscription(
+        &self,
+        cx: &OpenContext,
+        topic: TopicEntry<'_>,
+        subscription: SubscriptionEntry<'_>,
+    ) -> Result<Arc<dyn SubscriptionDriver>> {
+        let cluster = AzureCluster::of(cx).await?;
+        let opened = cluster.topic(topic.name)?;
+        let sub = subscription.config;
+        // Dead letters: with a dead-letter topic the engine publishes them
+        // there (with its attributes), unless the config asks for the native
+        // path: then the subscription forwards its dead-letter queue to that
+        // topic and the engine dead-letters explicitly, with its reason.
+        // Without a dead-letter topic, explicit dead-lettering goes to the
+        // subscription's own `$DeadLetterQueue`.
+        let forward_to = match &sub.dead_letter_topic {
+            Some(dlt) if sub.native_dead_letter() => Some(cluster.topic(dlt)?.name().to_owned()),
+            _ => None,
+        };
+        let opts = ServiceBusSubscriptionOptions {
+            lease: sub.lease(),
+            provision: cluster.clients().settings().provision,
+            ordering: topic.config.ordering,
+            explicit_dead_letter: sub.dead_letter_topic.is_none() || forward_to.is_some(),
+            forward_dead_letters_to: forward_to,
+            // The engine dead-letters at `max_attempts`; the broker's own
+            // count stays above it so it never moves a message first.
+            max_delivery_count: sub.max_attempts.map_or(2000, |n| n.saturating_add(10)),
+        };
+        Ok(Arc::new(
+            ServiceBusSubscription::open(&opened, subscription.physical, &opts).await?,
+        ))
+    }
+}
+
+/// `path.field`, or `path` for a field of the entry itself.
+fn join(path: &str, field: &str) -> String {
+    if field.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}.{field}")
     }
 }
 
@@ -70,15 +147,8 @@ impl ObjectsProvider for BlobStorageProvider {
         bucket: BucketEntry<'_>,
     ) -> Result<Arc<dyn BucketDriver>> {
         // A config built in code skipped the parser: check before any request.
-        self.check_names(bucket).map_err(|(field, rule)| {
-            let path = bucket.path();
-            let at = if field.is_empty() {
-                path
-            } else {
-                format!("{path}.{field}")
-            };
-            cx.invalid_config(&at, rule)
-        })?;
+        self.check_names(bucket)
+            .map_err(|(field, rule)| cx.invalid_config(&join(&bucket.path(), &field), rule))?;
         let cluster = AzureCluster::of(cx).await?;
         let opts = BlobBucketOptions {
             public_base_url: bucket.config.public_base_url.clone(),

@@ -9,6 +9,7 @@ use azure_core::http::Url;
 use strata_core::{Error, Result};
 
 use crate::account::account_name_rule;
+use crate::pubsub::ServiceBusSettings;
 use crate::{AzureAccount, EntraSettings};
 
 /// Azurite's development account: its name and key are fixed and published
@@ -55,7 +56,9 @@ pub struct AzureSettings {
     pub blob_endpoint: Option<String>,
     /// How requests are authorized.
     pub credentials: AzureCredentials,
-    /// Create missing containers.
+    /// The Service Bus namespace (`service_bus`), when configured.
+    pub service_bus: Option<ServiceBusSettings>,
+    /// Create missing containers, topics and subscriptions.
     pub provision: bool,
 }
 
@@ -101,10 +104,16 @@ impl AzureSettings {
         {
             return Err(invalid("credentials.connection_string", rule));
         }
+        let service_bus = account
+            .service_bus
+            .as_ref()
+            .map(ServiceBusSettings::from_account)
+            .transpose()?;
         Ok(AzureSettings {
             account: name,
             blob_endpoint,
             credentials,
+            service_bus,
             provision: account.provision,
         })
     }
