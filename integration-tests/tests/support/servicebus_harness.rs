@@ -101,13 +101,4 @@ impl PubSubHarness for ServiceBusHarness {
     fn patience(&self) -> Duration {
         Duration::from_secs(45)
     }
-
-    /// Fewer than the emulator's 1,000 credits of a sender link: its link
-    /// flow frames carry delivery-count 0 instead of the transfers it has
-    /// received, so a spec-following sender (fe2o3) computes no credit left
-    /// after 1,000 messages on one link and waits. An emulator bug,
-    /// reported with the `servicebus` branch; remove once it is fixed.
-    fn bulk_messages(&self) -> usize {
-        900
-    }
 }
