@@ -8,6 +8,7 @@ https://learn.microsoft.com/azure/service-bus-messaging/service-bus-prefetch
 """
 
 import threading
+import time
 
 from azure.servicebus import ServiceBusMessage, ServiceBusReceiveMode
 
@@ -122,3 +123,18 @@ def test_prefetch_zero_receive_takes_only_what_is_asked(sb):
         assert len(rest) == 10 - 4, len(rest)
         for m in batch:
             r.complete_message(m)
+
+
+def test_iterating_a_receiver_streams_every_message(sb):
+    """`for msg in receiver` (receive_messages_iter: credit prefetch_count + 1, re-granted as it is
+    used) gets every message once and stops after max_wait_time of silence."""
+    _send(sb, "qwork", 15, prefix="it")
+    seen = []
+    t0 = time.monotonic()
+    with sb.get_queue_receiver("qwork", max_wait_time=3) as r:
+        for m in r:
+            seen.append(body_of(m))
+            r.complete_message(m)
+    assert sorted(seen) == sorted(f"it{i}".encode() for i in range(15))
+    assert len(set(seen)) == 15
+    assert time.monotonic() - t0 < 30

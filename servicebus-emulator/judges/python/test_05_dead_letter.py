@@ -129,3 +129,36 @@ def test_subscription_max_delivery_count_goes_to_subscription_dead_letter_queue(
     with sb.get_subscription_receiver("t1", "s2", max_wait_time=5) as r:
         got = drain(r, expect=1)
     assert [(body_of(m), m.delivery_count) for m in got] == [(b"sub-poison", 0)]
+
+
+def test_message_ttl_cannot_exceed_the_entity_default(broker_factory):
+    """https://learn.microsoft.com/azure/service-bus-messaging/message-expiration: a message-level
+    TTL can't be longer than the entity's DefaultMessageTimeToLive; it is silently adjusted."""
+    import copy
+
+    from conftest import DEFAULT_CONFIG
+
+    cfg = copy.deepcopy(DEFAULT_CONFIG)
+    cfg["UserConfig"]["Namespaces"][0]["Queues"].append(
+        {
+            "Name": "qcap",
+            "Properties": {
+                "LockDuration": "PT5S",
+                "MaxDeliveryCount": 3,
+                "RequiresSession": False,
+                "DefaultMessageTimeToLive": "PT2S",
+                "DeadLetteringOnMessageExpiration": True,
+            },
+        }
+    )
+    b = broker_factory(cfg)
+    with b.client() as sb:
+        with sb.get_queue_sender("qcap") as s:
+            s.send_messages(ServiceBusMessage(b"asks-for-an-hour", time_to_live=datetime.timedelta(hours=1)))
+        time.sleep(3.5)
+        with sb.get_queue_receiver("qcap", max_wait_time=2) as r:
+            assert r.receive_messages(max_message_count=1, max_wait_time=2) == []
+        with sb.get_queue_receiver("qcap", sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=5) as dlq:
+            dead = drain(dlq, max_wait_time=5)
+        assert [body_of(d) for d in dead] == [b"asks-for-an-hour"]
+        assert dead[0].dead_letter_reason == "TTLExpiredException"

@@ -14,6 +14,7 @@ const h = useBroker({
     queue("sched-q"),
     queue("body-q"),
     queue("noid-q"),
+    queue("wide-q"),
     queue("sess-props-q", { RequiresSession: true }),
   ],
 });
@@ -220,4 +221,34 @@ test("body types round-trip: string, number, array, object, Buffer", T, async ()
   assert.deepEqual(msgs[3].body, { nested: { deep: [true, null] } });
   assert.ok(Buffer.isBuffer(msgs[4].body));
   assert.equal(msgs[4].body.toString(), "raw-bytes");
+});
+
+test("partitionKey and wide-range numeric application properties round-trip", T, async () => {
+  const client = h.client();
+  await client.createSender("wide-q").sendMessages({
+    body: "w",
+    partitionKey: "pk-1",
+    applicationProperties: {
+      big: 2 ** 40, // rhea encodes as ulong
+      bigNeg: -(2 ** 40), // long
+      maxSafe: Number.MAX_SAFE_INTEGER,
+      zero: 0,
+      tiny: 1e-9,
+      empty: "",
+      unicode: "héllo wörld ✓ 日本",
+    },
+  });
+  const r = client.createReceiver("wide-q", { receiveMode: "receiveAndDelete" });
+  const [m] = await receiveN(r, 1);
+  assert.ok(m);
+  assert.equal(m.partitionKey, "pk-1");
+  assert.deepEqual(m.applicationProperties, {
+    big: 2 ** 40,
+    bigNeg: -(2 ** 40),
+    maxSafe: Number.MAX_SAFE_INTEGER,
+    zero: 0,
+    tiny: 1e-9,
+    empty: "",
+    unicode: "héllo wörld ✓ 日本",
+  });
 });

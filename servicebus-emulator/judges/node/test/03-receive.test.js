@@ -13,6 +13,7 @@ const h = useBroker({
     queue("drain-q"),
     queue("wait-q"),
     queue("bulk-q"),
+    queue("many-q"),
   ],
   topics: [topic("fan-t", [subscription("sub-a"), subscription("sub-b")])],
 });
@@ -213,4 +214,25 @@ test("3000 small messages are all delivered exactly once (flow control beyond rh
   }
   assert.equal(dups, 0, `${dups} duplicates`);
   assert.equal(seen.size, N, `received ${seen.size}/${N}`);
+});
+
+test("20 clients on 20 connections send concurrently; every message arrives once", T, async () => {
+  const K = 20;
+  const perClient = 10;
+  const clients = Array.from({ length: K }, () => h.client());
+  await Promise.all(
+    clients.map((c, k) =>
+      c.createSender("many-q").sendMessages(Array.from({ length: perClient }, (_, i) => ({ body: `${k}-${i}`, messageId: `many-${k}-${i}` }))),
+    ),
+  );
+  const r = h.client().createReceiver("many-q", { receiveMode: "receiveAndDelete" });
+  const msgs = await receiveN(r, K * perClient, { totalMs: 30_000 });
+  const ids = msgs.map((m) => m.messageId);
+  assert.equal(new Set(ids).size, ids.length, "duplicates");
+  assert.equal(ids.length, K * perClient, `received ${ids.length}/${K * perClient}`);
+  // per-sender order is kept (FIFO per queue)
+  for (let k = 0; k < K; k++) {
+    const mine = msgs.filter((m) => m.body.startsWith(`${k}-`)).map((m) => Number(m.body.split("-")[1]));
+    assert.deepEqual(mine, [...Array(perClient).keys()], `client ${k} order`);
+  }
 });

@@ -13,7 +13,7 @@ const os = require("node:os");
 const path = require("node:path");
 const net = require("node:net");
 const { spawn } = require("node:child_process");
-const { before, after, afterEach, test: nodeTest } = require("node:test");
+const { before, after, beforeEach, afterEach, test: nodeTest } = require("node:test");
 const {
   ServiceBusClient,
   ServiceBusAdministrationClient,
@@ -323,7 +323,18 @@ function useBroker(spec) {
   before(async () => {
     h.broker = await startBroker(spec);
   });
-  afterEach(async () => {
+  let stderrMark = 0;
+  beforeEach(() => {
+    stderrMark = h.broker ? h.broker.stderr.length : 0;
+  });
+  afterEach(async (t) => {
+    // On failure, show what the broker logged during this test (STRATA_SERVICEBUS_LOG=debug for more).
+    if (t && t.passed === false && h.broker) {
+      const log = h.broker.stderr.slice(stderrMark);
+      if (log.trim()) {
+        process.stderr.write(`\n---- broker stderr during "${t.name}" ----\n${log.slice(-8000)}\n----\n`);
+      }
+    }
     await closeAll(h.clients.splice(0));
   });
   after(async () => {
