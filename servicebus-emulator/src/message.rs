@@ -165,9 +165,11 @@ pub fn parse(buf: &[u8]) -> Result<Incoming, Malformed> {
     if body.is_empty() {
         return Err(Malformed("a message without a body section"));
     }
+    // Saturating: the expiry is the client's value; no i64 it sends may overflow here.
     // A message without a header ttl but with an absolute expiry time still expires.
-    let ttl_ms =
-        ttl_ms.or_else(|| absolute_expiry.map(|at| u64::try_from(at - now_ms()).unwrap_or(0)));
+    let ttl_ms = ttl_ms.or_else(|| {
+        absolute_expiry.map(|at| u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0))
+    });
     Ok(Incoming {
         message: StoredMessage {
             seq: 0,
@@ -357,6 +359,23 @@ mod tests {
             .build();
         serde_amqp::to_vec(&fe2o3_amqp_types::messaging::message::__private::Serializable(msg))
             .expect("encode")
+    }
+
+    #[test]
+    fn an_absurd_absolute_expiry_is_an_expired_message_not_a_panic() {
+        let props = Properties {
+            message_id: Some(fe2o3_amqp_types::messaging::MessageId::String("m".into())),
+            absolute_expiry_time: Some(Timestamp::from_milliseconds(i64::MIN)),
+            ..Default::default()
+        };
+        let msg: Message<AmqpValue<String>> = Message::builder()
+            .properties(props)
+            .value("x".to_string())
+            .build();
+        let bytes =
+            serde_amqp::to_vec(&fe2o3_amqp_types::messaging::message::__private::Serializable(msg))
+                .expect("encode");
+        assert_eq!(parse(&bytes).expect("parse").ttl_ms, Some(0));
     }
 
     #[test]
