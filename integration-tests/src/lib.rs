@@ -2,5 +2,6 @@
 //! test files share.
 
 pub mod aws_tools;
+pub mod config;
 pub mod emulator;
 pub mod tcp_proxy;

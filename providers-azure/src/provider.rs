@@ -6,18 +6,19 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use strata_core::config::SubscriptionConfig;
 use strata_core::objects::BucketDriver;
 use strata_core::pubsub::{SubscriptionDriver, TopicDriver};
 use strata_core::registry::cloud::{CloudClients, Cluster};
 use strata_core::registry::{
     BucketEntry, CloudAccount, DatabaseAuthProvider, FieldError, ObjectsProvider, OpenContext,
-    PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
+    OptionsType, PubSubProvider, Registry, SubscriptionEntry, TopicEntry,
 };
 use strata_core::sqldb::{CachedToken, ConnectTarget};
 use strata_core::{Error, Result};
 
 use crate::objects::container_name_rule;
-use crate::pubsub::names;
+use crate::pubsub::{Entity, ServiceBusTopicOptions, names};
 use crate::{
     AzureAccount, AzureClients, AzureSettings, BlobBucket, BlobBucketOptions, EntraAuthTokenSource,
     EntraSettings, ServiceBusSubscription, ServiceBusSubscriptionOptions, ServiceBusTopic,
@@ -59,9 +60,22 @@ impl PubSubProvider for ServiceBusProvider {
         NAME
     }
 
-    /// The topic's and each subscription's Service Bus entity name.
+    fn options(&self) -> OptionsType {
+        OptionsType::of::<ServiceBusTopicOptions>()
+    }
+
+    /// The topic's (or queue's) and each subscription's Service Bus entity
+    /// name, and what a queue entry may declare.
     fn check_names(&self, topic: TopicEntry<'_>) -> std::result::Result<(), FieldError> {
-        topic.check_physical_names(names::topic_rule, names::subscription_rule)
+        let options: ServiceBusTopicOptions = topic.config.options.decode()?;
+        options.check_entry(topic)?;
+        match options.entity {
+            Entity::Topic => {
+                topic.check_physical_names(names::topic_rule, names::subscription_rule)
+            }
+            // The subscription of a queue is the queue: no name to check.
+            Entity::Queue => topic.check_physical_names(names::topic_rule, |_| None::<String>),
+        }
     }
 
     async fn open_topic(
@@ -72,11 +86,28 @@ impl PubSubProvider for ServiceBusProvider {
         // A config built in code skipped the parser: check before any request.
         self.check_names(topic)
             .map_err(|(field, rule)| cx.invalid_config(&join(&topic.path(), &field), rule))?;
+        let options: ServiceBusTopicOptions = cx.options(&topic.config.options, &topic.path())?;
         let cluster = AzureCluster::of(cx).await?;
         let clients = cluster.clients();
         let namespace = clients.service_bus().map_err(|e| cx.locate(e))?;
-        let opened =
-            ServiceBusTopic::open(namespace, topic.physical, clients.settings().provision).await?;
+        let opened = match options.entity {
+            Entity::Topic => {
+                ServiceBusTopic::open(namespace, topic.physical, clients.settings().provision)
+                    .await?
+            }
+            Entity::Queue => {
+                // A queue is created with what its one subscription asks for.
+                let opts = match topic.config.subscriptions.values().next() {
+                    Some(sub) => subscription_options(&cluster, topic, sub)?,
+                    None => ServiceBusSubscriptionOptions {
+                        provision: clients.settings().provision,
+                        ordering: topic.config.ordering,
+                        ..ServiceBusSubscriptionOptions::default()
+                    },
+                };
+                ServiceBusTopic::open_queue(namespace, topic.physical, &opts).await?
+            }
+        };
         cluster.add_topic(topic.name, opened.clone());
         Ok(Arc::new(opened))
     }
@@ -89,31 +120,42 @@ impl PubSubProvider for ServiceBusProvider {
     ) -> Result<Arc<dyn SubscriptionDriver>> {
         let cluster = AzureCluster::of(cx).await?;
         let opened = cluster.topic(topic.name)?;
-        let sub = subscription.config;
-        // Dead letters: with a dead-letter topic the engine publishes them
-        // there (with its attributes), unless the config asks for the native
-        // path: then the subscription forwards its dead-letter queue to that
-        // topic and the engine dead-letters explicitly, with its reason.
-        // Without a dead-letter topic, explicit dead-lettering goes to the
-        // subscription's own `$DeadLetterQueue`.
-        let forward_to = match &sub.dead_letter_topic {
-            Some(dlt) if sub.native_dead_letter() => Some(cluster.topic(dlt)?.name().to_owned()),
-            _ => None,
-        };
-        let opts = ServiceBusSubscriptionOptions {
-            lease: sub.lease(),
-            provision: cluster.clients().settings().provision,
-            ordering: topic.config.ordering,
-            explicit_dead_letter: sub.dead_letter_topic.is_none() || forward_to.is_some(),
-            forward_dead_letters_to: forward_to,
-            // The engine dead-letters at `max_attempts`; the broker's own
-            // count stays above it so it never moves a message first.
-            max_delivery_count: sub.max_attempts.map_or(2000, |n| n.saturating_add(10)),
-        };
+        let opts = subscription_options(&cluster, topic, subscription.config)?;
         Ok(Arc::new(
             ServiceBusSubscription::open(&opened, subscription.physical, &opts).await?,
         ))
     }
+}
+
+/// How subscription `sub` of `topic` is opened (and created).
+///
+/// # Errors
+/// `NotFound` when its dead-letter topic is not open.
+fn subscription_options(
+    cluster: &AzureCluster,
+    topic: TopicEntry<'_>,
+    sub: &SubscriptionConfig,
+) -> Result<ServiceBusSubscriptionOptions> {
+    // Dead letters: with a dead-letter topic the engine publishes them
+    // there (with its attributes), unless the config asks for the native
+    // path: then the subscription forwards its dead-letter queue to that
+    // topic and the engine dead-letters explicitly, with its reason.
+    // Without a dead-letter topic, explicit dead-lettering goes to the
+    // subscription's own `$DeadLetterQueue`.
+    let forward_to = match &sub.dead_letter_topic {
+        Some(dlt) if sub.native_dead_letter() => Some(cluster.topic(dlt)?.name().to_owned()),
+        _ => None,
+    };
+    Ok(ServiceBusSubscriptionOptions {
+        lease: sub.lease(),
+        provision: cluster.clients().settings().provision,
+        ordering: topic.config.ordering,
+        explicit_dead_letter: sub.dead_letter_topic.is_none() || forward_to.is_some(),
+        forward_dead_letters_to: forward_to,
+        // The engine dead-letters at `max_attempts`; the broker's own
+        // count stays above it so it never moves a message first.
+        max_delivery_count: sub.max_attempts.map_or(2000, |n| n.saturating_add(10)),
+    })
 }
 
 /// `path.field`, or `path` for a field of the entry itself.

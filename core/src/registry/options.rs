@@ -105,8 +105,11 @@ impl RawOptions {
         &self.0
     }
 
-    /// Reads the fields as `T`; errors carry the field path.
-    pub(crate) fn decode<T: ProviderOptions>(&self) -> std::result::Result<T, FieldError> {
+    /// Reads the fields as `T`; errors carry the field path. For a
+    /// provider's [`PubSubProvider::check_names`](super::PubSubProvider::check_names),
+    /// whose rules may depend on its options; when opening, use
+    /// [`OpenContext::options`](super::OpenContext::options), which names the file.
+    pub fn decode<T: ProviderOptions>(&self) -> std::result::Result<T, FieldError> {
         let value = Value::Object(self.0.clone());
         super::conform::conform_to::<T>(&value)?;
         serde_path_to_error::deserialize(value).map_err(|e| {

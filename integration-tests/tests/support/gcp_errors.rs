@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use strata_core::ErrorCode;
-use strata_core::config::{LoadedConfig, parse_config};
+use strata_core::config::parse_config;
 use strata_core::pubsub::{
     DeadLetterPolicy, Handler, HandlerError, Message, OutgoingMessage, RetryPolicy, Subscriber,
     SubscriberOptions, Topic, TopicOptions, handler_fn,
@@ -19,6 +19,7 @@ use strata_gcp::{
     PubSubSubscriptionOptions, PubSubTopic,
 };
 use strata_infra::{Infra, SubscribeOptions, registry};
+use strata_integration_tests::config::loaded_config;
 use tokio::sync::mpsc;
 
 use super::gcp_harness::{GCS, GcpPubSubHarness, Names, PROJECT, PUBSUB, settings};
@@ -178,11 +179,7 @@ pub async fn infra_from_a_gcp_config_stores_publishes_and_delivers() {
         }}
     }}"#
     );
-    let loaded = LoadedConfig {
-        config: parse_config(&text, "gcp-infra.json", registry(), &|_| None).unwrap(),
-        base_dir: dir.path().to_path_buf(),
-        file: Some(dir.path().join("gcp-infra.json")),
-    };
+    let loaded = loaded_config(&text, dir.path(), "gcp-infra.json");
     let infra = bounded("Infra::from_config", Infra::from_config(loaded))
         .await
         .unwrap_or_else(|e| panic!("cannot build Infra on the Pub/Sub emulator: {e}"));

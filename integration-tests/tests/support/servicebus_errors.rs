@@ -11,9 +11,10 @@ use strata_azure::{
     ServiceBusSubscriptionOptions, ServiceBusTopic,
 };
 use strata_core::ErrorCode;
-use strata_core::config::{LoadedConfig, parse_config};
+use strata_core::config::parse_config;
 use strata_core::pubsub::{Handler, Message, OutgoingMessage};
 use strata_infra::{Infra, SubscribeOptions, registry};
+use strata_integration_tests::config::loaded_config;
 use strata_integration_tests::emulator::UniqueNames;
 use tokio::sync::mpsc;
 
@@ -55,11 +56,7 @@ pub async fn infra_from_an_azure_config_publishes_and_delivers_in_key_order() {
         }}
     }}"#
     );
-    let loaded = LoadedConfig {
-        config: parse_config(&text, "azure-infra.json", registry(), &|_| None).unwrap(),
-        base_dir: dir.path().to_path_buf(),
-        file: Some(dir.path().join("azure-infra.json")),
-    };
+    let loaded = loaded_config(&text, dir.path(), "azure-infra.json");
     let infra = bounded("Infra::from_config", Infra::from_config(loaded))
         .await
         .unwrap_or_else(|e| panic!("cannot build Infra on the Service Bus emulator: {e}"));

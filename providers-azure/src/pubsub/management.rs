@@ -1,5 +1,5 @@
-//! The management REST API (ATOM over HTTP): look a topic or subscription
-//! up, and create it with `provision`. A missing entity without `provision`
+//! The management REST API (ATOM over HTTP): look a topic, subscription or
+//! queue up, and create it with `provision`. A missing entity without `provision`
 //! is `NotFound` naming the fix.
 
 use std::time::Duration;
@@ -59,28 +59,68 @@ pub(crate) async fn ensure_topic(
     .await
 }
 
-/// Makes sure subscription `name` of `topic` exists, and reads what it is.
+/// An entity messages are received from: a subscription of a topic, or a
+/// queue (a topic entry with `"entity": "queue"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Receiving<'a> {
+    /// Subscription `name` of `topic`.
+    Subscription { topic: &'a str, name: &'a str },
+    /// Queue `name`.
+    Queue(&'a str),
+}
+
+impl Receiving<'_> {
+    /// The entity's path in the namespace, which links and requests name.
+    pub(crate) fn path(&self) -> String {
+        match self {
+            Receiving::Subscription { topic, name } => format!("{topic}/Subscriptions/{name}"),
+            Receiving::Queue(name) => (*name).to_owned(),
+        }
+    }
+
+    /// The element of the entity's description in the management API.
+    fn description(&self) -> &'static str {
+        match self {
+            Receiving::Subscription { .. } => "SubscriptionDescription",
+            Receiving::Queue(_) => "QueueDescription",
+        }
+    }
+
+    /// What is missing, for `NotFound`.
+    fn missing(&self) -> String {
+        match self {
+            Receiving::Subscription { topic, name } => {
+                format!("Service Bus subscription `{name}` of topic `{topic}`")
+            }
+            Receiving::Queue(name) => format!("Service Bus queue `{name}`"),
+        }
+    }
+}
+
+/// Makes sure `entity` exists (created with `new` when missing and
+/// `provision` is set), and reads what it is.
 ///
 /// # Errors
 /// As [`ensure_topic`].
-pub(crate) async fn ensure_subscription(
+pub(crate) async fn ensure_receiving(
     s: &ServiceBusSettings,
-    topic: &str,
-    name: &str,
+    entity: Receiving<'_>,
     provision: bool,
     new: &NewSubscription,
 ) -> Result<SubscriptionFacts> {
-    let path = format!("{topic}/Subscriptions/{name}");
+    let path = entity.path();
     let found = get(s, &path).await.and_then(|body| exists(body, &path));
     found_or_provisioned(
         found,
         provision,
         || async {
+            // The elements keep the order the service's schema gives them;
+            // both descriptions have these four in this order.
             let body = format!(
-                "<SubscriptionDescription xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" \
+                "<{element} xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" \
                  xmlns=\"http://schemas.microsoft.com/netservices/2010/10/servicebus/connect\">\
                  <LockDuration>PT{}S</LockDuration><RequiresSession>{}</RequiresSession>\
-                 <MaxDeliveryCount>{}</MaxDeliveryCount>{}</SubscriptionDescription>",
+                 <MaxDeliveryCount>{}</MaxDeliveryCount>{}</{element}>",
                 new.lock_duration.as_secs().clamp(5, 300),
                 new.requires_session,
                 new.max_delivery_count,
@@ -89,14 +129,16 @@ pub(crate) async fn ensure_subscription(
                     .map(|to| format!(
                         "<ForwardDeadLetteredMessagesTo>{to}</ForwardDeadLetteredMessagesTo>"
                     ))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                element = entity.description(),
             );
             put(s, &path, &body).await
         },
         || {
             format!(
-                "Service Bus subscription `{name}` of topic `{topic}` does not exist in namespace \
-                 `{}`: create it, or set `\"provision\": true` under `providers.azure`",
+                "{} does not exist in namespace `{}`: create it, or set `\"provision\": true` \
+                 under `providers.azure`",
+                entity.missing(),
                 s.namespace()
             )
         },

@@ -14,10 +14,13 @@
 //!   `$DeadLetterQueue` with the reason, delivery attempts from the
 //!   broker's delivery count.
 //! - Names: [`names`], checked at load and before any request.
-//! - `provision` creates topics and subscriptions through the management
-//!   API (`management`).
+//! - A topic entry with `"entity": "queue"` ([`ServiceBusTopicOptions`])
+//!   is a Service Bus queue, whose one subscription receives from it.
+//! - `provision` creates topics, subscriptions and queues through the
+//!   management API (`management`).
 
 pub mod connection;
+mod entity;
 mod links;
 mod management;
 pub mod names;
@@ -33,6 +36,7 @@ use std::time::Duration;
 use strata_core::pubsub::PubSubCapabilities;
 
 pub use connection::ServiceBusNamespace;
+pub use entity::{Entity, ServiceBusTopicOptions};
 pub use settings::{STANDARD_MAX_MESSAGE_BYTES, ServiceBusSettings};
 pub use subscription::{ServiceBusSubscription, ServiceBusSubscriptionOptions};
 pub use topic::ServiceBusTopic;

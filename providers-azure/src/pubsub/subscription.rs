@@ -44,7 +44,7 @@ use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use super::connection::{ATTACH_TIMEOUT, SESSION_WAIT, ServiceBusNamespace, attach_receiver_on};
 use super::links::{Received, Settle, run_link, run_session_link};
-use super::management::{self, NewSubscription};
+use super::management::{self, NewSubscription, Receiving};
 use super::requests::{RenewLock, UpdateDisposition};
 use super::topic::ServiceBusTopic;
 use super::{capabilities, wire};
@@ -97,7 +97,19 @@ impl Default for ServiceBusSubscriptionOptions {
     }
 }
 
-/// A consumer of one Service Bus subscription.
+/// What a subscription (or a queue in a topic's place) is created with.
+impl From<&ServiceBusSubscriptionOptions> for NewSubscription {
+    fn from(opts: &ServiceBusSubscriptionOptions) -> Self {
+        NewSubscription {
+            lock_duration: opts.lease,
+            requires_session: opts.ordering,
+            max_delivery_count: opts.max_delivery_count,
+            forward_dead_letters_to: opts.forward_dead_letters_to.clone(),
+        }
+    }
+}
+
+/// A consumer of one Service Bus subscription, or of a queue.
 pub struct ServiceBusSubscription {
     inner: Arc<Inner>,
     /// Dropped with the subscription: its session links then stop.
@@ -106,7 +118,7 @@ pub struct ServiceBusSubscription {
 
 struct Inner {
     namespace: Arc<ServiceBusNamespace>,
-    /// `topic/Subscriptions/name`.
+    /// `topic/Subscriptions/name`, or the queue's name.
     path: String,
     lease: Duration,
     capabilities: PubSubCapabilities,
@@ -136,7 +148,8 @@ struct Held {
 
 impl ServiceBusSubscription {
     /// Opens subscription `name` of `topic`, created with `opts` when
-    /// missing and `opts.provision` is set.
+    /// missing and `opts.provision` is set. When `topic` is a queue, the
+    /// queue itself is received from and `name` is not used.
     ///
     /// # Errors
     /// `NotFound` (saying how to fix it), `PermissionDenied`, `Unavailable`;
@@ -148,26 +161,31 @@ impl ServiceBusSubscription {
         opts: &ServiceBusSubscriptionOptions,
     ) -> Result<ServiceBusSubscription> {
         let namespace = topic.namespace().clone();
-        let new = NewSubscription {
-            lock_duration: opts.lease,
-            requires_session: opts.ordering,
-            max_delivery_count: opts.max_delivery_count,
-            forward_dead_letters_to: opts.forward_dead_letters_to.clone(),
+        let entity = if topic.is_queue() {
+            Receiving::Queue(topic.name())
+        } else {
+            Receiving::Subscription {
+                topic: topic.name(),
+                name,
+            }
         };
-        let facts = management::ensure_subscription(
+        let facts = management::ensure_receiving(
             namespace.settings(),
-            topic.name(),
-            name,
+            entity,
             opts.provision,
-            &new,
+            &opts.into(),
         )
         .await?;
         if opts.ordering && !facts.requires_session {
+            let what = match entity {
+                Receiving::Queue(queue) => format!("queue `{queue}`"),
+                Receiving::Subscription { topic, name } => {
+                    format!("subscription `{name}` of topic `{topic}`")
+                }
+            };
             return Err(Error::invalid_config(format!(
-                "Service Bus subscription `{name}` of topic `{}` exists without sessions, which \
-                 an ordered topic needs (session id = ordering key): recreate it with \
-                 RequiresSession",
-                topic.name()
+                "Service Bus {what} exists without sessions, which an ordered topic needs \
+                 (session id = ordering key): recreate it with RequiresSession"
             )));
         }
         let max = namespace.settings().max_message_bytes;
@@ -178,7 +196,7 @@ impl ServiceBusSubscription {
         Ok(ServiceBusSubscription {
             inner: Arc::new(Inner {
                 namespace,
-                path: format!("{}/Subscriptions/{name}", topic.name()),
+                path: entity.path(),
                 lease: facts.lock_duration,
                 capabilities: caps,
                 credit: AtomicU32::new(DEFAULT_CREDIT),

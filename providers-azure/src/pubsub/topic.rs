@@ -26,7 +26,9 @@ const OUTCOME_WAIT: Duration = Duration::from_secs(10);
 /// How long a message may wait for link credit before the link is
 /// attached afresh (once per batch).
 const CREDIT_WAIT: Duration = Duration::from_secs(5);
-use super::{capabilities, management, wire};
+use super::management::{self, Receiving};
+use super::subscription::ServiceBusSubscriptionOptions;
+use super::{capabilities, wire};
 
 /// A Service Bus topic. Cheap to clone.
 #[derive(Clone)]
@@ -37,6 +39,8 @@ pub struct ServiceBusTopic {
 struct Inner {
     namespace: Arc<ServiceBusNamespace>,
     name: String,
+    /// The entity is a queue (`"entity": "queue"`), not a topic.
+    queue: bool,
     capabilities: PubSubCapabilities,
     /// The sender and the connection generation it was attached on.
     sender: Mutex<Option<(Sender, u64)>>,
@@ -62,15 +66,48 @@ impl ServiceBusTopic {
         provision: bool,
     ) -> Result<ServiceBusTopic> {
         management::ensure_topic(namespace.settings(), name, provision).await?;
+        Ok(Self::opened(namespace, name, false))
+    }
+
+    /// Opens queue `name` in a topic's place (a topic entry with
+    /// `"entity": "queue"`): publishes go to the queue, and the entry's one
+    /// subscription receives from it. Created when missing with
+    /// `opts.provision`, with `opts`' lock duration, sessions (`ordering`)
+    /// and delivery count, since a queue carries what a subscription would.
+    ///
+    /// # Errors
+    /// As [`ServiceBusTopic::open`].
+    pub async fn open_queue(
+        namespace: Arc<ServiceBusNamespace>,
+        name: &str,
+        opts: &ServiceBusSubscriptionOptions,
+    ) -> Result<ServiceBusTopic> {
+        management::ensure_receiving(
+            namespace.settings(),
+            Receiving::Queue(name),
+            opts.provision,
+            &opts.into(),
+        )
+        .await?;
+        Ok(Self::opened(namespace, name, true))
+    }
+
+    fn opened(namespace: Arc<ServiceBusNamespace>, name: &str, queue: bool) -> ServiceBusTopic {
         let max = namespace.settings().max_message_bytes;
-        Ok(ServiceBusTopic {
+        ServiceBusTopic {
             inner: Arc::new(Inner {
                 namespace,
                 name: name.to_owned(),
+                queue,
                 capabilities: capabilities(max, false, false),
                 sender: Mutex::new(None),
             }),
-        })
+        }
+    }
+
+    /// Whether the entity is a queue rather than a topic.
+    pub fn is_queue(&self) -> bool {
+        self.inner.queue
     }
 
     /// The topic's name.
