@@ -51,14 +51,14 @@ const PROVIDERS = [
     // Anonymous emulator clients hold no key and name no signing account.
     signedUrls: false,
   },
-  // Azure has no pub/sub provider yet (Service Bus is a later issue).
+  // Azure: Service Bus (this repository's emulator) and Blob Storage (Azurite).
   {
     provider: 'azure',
-    pubsub: 'memory',
-    needs: ['STRATA_TEST_AZURITE_BLOB_ENDPOINT'],
+    needs: ['STRATA_TEST_AZURITE_BLOB_ENDPOINT', 'STRATA_TEST_SERVICEBUS_CONNECTION_STRING'],
     account: () => ({
       endpoint: env('STRATA_TEST_AZURITE_BLOB_ENDPOINT'),
       credentials: { connection_string: 'UseDevelopmentEmulator=true' },
+      service_bus: { connection_string: env('STRATA_TEST_SERVICEBUS_CONNECTION_STRING') },
       provision: true,
     }),
     // The development account's key signs service SAS URLs.
@@ -183,7 +183,7 @@ async function application(infra) {
 
 // ---- The harness. ----
 
-test('one application module gives the same results on memory, AWS (LocalStack), GCP (emulators), Azure (Azurite) and NATS', async () => {
+test('one application module gives the same results on memory, AWS (LocalStack), GCP (emulators), Azure (Service Bus emulator, Azurite) and NATS', async () => {
   const dir = enterTempDir('portability');
   const run = `${process.pid}-${Date.now().toString(36)}`;
   const results = {};
