@@ -126,18 +126,18 @@ pub fn put_token(broker: &Broker, req: &Request) -> (Vec<u8>, Option<Grant>) {
         return (r, None);
     }
     let now = now_ms() / 1000;
-    let text = |name: &str| match req.properties.get(name) {
-        Some(SimpleValue::String(s)) => s.clone(),
-        Some(SimpleValue::Symbol(s)) => s.0.clone(),
-        _ => String::new(),
-    };
-    // The token type says which kind: `jwt` is Entra ID (its audience is the service, so
-    // the put-token's `name` says which entity it is for); anything else is a SAS.
-    let checked = if text("type") == "jwt" {
-        jwt::verify(&token, broker.entra.as_ref(), now)
-            .map(|expires| sas::grant(&text("name"), expires))
-    } else {
+    // The token's content says which kind, not the put-token's `type`: the Python SDK
+    // types its SAS tokens `jwt` too. An Entra ID token's audience is the service, so
+    // the put-token's `name` says which entity it is for.
+    let checked = if token.starts_with("SharedAccessSignature ") {
         sas::verify(&token, &broker.policies, now)
+    } else {
+        let name = match req.properties.get("name") {
+            Some(SimpleValue::String(s)) => s.as_str(),
+            Some(SimpleValue::Symbol(s)) => s.0.as_str(),
+            _ => "",
+        };
+        jwt::verify(&token, broker.entra.as_ref(), now).map(|expires| sas::grant(name, expires))
     };
     match checked {
         Ok(grant) => (
@@ -472,8 +472,9 @@ mod tests {
         let grant = put(&on, "jwt", &jwt(later)).expect("accepted");
         assert_eq!((grant.path.as_str(), grant.expires), ("", later));
         assert!(put(&on, "jwt", &jwt(later - 1200)).is_none(), "expired");
-        // A JWT is not a SAS, nor the other way round.
-        assert!(put(&on, "servicebus.windows.net:sastoken", &jwt(later)).is_none());
+        // The token decides, not the type (Python types SAS tokens `jwt` too).
+        assert!(put(&on, "servicebus.windows.net:sastoken", &jwt(later)).is_some());
+        assert!(put(&on, "jwt", "SharedAccessSignature sr=x&sig=y&se=1&skn=z").is_none());
         let off = broker(crate::config::DEFAULT_CONFIG);
         assert!(put(&off, "jwt", &jwt(later)).is_none());
     }
