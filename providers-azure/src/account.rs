@@ -36,9 +36,11 @@ pub struct AzureAccount {
     pub provision: bool,
 }
 
-/// How to reach a Service Bus namespace: a connection string, or the
-/// namespace with a shared access key name and key. Put the key in the
-/// environment: `{"$env": "NAME"}`.
+/// How to reach a Service Bus namespace: a connection string; the namespace
+/// with a shared access key name and key; or the namespace alone, for Entra
+/// ID from the environment (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
+/// `AZURE_CLIENT_SECRET`, else the managed identity), as Blob Storage
+/// without `credentials`. Put the key in the environment: `{"$env": "NAME"}`.
 ///
 /// `Debug` never shows the key.
 #[derive(Clone, Default, PartialEq, Deserialize, JsonSchema)]
@@ -50,13 +52,15 @@ pub struct ServiceBusAccount {
     #[serde(default)]
     pub connection_string: Option<String>,
     /// The namespace: `my-namespace` or its host name
-    /// (`my-namespace.servicebus.windows.net`).
+    /// (`my-namespace.servicebus.windows.net`). Without `key_name` and `key`,
+    /// authorized with Entra ID.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// The shared access policy's name (e.g. `RootManageSharedAccessKey`).
+    /// The shared access policy's name (e.g. `RootManageSharedAccessKey`);
+    /// needs `key`.
     #[serde(default)]
     pub key_name: Option<String>,
-    /// The shared access policy's key.
+    /// The shared access policy's key; needs `key_name`.
     #[serde(default)]
     pub key: Option<String>,
     /// The largest message the namespace takes, in bytes: 262144 (256 KiB)
@@ -167,16 +171,46 @@ impl AzureAccount {
             }
         }
         if let Some(bus) = &self.service_bus {
-            let parts = bus.namespace.is_some() || bus.key_name.is_some() || bus.key.is_some();
-            let whole = bus.namespace.is_some() && bus.key_name.is_some() && bus.key.is_some();
-            if bus.connection_string.is_some() == parts || (parts && !whole) {
-                return Err((
-                    "service_bus".into(),
-                    "give either `connection_string`, or `namespace`, `key_name` and `key`".into(),
-                ));
-            }
+            bus.check()?;
         }
         Ok(())
+    }
+}
+
+impl ServiceBusAccount {
+    /// Which way of reaching the namespace is given, and that it is whole:
+    /// the field (relative to `providers.azure`) and what is wrong there.
+    /// The implicit Entra ID (a namespace without a key) is the one Blob
+    /// Storage has; half a shared access key is an error naming the other
+    /// half, never a silent switch to Entra ID.
+    pub(crate) fn check(&self) -> Result<(), FieldError> {
+        let field = |name: &str| format!("service_bus.{name}");
+        let parts = self.namespace.is_some() || self.key_name.is_some() || self.key.is_some();
+        if self.connection_string.is_some() == parts {
+            return Err((
+                "service_bus".into(),
+                "give either `connection_string`, or `namespace` (with `key_name` and `key` for \
+                 a shared access key, alone for Entra ID)"
+                    .into(),
+            ));
+        }
+        if parts && self.namespace.is_none() {
+            return Err((
+                field("namespace"),
+                "a shared access key needs its namespace".into(),
+            ));
+        }
+        match (&self.key_name, &self.key) {
+            (Some(_), None) => Err((
+                field("key"),
+                "missing: `key_name` needs its key (leave both out for Entra ID)".into(),
+            )),
+            (None, Some(_)) => Err((
+                field("key_name"),
+                "missing: `key` needs its key name (leave both out for Entra ID)".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -214,6 +248,45 @@ mod tests {
         let (field, msg) = account.validate().unwrap_err();
         assert_eq!(field, "account");
         assert!(!msg.contains("Not_An_Account"), "{msg}");
+    }
+
+    #[test]
+    fn service_bus_takes_a_namespace_alone_but_not_half_a_key() {
+        let with = |bus: ServiceBusAccount| {
+            AzureAccount {
+                service_bus: Some(bus),
+                ..AzureAccount::default()
+            }
+            .validate()
+        };
+        let entra = ServiceBusAccount {
+            namespace: Some("orders-ns".into()),
+            ..ServiceBusAccount::default()
+        };
+        assert!(with(entra.clone()).is_ok());
+        let half = ServiceBusAccount {
+            key_name: Some("send".into()),
+            ..entra.clone()
+        };
+        assert_eq!(with(half).unwrap_err().0, "service_bus.key");
+        let other_half = ServiceBusAccount {
+            key: Some("s3cr3t".into()),
+            ..entra.clone()
+        };
+        let (field, msg) = with(other_half).unwrap_err();
+        assert_eq!(field, "service_bus.key_name");
+        assert!(!msg.contains("s3cr3t"), "{msg}");
+        let no_namespace = ServiceBusAccount {
+            key_name: Some("send".into()),
+            key: Some("s3cr3t".into()),
+            ..ServiceBusAccount::default()
+        };
+        assert_eq!(with(no_namespace).unwrap_err().0, "service_bus.namespace");
+        let both = ServiceBusAccount {
+            connection_string: Some("Endpoint=sb://x/".into()),
+            ..entra
+        };
+        assert_eq!(with(both).unwrap_err().0, "service_bus");
     }
 
     #[test]

@@ -97,7 +97,9 @@ impl AzureClients {
         let Some(settings) = &self.inner.settings.service_bus else {
             return Err(invalid(
                 "service_bus",
-                "Service Bus pub/sub needs the namespace: set `service_bus` to                  `{\"connection_string\": …}` or `{\"namespace\", \"key_name\", \"key\"}`",
+                "Service Bus pub/sub needs the namespace: set `service_bus` to \
+                 `{\"connection_string\": …}`, `{\"namespace\", \"key_name\", \"key\"}`, or \
+                 `{\"namespace\"}` for Entra ID",
             ));
         };
         Ok(self

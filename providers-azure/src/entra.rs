@@ -1,6 +1,7 @@
-//! Entra ID authentication for Azure Database for PostgreSQL: an access token
-//! for the `ossrdbms-aad` scope, sent as the password of the Entra principal's
-//! database user (the user or group name, or the managed identity's name).
+//! Entra ID access tokens for one scope: Azure Database for PostgreSQL's
+//! (`ossrdbms-aad`, sent as the password of the Entra principal's database
+//! user: the user or group name, or the managed identity's name) and Service
+//! Bus's (put on `$cbs` as a `jwt`, and the management API's bearer token).
 //!
 //! Strata's config has no Entra fields yet, so the credentials come from the
 //! environment, the way Azure SDKs read them:
@@ -21,7 +22,10 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::error::ErrorKind;
-use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
+use azure_core::http::{
+    AsyncRawResponse, ClientOptions, ExponentialRetryOptions, HttpClient, Request, RetryOptions,
+    Transport,
+};
 use azure_identity::{
     ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
     ManagedIdentityCredentialOptions, UserAssignedId,
@@ -76,7 +80,9 @@ impl fmt::Debug for EntraSettings {
     }
 }
 
-/// Mints Entra ID access tokens for Azure Database for PostgreSQL.
+/// Mints Entra ID access tokens for one scope: [`new`](Self::new) for Azure
+/// Database for PostgreSQL, [`for_scope`](Self::for_scope) for another
+/// service (Service Bus's is `strata_azure::SERVICE_BUS_SCOPE`).
 ///
 /// ```no_run
 /// # async fn demo() -> strata_core::Result<()> {
@@ -91,6 +97,8 @@ impl fmt::Debug for EntraSettings {
 pub struct EntraAuthTokenSource {
     credential: Arc<dyn TokenCredential>,
     principal: Principal,
+    /// What the tokens are for (`https://<service>/.default`).
+    scope: &'static str,
     /// Kept to scrub from messages, should the endpoint echo it.
     secret: Option<Secret>,
 }
@@ -128,30 +136,67 @@ impl fmt::Debug for EntraAuthTokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EntraAuthTokenSource")
             .field("principal", &self.principal)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
 
 impl EntraAuthTokenSource {
-    /// Tokens for the principal `settings` names. Makes no request.
+    /// Tokens for Azure Database for PostgreSQL ([`DATABASE_SCOPE`]) for the
+    /// principal `settings` names. Makes no request.
     ///
     /// # Errors
     /// `InvalidConfig` for a client secret without a tenant or client id, and
     /// for ids `azure_identity` refuses.
     pub fn new(settings: &EntraSettings) -> Result<Self> {
-        Self::with_client_options(settings, client_options()?)
+        Self::for_scope(settings, DATABASE_SCOPE)
     }
 
-    /// As [`new`](Self::new), sending through `options` (tests: a local
-    /// transport, no retries).
-    pub(crate) fn with_client_options(
+    /// Tokens for `scope` for the principal `settings` names. Makes no
+    /// request.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn for_scope(settings: &EntraSettings, scope: &'static str) -> Result<Self> {
+        Self::with_client_options(settings, scope, client_options()?)
+    }
+
+    /// As [`for_scope`](Self::for_scope), but every token request goes to
+    /// `127.0.0.1:port` over plain HTTP (path and form unchanged), without
+    /// retries: for tests with a local stand-in for the token endpoint,
+    /// since `azure_identity` only takes an https:// authority.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    #[doc(hidden)]
+    pub fn through_loopback(
         settings: &EntraSettings,
+        scope: &'static str,
+        port: u16,
+    ) -> Result<Self> {
+        strata_core::tls::install_crypto_provider();
+        let options = ClientOptions {
+            transport: Some(Transport::new(Arc::new(ToLoopback {
+                port,
+                http: strata_core::http::client()?,
+            }))),
+            retry: RetryOptions::none(),
+            ..ClientOptions::default()
+        };
+        Self::with_client_options(settings, scope, options)
+    }
+
+    /// As [`for_scope`](Self::for_scope), sending through `options`.
+    fn with_client_options(
+        settings: &EntraSettings,
+        scope: &'static str,
         options: ClientOptions,
     ) -> Result<Self> {
         let (credential, principal) = credential(settings, options)?;
         Ok(Self {
             credential,
             principal,
+            scope,
             secret: settings.client_secret.clone().map(Secret::new),
         })
     }
@@ -170,7 +215,7 @@ impl AuthTokenSource for EntraAuthTokenSource {
     async fn fetch(&self) -> Result<AuthToken> {
         let token = self
             .credential
-            .get_token(&[DATABASE_SCOPE], None)
+            .get_token(&[self.scope], None)
             .await
             .map_err(|e| {
                 let (code, status) = classify(&e);
@@ -200,6 +245,32 @@ impl AuthTokenSource for EntraAuthTokenSource {
 
     fn describe(&self) -> String {
         format!("Entra ID access token for {}", self.principal)
+    }
+}
+
+/// Sends each request to `127.0.0.1:port` over plain HTTP, path and body
+/// unchanged ([`EntraAuthTokenSource::through_loopback`]).
+#[derive(Debug)]
+struct ToLoopback {
+    port: u16,
+    http: reqwest::Client,
+}
+
+#[async_trait]
+impl HttpClient for ToLoopback {
+    async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        let mut local = request.clone();
+        let url = local.url_mut();
+        let moved = url.set_scheme("http").is_ok()
+            && url.set_host(Some("127.0.0.1")).is_ok()
+            && url.set_port(Some(self.port)).is_ok();
+        if !moved {
+            return Err(azure_core::Error::with_message(
+                ErrorKind::Connection,
+                "the token request's URL cannot be sent to the loopback endpoint",
+            ));
+        }
+        self.http.execute_request(&local).await
     }
 }
 

@@ -1,14 +1,13 @@
 //! The client-credentials exchange against a local stand-in for the Entra
 //! token endpoint. `azure_identity` insists on an https:// authority, so the
-//! tests send through a transport that takes each request to the local
-//! listener over plain HTTP instead; everything above the transport (the
-//! form, the answer, the errors) is the crate's own.
+//! tests send through `through_loopback`'s transport, which takes each
+//! request to the local listener over plain HTTP instead; everything above
+//! the transport (the form, the answer, the errors) is the crate's own.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use azure_core::http::{AsyncRawResponse, HttpClient, Request};
 use strata_core::sqldb::CachedToken;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -18,26 +17,6 @@ use super::*;
 const TENANT: &str = "0000aaaa-11bb-22cc-33dd-444444eeeeee";
 const CLIENT: &str = "app-1234";
 const SECRET: &str = "s3cr3t~value";
-
-/// Sends every request to `127.0.0.1:port` over plain HTTP, path and body
-/// unchanged.
-#[derive(Debug)]
-struct ToLocalhost {
-    port: u16,
-    http: reqwest::Client,
-}
-
-#[async_trait]
-impl HttpClient for ToLocalhost {
-    async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
-        let mut local = request.clone();
-        let url = local.url_mut();
-        url.set_scheme("http").unwrap();
-        url.set_host(Some("127.0.0.1")).unwrap();
-        url.set_port(Some(self.port)).unwrap();
-        self.http.execute_request(&local).await
-    }
-}
 
 /// A token endpoint answering every request with `status` and `body`,
 /// counting requests and keeping the last path and form.
@@ -128,20 +107,8 @@ fn service_principal() -> EntraSettings {
     }
 }
 
-fn local_options(port: u16) -> ClientOptions {
-    strata_core::tls::install_crypto_provider();
-    ClientOptions {
-        transport: Some(Transport::new(Arc::new(ToLocalhost {
-            port,
-            http: reqwest::Client::new(),
-        }))),
-        retry: RetryOptions::none(),
-        ..ClientOptions::default()
-    }
-}
-
 fn source(port: u16) -> EntraAuthTokenSource {
-    EntraAuthTokenSource::with_client_options(&service_principal(), local_options(port)).unwrap()
+    EntraAuthTokenSource::through_loopback(&service_principal(), DATABASE_SCOPE, port).unwrap()
 }
 
 fn form_field(form: &str, name: &str) -> Option<String> {
@@ -170,6 +137,23 @@ async fn client_secret_grant_sends_the_form_and_returns_token_and_expiry() {
     assert_eq!(form_field(&form, "client_id").as_deref(), Some(CLIENT));
     assert_eq!(form_field(&form, "client_secret").as_deref(), Some(SECRET));
     assert_eq!(form_field(&form, "scope").as_deref(), Some(DATABASE_SCOPE));
+}
+
+#[tokio::test]
+async fn a_source_for_another_scope_asks_for_that_scope() {
+    let endpoint = Endpoint::token(3600, "bus-token").await;
+    let bus = EntraAuthTokenSource::through_loopback(
+        &service_principal(),
+        crate::SERVICE_BUS_SCOPE,
+        endpoint.port,
+    )
+    .unwrap();
+    assert_eq!(bus.fetch().await.unwrap().secret(), "bus-token");
+    let (_, form) = endpoint.last();
+    assert_eq!(
+        form_field(&form, "scope").as_deref(),
+        Some("https://servicebus.azure.net/.default")
+    );
 }
 
 #[tokio::test]

@@ -18,7 +18,10 @@
 //! # let _ = bucket; Ok(()) }
 //! ```
 //!
-//! Credentials are one of: the account key (requests signed with Shared
+//! Service Bus takes a connection string, a shared access key, or (a namespace
+//! alone) Entra ID tokens for [`SERVICE_BUS_SCOPE`] from the same source.
+//!
+//! Blob Storage credentials are one of: the account key (requests signed with Shared
 //! Key), a SAS token, a connection string (`UseDevelopmentEmulator=true` is
 //! Azurite's well-known account), none (anonymous), or by default Entra ID
 //! from the environment (service principal or managed identity).
@@ -43,7 +46,7 @@ pub use entra::{DATABASE_SCOPE, EntraAuthTokenSource, EntraSettings};
 pub use objects::{BlobBucket, BlobBucketOptions};
 pub use provider::{AzureCluster, BlobStorageProvider, EntraIdAuth, ServiceBusProvider, register};
 pub use pubsub::{
-    ServiceBusNamespace, ServiceBusSettings, ServiceBusSubscription, ServiceBusSubscriptionOptions,
-    ServiceBusTopic,
+    SERVICE_BUS_SCOPE, ServiceBusAuth, ServiceBusNamespace, ServiceBusSettings,
+    ServiceBusSubscription, ServiceBusSubscriptionOptions, ServiceBusTopic,
 };
 pub use settings::{AzureCredentials, AzureSettings, DEV_ACCOUNT};

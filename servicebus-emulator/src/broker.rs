@@ -1,6 +1,6 @@
 //! The namespace: its entities, how addresses name them, and where sends go.
 
-use crate::config::{EntityProperties, NamespaceConfig, Policy};
+use crate::config::{EntityProperties, EntraConfig, NamespaceConfig, Policy};
 use crate::journal::{Journal, Replayed};
 use crate::message::{Incoming, now_ms};
 use crate::store::Entity;
@@ -46,6 +46,8 @@ pub struct Broker {
     pub name: String,
     /// Keys CBS tokens are checked against.
     pub policies: Vec<Policy>,
+    /// Whether (and which) Entra ID tokens are taken.
+    pub entra: Option<EntraConfig>,
     /// The largest message accepted, in bytes.
     pub max_message_size: u64,
     queues: RwLock<HashMap<String, Arc<Entity>>>,
@@ -81,6 +83,7 @@ impl Broker {
         let broker = Broker {
             name: config.name.clone(),
             policies: config.shared_access_policies.clone(),
+            entra: config.entra.clone(),
             max_message_size: config.max_message_size_in_kilobytes * 1024,
             queues: RwLock::new(HashMap::new()),
             topics: RwLock::new(HashMap::new()),

@@ -1,8 +1,9 @@
 //! The entity config, in the shape of Microsoft's emulator `Config.json`.
 //!
-//! A file written for Microsoft's emulator loads here unchanged; two optional
+//! A file written for Microsoft's emulator loads here unchanged; three optional
 //! namespace fields are ours: `SharedAccessPolicies` (the keys CBS tokens are checked
-//! against) and `MaxMessageSizeInKilobytes`.
+//! against), `Entra` (whether, and which, Entra ID tokens are taken too) and
+//! `MaxMessageSizeInKilobytes`.
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -33,6 +34,27 @@ pub struct Policy {
     pub key: String,
 }
 
+/// Entra ID tokens: taken (besides shared access signatures) when the namespace has this
+/// section. See `jwt.rs` for what is checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct EntraConfig {
+    /// The accepted `aud` claims: Service Bus's (`https://servicebus.azure.net`, what a
+    /// token for `https://servicebus.azure.net/.default` carries) when absent.
+    #[serde(default = "default_audiences")]
+    pub audiences: Vec<String>,
+    /// The required `iss` claim, if any.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The required `tid` claim (the directory), if any.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+}
+
+fn default_audiences() -> Vec<String> {
+    vec!["https://servicebus.azure.net".into()]
+}
+
 /// A namespace and its entities.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -48,6 +70,9 @@ pub struct NamespaceConfig {
     /// Keys a CBS token may be signed with; Microsoft's emulator's well-known one when absent.
     #[serde(default = "default_policies")]
     pub shared_access_policies: Vec<Policy>,
+    /// Entra ID tokens are taken only with this section.
+    #[serde(default)]
+    pub entra: Option<EntraConfig>,
     /// The largest message accepted, in KiB: 256 as on the Standard tier, up to 102400 (Premium).
     #[serde(default = "default_max_kib")]
     pub max_message_size_in_kilobytes: u64,
@@ -258,6 +283,9 @@ pub fn parse(text: &str) -> Result<NamespaceConfig, String> {
     if !(1..=102_400).contains(&ns.max_message_size_in_kilobytes) {
         return Err("MaxMessageSizeInKilobytes must be between 1 and 102400".into());
     }
+    if ns.entra.as_ref().is_some_and(|e| e.audiences.is_empty()) {
+        return Err("Entra.Audiences is empty: no Entra ID token could be taken".into());
+    }
     if ns.shared_access_policies.is_empty() {
         return Err("SharedAccessPolicies is empty: no client could sign a token".into());
     }
@@ -299,6 +327,19 @@ mod tests {
             ns.shared_access_policies[0].name,
             "RootManageSharedAccessKey"
         );
+    }
+
+    #[test]
+    fn the_entra_section_is_optional_and_defaults_to_service_buss_audience() {
+        assert!(parse(DEFAULT_CONFIG).expect("default").entra.is_none());
+        let ns =
+            parse(r#"{"UserConfig":{"Namespaces":[{"Name":"ns","Entra":{"TenantId":"t-1"}}]}}"#)
+                .expect("entra");
+        let entra = ns.entra.expect("the section");
+        assert_eq!(entra.audiences, ["https://servicebus.azure.net"]);
+        assert_eq!(entra.tenant_id.as_deref(), Some("t-1"));
+        let empty = r#"{"UserConfig":{"Namespaces":[{"Name":"ns","Entra":{"Audiences":[]}}]}}"#;
+        assert!(parse(empty).expect_err("empty").contains("Entra.Audiences"));
     }
 
     #[test]

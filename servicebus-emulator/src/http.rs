@@ -369,11 +369,16 @@ fn handle(broker: &Broker, request: &Request) -> Response {
         None => {
             return Response::error(
                 401,
-                "the request has no Authorization header (a SharedAccessSignature)",
+                "the request has no Authorization header (a SharedAccessSignature or a Bearer \
+                 token)",
             );
         }
-        Some(token) => {
-            if let Err(refused) = crate::sas::verify(token, &broker.policies, now_secs) {
+        Some(header) => {
+            let checked = match header.strip_prefix("Bearer ") {
+                Some(token) => crate::jwt::verify(token, broker.entra.as_ref(), now_secs).map(drop),
+                None => crate::sas::verify(header, &broker.policies, now_secs).map(drop),
+            };
+            if let Err(refused) = checked {
                 crate::log::debug(&format!("management request refused: {}", refused.0));
                 return Response::error(401, &format!("Unauthorized: {}", refused.0));
             }

@@ -11,6 +11,7 @@ mod connection;
 mod frame;
 mod http;
 mod journal;
+mod jwt;
 mod log;
 mod management;
 mod message;

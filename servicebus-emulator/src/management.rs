@@ -7,6 +7,7 @@
 //! (learn.microsoft.com/azure/service-bus-messaging/service-bus-amqp-request-response).
 
 use crate::broker::{Broker, Node};
+use crate::jwt;
 use crate::message::{self, Incoming, now_ms};
 use crate::sas::{self, Grant};
 use crate::store::{Entity, LockError, LockToken, Settle};
@@ -105,7 +106,8 @@ pub fn response(
     serde_amqp::to_vec(&Serializable(msg)).unwrap_or_default()
 }
 
-/// Handles a CBS put-token: verifies the token and, when good, returns its grant.
+/// Handles a CBS put-token: verifies the token (a shared access signature, or an Entra ID
+/// token when the namespace takes them) and, when good, returns its grant.
 pub fn put_token(broker: &Broker, req: &Request) -> (Vec<u8>, Option<Grant>) {
     let token = match &req.body {
         Value::String(s) => s.clone(),
@@ -124,7 +126,20 @@ pub fn put_token(broker: &Broker, req: &Request) -> (Vec<u8>, Option<Grant>) {
         return (r, None);
     }
     let now = now_ms() / 1000;
-    match sas::verify(&token, &broker.policies, now) {
+    // The token's content says which kind, not the put-token's `type`: the Python SDK
+    // types its SAS tokens `jwt` too. An Entra ID token's audience is the service, so
+    // the put-token's `name` says which entity it is for.
+    let checked = if token.starts_with("SharedAccessSignature ") {
+        sas::verify(&token, &broker.policies, now)
+    } else {
+        let name = match req.properties.get("name") {
+            Some(SimpleValue::String(s)) => s.as_str(),
+            Some(SimpleValue::Symbol(s)) => s.0.as_str(),
+            _ => "",
+        };
+        jwt::verify(&token, broker.entra.as_ref(), now).map(|expires| sas::grant(name, expires))
+    };
+    match checked {
         Ok(grant) => (
             response(req, Dialect::Cbs, 202, "Accepted", None, Value::Null),
             Some(grant),
@@ -413,5 +428,54 @@ fn entity_operation(entity: &Arc<Entity>, op: &str, req: &Request) -> Vec<u8> {
             Some("amqp:not-implemented"),
             Value::Null,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn broker(config: &str) -> Arc<Broker> {
+        Broker::new(&crate::config::parse(config).expect("config"), None).expect("broker")
+    }
+
+    fn put(broker: &Broker, token_type: &str, token: &str) -> Option<Grant> {
+        let mut properties = OrderedMap::new();
+        properties.insert("type".to_owned(), SimpleValue::String(token_type.into()));
+        properties.insert("name".to_owned(), SimpleValue::String("sb://h/".into()));
+        let req = Request {
+            message_id: None,
+            reply_to: None,
+            operation: "put-token".into(),
+            properties,
+            body: Value::String(token.into()),
+        };
+        put_token(broker, &req).1
+    }
+
+    fn jwt(exp: i64) -> String {
+        let enc = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.c2ln",
+            enc(serde_json::json!({"alg": "RS256"})),
+            enc(serde_json::json!({"aud": "https://servicebus.azure.net", "exp": exp}))
+        )
+    }
+
+    #[test]
+    fn a_jwt_put_token_grants_the_namespace_only_where_entra_is_on() {
+        let later = now_ms() / 1000 + 600;
+        let on = broker(r#"{"UserConfig":{"Namespaces":[{"Name":"ns","Entra":{}}]}}"#);
+        let grant = put(&on, "jwt", &jwt(later)).expect("accepted");
+        assert_eq!((grant.path.as_str(), grant.expires), ("", later));
+        assert!(put(&on, "jwt", &jwt(later - 1200)).is_none(), "expired");
+        // The token decides, not the type (Python types SAS tokens `jwt` too).
+        assert!(put(&on, "servicebus.windows.net:sastoken", &jwt(later)).is_some());
+        assert!(put(&on, "jwt", "SharedAccessSignature sr=x&sig=y&se=1&skn=z").is_none());
+        let off = broker(crate::config::DEFAULT_CONFIG);
+        assert!(put(&off, "jwt", &jwt(later)).is_none());
     }
 }

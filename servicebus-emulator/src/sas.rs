@@ -1,4 +1,5 @@
-//! Shared access signatures, checked as the service checks them.
+//! Shared access signatures, checked as the service checks them, and what a checked
+//! token grants (for Entra ID tokens too).
 //!
 //! A token is `SharedAccessSignature sr=<url-encoded resource>&sig=<url-encoded
 //! base64 HMAC-SHA256>&se=<unix expiry>&skn=<key name>`; the signature is over the
@@ -70,15 +71,19 @@ pub fn verify(token: &str, policies: &[Policy], now: i64) -> Result<Grant, Refus
     if expires <= now {
         return Err(Refused("ExpiredToken: the token has expired".into()));
     }
-    let resource = decode(sr);
-    // A token for `<entity>/$management` (the Node SDK's audience for management links)
-    // grants the entity's management node, which the entity's path covers.
-    let path = crate::broker::entity_path(&resource).to_ascii_lowercase();
+    Ok(grant(&decode(sr), expires))
+}
+
+/// What a token for `resource` (`sb://host/q1`, a put-token's `name`) grants until
+/// `expires`. A token for `<entity>/$management` (the Node SDK's audience for management
+/// links) grants the entity's management node, which the entity's path covers.
+pub fn grant(resource: &str, expires: i64) -> Grant {
+    let path = crate::broker::entity_path(resource).to_ascii_lowercase();
     let path = path
         .strip_suffix("/$management")
         .unwrap_or(&path)
         .to_owned();
-    Ok(Grant { path, expires })
+    Grant { path, expires }
 }
 
 /// Whether a grant covers an entity path (a namespace grant covers all).

@@ -57,6 +57,13 @@ impl PrivateServiceBus {
         Self::launch(CONFIG, false)
     }
 
+    /// Starts an emulator (messages in memory) with `config` (Microsoft's
+    /// Config.json shape, with this emulator's fields).
+    #[allow(dead_code)]
+    pub fn start_with(config: &str) -> Self {
+        Self::launch(config, false)
+    }
+
     /// Starts an emulator with `config` (Microsoft's Config.json shape)
     /// that keeps messages in a journal, so a restart
     /// ([`restart`](Self::restart)) keeps them. Entities made through the

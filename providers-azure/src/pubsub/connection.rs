@@ -1,8 +1,11 @@
 //! [`ServiceBusNamespace`]: the one AMQP connection per namespace that every
-//! topic and subscription shares, authorized through CBS with a shared access
-//! signature for the whole namespace, and re-opened (with backoff) when it
-//! drops. Links attached on a dropped connection are gone; their owners see a
-//! new [`generation`](ServiceBusNamespace::generation) and attach again.
+//! topic and subscription shares, authorized through CBS with a token for
+//! the whole namespace (a shared access signature or an Entra ID access
+//! token, [`ServiceBusAuth`](super::ServiceBusAuth)) that a task of the
+//! connection puts again before it expires, and re-opened (with backoff)
+//! when it drops. Links attached on a dropped connection are gone; their
+//! owners see a new [`generation`](ServiceBusNamespace::generation) and
+//! attach again.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -21,7 +24,7 @@ use fe2o3_amqp_management::client::MgmtClient;
 use strata_core::{Error, ErrorCode, Result};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::sas;
+use super::auth::NamespaceToken;
 use super::settings::ServiceBusSettings;
 
 /// The source filter that asks for a session (a null value: any session).
@@ -35,8 +38,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long attaching a link (or beginning a session) may take; a session
 /// receiver's attach may wait `SESSION_WAIT` for a session on top.
 pub(crate) const ATTACH_TIMEOUT: Duration = Duration::from_secs(30);
-/// A token is put again when this little of its lifetime is left.
-const TOKEN_REFRESH: Duration = Duration::from_secs(15 * 60);
+/// The least time between two renewal attempts.
+const RENEWAL_MIN_WAIT: Duration = Duration::from_secs(1);
 
 /// One Service Bus namespace's AMQP connection, shared by its entities.
 pub struct ServiceBusNamespace {
@@ -57,14 +60,23 @@ impl std::fmt::Debug for ServiceBusNamespace {
 struct Live {
     connection: ConnectionHandle<()>,
     session: SessionHandle<()>,
-    cbs: CbsClient,
-    /// When the namespace token expires (seconds since the epoch).
-    token_expiry: u64,
+    /// The task that puts the token again (it owns the CBS link).
+    renewal: Renewal,
+}
+
+/// Stops the token renewal task when the connection it serves is dropped.
+struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Live {
     fn is_usable(&self) -> bool {
-        !self.connection.is_closed() && !self.session.is_ended()
+        // A connection whose token expired unrenewed is opened afresh.
+        !self.connection.is_closed() && !self.session.is_ended() && !self.renewal.0.is_finished()
     }
 }
 
@@ -201,19 +213,10 @@ impl ServiceBusNamespace {
         }
     }
 
-    /// The live connection, opened (again) if there is none, and its token
-    /// put again when it is near expiry.
+    /// The live connection, opened (again) if there is none.
     async fn live(&self) -> Result<MutexGuard<'_, Option<Live>>> {
         let mut live = self.live.lock().await;
         if live.as_ref().is_some_and(Live::is_usable) {
-            if let Some(l) = live.as_mut()
-                && l.token_expiry < unix_now() + TOKEN_REFRESH.as_secs()
-            {
-                match self.put_token(&mut l.cbs).await {
-                    Ok(expiry) => l.token_expiry = expiry,
-                    Err(err) => tracing::warn!("Service Bus token refresh failed: {err}"),
-                }
-            }
             return Ok(live);
         }
         *live = None;
@@ -260,51 +263,14 @@ impl ServiceBusNamespace {
         let mut cbs = CbsClient::attach(&mut session)
             .await
             .map_err(|e| self.unreachable(&format!("CBS: {e}")))?;
-        let token_expiry = self.put_token(&mut cbs).await?;
+        let token = s.auth.token(&s.audience(), s.namespace()).await?;
+        let expiry = put_token(&mut cbs, s, token).await?;
+        let renewal = tokio::spawn(renew(cbs, s.clone(), expiry));
         Ok(Live {
             connection,
             session,
-            cbs,
-            token_expiry,
+            renewal: Renewal(renewal),
         })
-    }
-
-    /// Puts a namespace-wide token; returns its expiry.
-    async fn put_token(&self, cbs: &mut CbsClient) -> Result<u64> {
-        let s = &self.settings;
-        let audience = s.audience();
-        let (token, expiry) = sas::token(&audience, &s.key_name, &s.key)?;
-        let expires_at = Timestamp::from_milliseconds(
-            i64::try_from(expiry.saturating_mul(1000)).unwrap_or(i64::MAX),
-        );
-        let put = tokio::time::timeout(
-            ATTACH_TIMEOUT,
-            cbs.put_token(
-                audience.as_str(),
-                CbsToken::new(token, "servicebus.windows.net:sastoken", expires_at),
-            ),
-        )
-        .await;
-        let Ok(put) = put else {
-            return Err(self.unreachable("CBS put-token had no answer"));
-        };
-        match put {
-            Ok(()) => Ok(expiry),
-            Err(fe2o3_amqp_management::error::Error::Status(status)) => {
-                let code = u16::from(status.code.0);
-                if code == 401 || code == 403 {
-                    Err(Error::permission_denied(format!(
-                        "Service Bus namespace `{}` refused the shared access signature of key \
-                         name `{}`: check the key name and key",
-                        s.namespace(),
-                        s.key_name
-                    )))
-                } else {
-                    Err(self.unreachable(&format!("CBS put-token answered {code}")))
-                }
-            }
-            Err(err) => Err(self.unreachable(&format!("CBS put-token: {err}"))),
-        }
     }
 
     /// The error of a failed attach; a dead connection is dropped so the
@@ -338,14 +304,93 @@ impl ServiceBusNamespace {
     }
 
     pub(crate) fn unreachable(&self, detail: &str) -> Error {
-        Error::new(
-            ErrorCode::Unavailable,
-            format!(
-                "Service Bus namespace `{}` at {} is unreachable: {detail}",
-                self.settings.namespace(),
-                self.settings.amqp_url()
-            ),
-        )
+        unreachable(&self.settings, detail)
+    }
+}
+
+fn unreachable(s: &ServiceBusSettings, detail: &str) -> Error {
+    Error::new(
+        ErrorCode::Unavailable,
+        format!(
+            "Service Bus namespace `{}` at {} is unreachable: {detail}",
+            s.namespace(),
+            s.amqp_url()
+        ),
+    )
+}
+
+/// Puts `token` on `$cbs` for the whole namespace; returns its expiry.
+///
+/// # Errors
+/// `PermissionDenied` when the namespace refuses it (naming the key name or
+/// principal, never the token), `Unavailable` otherwise.
+async fn put_token(
+    cbs: &mut CbsClient,
+    s: &ServiceBusSettings,
+    token: NamespaceToken,
+) -> Result<u64> {
+    let audience = s.audience();
+    let expires_at = Timestamp::from_milliseconds(
+        i64::try_from(token.expires.saturating_mul(1000)).unwrap_or(i64::MAX),
+    );
+    let put = tokio::time::timeout(
+        ATTACH_TIMEOUT,
+        cbs.put_token(
+            audience.as_str(),
+            CbsToken::new(token.value.as_str(), token.token_type, expires_at),
+        ),
+    )
+    .await;
+    let Ok(put) = put else {
+        return Err(unreachable(s, "CBS put-token had no answer"));
+    };
+    match put {
+        Ok(()) => Ok(token.expires),
+        Err(fe2o3_amqp_management::error::Error::Status(status)) => {
+            let code = u16::from(status.code.0);
+            // What the service said, unless it echoes the token.
+            let said = status
+                .description
+                .filter(|d| !d.is_empty() && !d.contains(&token.value))
+                .map(|d| format!(" ({code}: {d})"))
+                .unwrap_or_else(|| format!(" ({code})"));
+            if code == 401 || code == 403 {
+                Err(s.auth.refused(s.namespace(), &said))
+            } else {
+                Err(unreachable(s, &format!("CBS put-token answered{said}")))
+            }
+        }
+        Err(err) => Err(unreachable(s, &format!("CBS put-token: {err}"))),
+    }
+}
+
+/// Keeps a connection authorized: wakes at half the put token's remaining
+/// lifetime and puts the auth's current token when it is a newer one. A
+/// shared access signature is signed afresh each time; an Entra ID token is
+/// the cached one until the cache fetches the next within its margin of
+/// expiry, which the halving reaches without knowing the margin. Ends when
+/// the token has expired (the next attach then opens a new connection) or,
+/// by abort, with the connection.
+async fn renew(mut cbs: CbsClient, s: ServiceBusSettings, mut expiry: u64) {
+    loop {
+        let left = expiry.saturating_sub(unix_now());
+        if left == 0 {
+            tracing::warn!(
+                "Service Bus namespace `{}`: the token expired before it could be renewed",
+                s.namespace()
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(left / 2).max(RENEWAL_MIN_WAIT)).await;
+        let renewed = match s.auth.token(&s.audience(), s.namespace()).await {
+            Ok(token) if token.expires > expiry => put_token(&mut cbs, &s, token).await,
+            Ok(_) => continue,
+            Err(err) => Err(err),
+        };
+        match renewed {
+            Ok(next) => expiry = next,
+            Err(err) => tracing::warn!("Service Bus token renewal failed: {err}"),
+        }
     }
 }
 

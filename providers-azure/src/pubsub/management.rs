@@ -7,7 +7,6 @@ use std::time::Duration;
 use strata_core::registry::cloud::found_or_provisioned;
 use strata_core::{Error, Result, error_chain};
 
-use super::sas;
 use super::settings::ServiceBusSettings;
 
 /// The management API version the requests speak.
@@ -166,8 +165,9 @@ fn url(s: &ServiceBusSettings, path: &str) -> String {
     format!("{}{path}?api-version={API_VERSION}", s.management_url())
 }
 
-fn authorization(s: &ServiceBusSettings) -> Result<String> {
-    Ok(sas::token(&s.audience(), &s.key_name, &s.key)?.0)
+/// A SAS token or `Bearer <Entra ID token>`.
+async fn authorization(s: &ServiceBusSettings) -> Result<String> {
+    s.auth.authorization(&s.audience(), s.namespace()).await
 }
 
 /// GET: the body, or `None` for 404.
@@ -175,7 +175,7 @@ async fn get(s: &ServiceBusSettings, path: &str) -> Result<Option<String>> {
     let client = strata_core::http::client()?;
     let response = client
         .get(url(s, path))
-        .header("Authorization", authorization(s)?)
+        .header("Authorization", authorization(s).await?)
         .send()
         .await
         .map_err(|e| unreachable(s, &error_chain(&e)))?;
@@ -197,7 +197,7 @@ async fn put(s: &ServiceBusSettings, path: &str, description: &str) -> Result<()
     let client = strata_core::http::client()?;
     let response = client
         .put(url(s, path))
-        .header("Authorization", authorization(s)?)
+        .header("Authorization", authorization(s).await?)
         .header("Content-Type", ENTRY_TYPE)
         .body(entry)
         .send()
@@ -212,11 +212,7 @@ async fn put(s: &ServiceBusSettings, path: &str, description: &str) -> Result<()
 fn status_error(s: &ServiceBusSettings, path: &str, status: u16) -> Error {
     let ns = s.namespace();
     match status {
-        401 | 403 => Error::permission_denied(format!(
-            "Service Bus namespace `{ns}` refused the shared access signature of key name `{}`: \
-             check the key name and key",
-            s.key_name
-        )),
+        401 | 403 => s.auth.refused(ns, &format!(" ({status})")),
         400 => Error::invalid_argument(format!(
             "Service Bus namespace `{ns}` refused `{path}` as invalid (400)"
         )),

@@ -4,8 +4,9 @@
 //! Strata subscription a Service Bus subscription of it.
 //!
 //! - [`connection`]: one AMQP connection per namespace, shared by every
-//!   entity, authorized through CBS with a shared access signature, opened
-//!   again with backoff after a drop.
+//!   entity, authorized through CBS with a shared access signature or an
+//!   Entra ID token ([`ServiceBusAuth`]), opened again with backoff after a
+//!   drop.
 //! - [`ServiceBusTopic`] publishes (attributes as application properties,
 //!   `strata.content_type` as the content type, ordering key as session id).
 //! - [`ServiceBusSubscription`] receives in PeekLock: ack = complete,
@@ -19,6 +20,7 @@
 //! - `provision` creates topics, subscriptions and queues through the
 //!   management API (`management`).
 
+mod auth;
 pub mod connection;
 mod entity;
 mod links;
@@ -35,6 +37,7 @@ use std::time::Duration;
 
 use strata_core::pubsub::PubSubCapabilities;
 
+pub use auth::{SERVICE_BUS_SCOPE, ServiceBusAuth};
 pub use connection::ServiceBusNamespace;
 pub use entity::{Entity, ServiceBusTopicOptions};
 pub use settings::{STANDARD_MAX_MESSAGE_BYTES, ServiceBusSettings};

@@ -1,11 +1,13 @@
-//! [`ServiceBusSettings`]: where a Service Bus namespace is and how to sign
-//! for it, resolved once from `providers.azure.service_bus`.
+//! [`ServiceBusSettings`]: where a Service Bus namespace is and how it is
+//! authorized, resolved once from `providers.azure.service_bus`.
 
 use std::fmt;
 
 use azure_core::credentials::Secret;
 use strata_core::{Error, Result};
 
+use super::auth::ServiceBusAuth;
+use crate::EntraSettings;
 use crate::account::ServiceBusAccount;
 
 /// The Standard tier's largest message.
@@ -22,22 +24,21 @@ pub struct ServiceBusSettings {
     pub port: u16,
     /// TLS (`amqps://`, `https://` management); off only for an emulator.
     pub tls: bool,
-    /// The shared access policy's name.
-    pub key_name: String,
-    /// Its key, used as given (Service Bus keys are not base64-decoded).
-    pub key: Secret,
+    /// A shared access key or Entra ID. Entra ID tokens go over TLS when
+    /// resolved from a config (an emulator's plain AMQP only in code).
+    pub auth: ServiceBusAuth,
     /// The largest message the namespace takes.
     pub max_message_bytes: usize,
 }
 
-/// Never shows the key.
+/// Never shows a key or token.
 impl fmt::Debug for ServiceBusSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceBusSettings")
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
-            .field("key_name", &self.key_name)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -57,13 +58,11 @@ impl ServiceBusSettings {
             settings.max_message_bytes = max_message_bytes;
             return Ok(settings);
         }
-        let (Some(namespace), Some(key_name), Some(key)) =
-            (&account.namespace, &account.key_name, &account.key)
-        else {
-            return Err(invalid(
-                "service_bus",
-                "give either `connection_string`, or `namespace`, `key_name` and `key`",
-            ));
+        account
+            .check()
+            .map_err(|(field, msg)| invalid(&field, &msg))?;
+        let Some(namespace) = &account.namespace else {
+            return Err(invalid("service_bus.namespace", "missing"));
         };
         let host = if namespace.contains('.') {
             namespace.clone()
@@ -71,12 +70,21 @@ impl ServiceBusSettings {
             format!("{namespace}.servicebus.windows.net")
         };
         check_host(&host, "service_bus.namespace")?;
+        // No key: Entra ID from the environment, as for Blob Storage
+        // without `credentials`.
+        let auth = match (&account.key_name, &account.key) {
+            (Some(key_name), Some(key)) => ServiceBusAuth::SharedAccessKey {
+                key_name: key_name.clone(),
+                key: Secret::new(key.clone()),
+            },
+            _ => ServiceBusAuth::entra_id(&EntraSettings::from_env())
+                .map_err(|e| invalid("service_bus.namespace", e.message()))?,
+        };
         Ok(ServiceBusSettings {
             host,
             port: AMQPS_PORT,
             tls: true,
-            key_name: key_name.clone(),
-            key: Secret::new(key.clone()),
+            auth,
             max_message_bytes,
         })
     }
@@ -125,8 +133,10 @@ impl ServiceBusSettings {
             // Microsoft's emulator listens on 5672 unless told otherwise.
             port: port.unwrap_or(if emulator { 5672 } else { AMQPS_PORT }),
             tls: !emulator,
-            key_name,
-            key: Secret::new(key),
+            auth: ServiceBusAuth::SharedAccessKey {
+                key_name,
+                key: Secret::new(key),
+            },
             max_message_bytes: STANDARD_MAX_MESSAGE_BYTES,
         })
     }
@@ -199,7 +209,9 @@ mod tests {
         .unwrap();
         assert_eq!(s.amqp_url(), "amqp://127.0.0.1:5300");
         assert_eq!(s.management_url(), "http://127.0.0.1:5300/");
-        assert_eq!(s.key_name, "Root");
+        assert!(
+            matches!(&s.auth, ServiceBusAuth::SharedAccessKey { key_name, .. } if key_name == "Root")
+        );
     }
 
     #[test]
@@ -227,5 +239,43 @@ mod tests {
         let err = from_cs("Endpoint=sb://x;SharedAccessKey=s3cr3t").unwrap_err();
         assert!(err.message().contains("service_bus.connection_string"));
         assert!(!err.message().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn a_namespace_without_a_key_is_entra_id_over_tls() {
+        let s = ServiceBusSettings::from_account(&ServiceBusAccount {
+            namespace: Some("orders-ns".into()),
+            ..ServiceBusAccount::default()
+        })
+        .unwrap();
+        assert!(matches!(s.auth, ServiceBusAuth::EntraId(_)), "{s:?}");
+        assert!(s.tls);
+        assert_eq!(
+            s.amqp_url(),
+            "amqps://orders-ns.servicebus.windows.net:5671"
+        );
+    }
+
+    #[test]
+    fn half_a_shared_access_key_names_the_missing_field() {
+        for (key_name, key, missing) in [
+            (Some("send"), None, "providers.azure.service_bus.key:"),
+            (
+                None,
+                Some("s3cr3t"),
+                "providers.azure.service_bus.key_name:",
+            ),
+        ] {
+            let err = ServiceBusSettings::from_account(&ServiceBusAccount {
+                namespace: Some("orders-ns".into()),
+                key_name: key_name.map(Into::into),
+                key: key.map(Into::into),
+                ..ServiceBusAccount::default()
+            })
+            .unwrap_err();
+            assert_eq!(err.code(), strata_core::ErrorCode::InvalidConfig);
+            assert!(err.message().contains(missing), "{err}");
+            assert!(!err.message().contains("s3cr3t"), "{err}");
+        }
     }
 }
