@@ -41,26 +41,21 @@ on_exit() {
 }
 # shellcheck source=../node-servers/lib/snapshot.sh
 source "$root/bench/node-servers/lib/snapshot.sh"
+# shellcheck source=../node-servers/lib/machine.sh
+source "$root/bench/node-servers/lib/machine.sh"
 
 out="$here/out/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
-{
-  echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  echo "commit:   $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
-  echo "cpu:      $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start"
-  echo "node:     $(node --version); @google-cloud/pubsub $(node -p "require('$here/node_modules/@google-cloud/pubsub/package.json').version" 2>/dev/null || echo '?')"
-  echo "reps:     $reps, ${secs}s per pass, $count messages per receive pass"
-} | tee "$out/machine.txt"
+machine_header \
+  "node:     $(node --version); @google-cloud/pubsub $(node -p "require('$here/node_modules/@google-cloud/pubsub/package.json').version" 2>/dev/null || echo '?')" \
+  "reps:     $reps, ${secs}s per pass, $count messages per receive pass"
 
 for suite in $suites; do
   echo "== $suite"
   node --expose-gc "$here/compare.js" --suite="$suite" --reps="$reps" --seconds="$secs" --count="$count" --out="$out/$suite.jsonl"
 done
 
-echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at end" | tee -a "$out/machine.txt"
-node "$here/report.js" "$out" | tee "$out/report.md"
-echo "report: $out/report.md"
+finish_run
 }
 
 main "$@"

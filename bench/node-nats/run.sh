@@ -43,18 +43,15 @@ fi
 
 # shellcheck source=../node-servers/lib/snapshot.sh
 source "$root/bench/node-servers/lib/snapshot.sh"
+# shellcheck source=../node-servers/lib/machine.sh
+source "$root/bench/node-servers/lib/machine.sh"
 
 out="$here/out/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
-{
-  echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  echo "commit:   $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
-  echo "cpu:      $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at start"
-  echo "node:     $(node --version); @nats-io/jetstream $(node -p "require('$here/node_modules/@nats-io/jetstream/package.json').version"), @nats-io/transport-node $(node -p "require('$here/node_modules/@nats-io/transport-node/package.json').version")"
-  echo "server:   $BENCH_NATS_URL, $(nats-server --version 2>/dev/null || echo 'nats-server version unknown')"
-  echo "reps:     $reps, ${secs}s per publish pass, $count messages per receive pass"
-} | tee "$out/machine.txt"
+machine_header \
+  "node:     $(node --version); @nats-io/jetstream $(node -p "require('$here/node_modules/@nats-io/jetstream/package.json').version"), @nats-io/transport-node $(node -p "require('$here/node_modules/@nats-io/transport-node/package.json').version")" \
+  "server:   $BENCH_NATS_URL, $(nats-server --version 2>/dev/null || echo 'nats-server version unknown')" \
+  "reps:     $reps, ${secs}s per publish pass, $count messages per receive pass"
 
 for suite in $suites; do
   echo "== $suite"
@@ -65,9 +62,7 @@ for suite in $suites; do
   fi
 done
 
-echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at end" | tee -a "$out/machine.txt"
-node "$here/report.js" "$out" | tee "$out/report.md"
-echo "report: $out/report.md"
+finish_run
 }
 
 main "$@"
