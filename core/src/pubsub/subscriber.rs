@@ -13,6 +13,7 @@ use super::SubscriptionDriver;
 use super::engine::{self, AckCommand, Shared};
 use super::handler::Handler;
 use super::lease::LeaseKeeper;
+use super::spans::SubscriptionNames;
 use super::stats::{Counters, SubscriberStats};
 use super::subscriber_options::SubscriberOptions;
 use crate::{Error, Result};
@@ -55,6 +56,8 @@ impl fmt::Debug for Subscriber {
 
 impl Subscriber {
     /// Starts receiving from subscription `name` and running `handler`.
+    /// `name` is `topic/subscription` (as `Infra` names it) or a bare
+    /// subscription name; its process spans are named and attributed from it.
     ///
     /// Spawns its tasks, so it must be called within a tokio runtime. Dropping the
     /// `Subscriber` stops it without waiting; [`Subscriber::shutdown`] drains.
@@ -99,6 +102,7 @@ impl Subscriber {
             .clone()
             .map(|keeper| tokio::spawn(keeper.run(name.clone(), driver.clone(), lease_stop)));
         let shared = Arc::new(Shared {
+            names: SubscriptionNames::parse(&name),
             name,
             driver,
             capabilities,

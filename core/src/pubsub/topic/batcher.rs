@@ -9,14 +9,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use opentelemetry::trace::TraceContextExt;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Mutex as AsyncMutex, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::reply::Reply;
 use super::{Command, Pending, TopicOptions};
 use crate::Error;
-use crate::pubsub::{OutgoingMessage, PubSubCapabilities, TopicDriver};
+use crate::pubsub::{OutgoingMessage, PubSubCapabilities, TopicDriver, spans};
 
 struct Batch {
     messages: Vec<OutgoingMessage>,
@@ -58,6 +61,8 @@ impl Batch {
 pub(super) struct Batcher {
     topic: String,
     driver: Arc<dyn TopicDriver>,
+    /// The driver's `messaging.system`, for the send spans.
+    system: &'static str,
     linger: Duration,
     max_messages: usize,
     max_bytes: usize,
@@ -98,6 +103,7 @@ impl Batcher {
         let batcher = Batcher {
             topic,
             driver,
+            system: capabilities.messaging_system,
             linger: opts.linger.unwrap_or(capabilities.default_linger),
             max_messages,
             max_bytes: capabilities.max_batch_bytes.max(1),
@@ -261,25 +267,41 @@ impl Batcher {
         };
         let driver = self.driver.clone();
         let topic = self.topic.clone();
+        let system = self.system;
         tokio::spawn(async move {
-            send_batch(driver.as_ref(), &topic, batch).await;
+            send_batch(driver.as_ref(), &topic, system, batch).await;
             drop(order);
             drop(permit);
         });
     }
 }
 
-/// Publishes one batch and answers every publish in it.
-async fn send_batch(driver: &dyn TopicDriver, topic: &str, batch: Batch) {
+/// Publishes one batch, within its send span, and answers every publish in it.
+async fn send_batch(driver: &dyn TopicDriver, topic: &str, system: &'static str, batch: Batch) {
     let Batch {
         messages, replies, ..
     } = batch;
     let count = messages.len();
+    let span = spans::send(topic, system, count);
+    if !span.is_disabled() {
+        for reply in &replies {
+            if !reply.span().is_disabled() {
+                span.add_link(reply.span().context().span().span_context().clone());
+            }
+        }
+    }
     let results = AssertUnwindSafe(driver.publish_batch(messages))
         .catch_unwind()
+        .instrument(span.clone())
         .await;
+    if !matches!(&results, Ok(results) if results.len() == count) {
+        spans::failed_as(&span, crate::ErrorCode::Internal.as_str());
+    }
     match results {
         Ok(results) if results.len() == count => {
+            if let Some(err) = common_error(&results) {
+                spans::failed(&span, err);
+            }
             for (reply, result) in replies.into_iter().zip(results) {
                 reply.send(result);
             }
@@ -296,6 +318,14 @@ async fn send_batch(driver: &dyn TopicDriver, topic: &str, batch: Batch) {
             ))
         }),
     }
+}
+
+/// The error of a batch whose every message failed (the send itself did),
+/// for its send span; `None` when any message went through.
+fn common_error(results: &[crate::Result<String>]) -> Option<&Error> {
+    let mut errors = results.iter().map(|result| result.as_ref().err());
+    let first = errors.next().flatten()?;
+    errors.all(|err| err.is_some()).then_some(first)
 }
 
 fn fail_all(replies: Vec<Reply>, error: impl Fn() -> Error) {
