@@ -9,7 +9,8 @@
 //!
 //! `strata-core` only *emits* spans (`tracing` plus the OpenTelemetry API);
 //! the SDK, the exporter and its HTTP client live here, so a program that
-//! installs its own subscriber never builds them. The Node binding calls
+//! installs its own subscriber never builds them. The client is reqwest over
+//! the process's one rustls provider (ring, `strata_core::tls`). The Node binding calls
 //! [`init`] when its runtime starts; a Rust program calls it at the top of
 //! `main`:
 //!
@@ -151,6 +152,8 @@ fn tracer_provider(
     endpoint: Option<&str>,
     service_name: Option<&str>,
 ) -> Result<SdkTracerProvider, TelemetryError> {
+    // reqwest's client panics when built with no rustls provider installed.
+    strata_core::tls::install_crypto_provider();
     let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary);
