@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use strata_core::config::{LoadedConfig, parse_config};
-use strata_core::pubsub::{Handler, HandlerError, Message, OutgoingMessage};
+use strata_core::pubsub::{Handler, HandlerError, Message, OutgoingMessage, Topic};
 use strata_infra::{Infra, SubscribeOptions, registry};
 use strata_telemetry::{Telemetry, TelemetryOptions, TracesExport};
 use tokio::sync::mpsc;
@@ -154,9 +154,37 @@ impl Backend {
     }
 }
 
-/// An Infra with one memory topic and one subscription that retries fast.
-async fn memory_infra(topic: &str, subscription: &str) -> Infra {
-    infra_on(Backend::Memory, topic, subscription).await
+/// A topic with one subscription whose handler forwards every delivery.
+struct Subscribed {
+    infra: Infra,
+    topic: Topic,
+    delivered: mpsc::UnboundedReceiver<Message>,
+}
+
+/// Topic `topic` on `backend`, subscribed by `subscription` with a handler
+/// that forwards each delivery and fails the first `failures` of each message.
+async fn subscribed(
+    backend: Backend,
+    topic: &str,
+    subscription: &str,
+    failures: u32,
+) -> Subscribed {
+    let infra = infra_on(backend, topic, subscription).await;
+    let (tx, delivered) = mpsc::unbounded_channel();
+    infra
+        .subscribe(
+            topic,
+            subscription,
+            forward(tx, failures),
+            SubscribeOptions::default(),
+        )
+        .unwrap();
+    let topic = infra.topic(topic).unwrap();
+    Subscribed {
+        infra,
+        topic,
+        delivered,
+    }
 }
 
 /// An Infra with topic `topic` on `backend` and one subscription of it that
@@ -204,13 +232,12 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Message>) -> Message {
 /// Publishes one message on `backend` inside a request span of the
 /// caller's and checks the one trace from that request to the handler.
 async fn publish_then_process_is_one_trace(backend: Backend, name: &str) {
-    let infra = infra_on(backend, name, "audit").await;
+    let Subscribed {
+        infra,
+        topic,
+        delivered: mut rx,
+    } = subscribed(backend, name, "audit", 0).await;
     let (publish_system, process_system) = backend.systems();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    infra
-        .subscribe(name, "audit", forward(tx, 0), SubscribeOptions::default())
-        .unwrap();
-    let topic = infra.topic(name).unwrap();
     let request_name = format!("{name} request");
     let request = tracing::info_span!("request", otel.name = request_name.as_str());
     let id = topic
@@ -286,17 +313,11 @@ async fn publish_then_process_is_one_trace_across_the_pubsub_emulator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_handler_span_has_error_type_and_its_retry_is_a_new_process_span() {
-    let infra = memory_infra("otel-retry", "billing").await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    infra
-        .subscribe(
-            "otel-retry",
-            "billing",
-            forward(tx, 1),
-            SubscribeOptions::default(),
-        )
-        .unwrap();
-    let topic = infra.topic("otel-retry").unwrap();
+    let Subscribed {
+        infra,
+        topic,
+        delivered: mut rx,
+    } = subscribed(Backend::Memory, "otel-retry", "billing", 1).await;
     topic.publish(OutgoingMessage::new("once")).await.unwrap();
     assert_eq!(next(&mut rx).await.delivery_attempt, 1);
     assert_eq!(next(&mut rx).await.delivery_attempt, 2);
@@ -327,17 +348,11 @@ async fn a_failed_handler_span_has_error_type_and_its_retry_is_a_new_process_spa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_with_another_systems_traceparent_continues_that_trace() {
-    let infra = memory_infra("otel-foreign", "audit").await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    infra
-        .subscribe(
-            "otel-foreign",
-            "audit",
-            forward(tx, 0),
-            SubscribeOptions::default(),
-        )
-        .unwrap();
-    let topic = infra.topic("otel-foreign").unwrap();
+    let Subscribed {
+        infra,
+        topic,
+        delivered: mut rx,
+    } = subscribed(Backend::Memory, "otel-foreign", "audit", 0).await;
     let trace_id: Vec<u8> = (0..16).map(|_| fastrand::u8(..)).collect();
     let span_id: Vec<u8> = (0..8).map(|_| fastrand::u8(1..)).collect();
     let traceparent = format!("00-{}-{}-01", hex(&trace_id), hex(&span_id));
@@ -365,17 +380,11 @@ async fn a_message_with_another_systems_traceparent_continues_that_trace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_many_is_one_send_span_linking_each_message_create_span() {
-    let infra = memory_infra("otel-many", "audit").await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    infra
-        .subscribe(
-            "otel-many",
-            "audit",
-            forward(tx, 0),
-            SubscribeOptions::default(),
-        )
-        .unwrap();
-    let topic = infra.topic("otel-many").unwrap();
+    let Subscribed {
+        infra,
+        topic,
+        delivered: mut rx,
+    } = subscribed(Backend::Memory, "otel-many", "audit", 0).await;
     let messages = (0..3)
         .map(|i| OutgoingMessage::new(format!("m{i}")))
         .collect();
