@@ -6,7 +6,8 @@
 //! Pub/Sub emulator (feature `gcp`). On memory: a failed handler's span has
 //! `error.type` and its retry is a new process span; a message carrying
 //! another system's `traceparent` continues that trace; `publish_many` is one
-//! send span linking each message.
+//! send span linking each message; the messaging metrics count what was sent,
+//! consumed, processed and retried.
 //!
 //! A binary of its own: the tracing subscriber and the exporter are
 //! process-global, installed once here for every test. Tests tell their
@@ -24,7 +25,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use strata_core::config::{LoadedConfig, parse_config};
 use strata_core::pubsub::{Handler, HandlerError, Message, OutgoingMessage, Topic};
 use strata_infra::{Infra, SubscribeOptions, registry};
-use strata_telemetry::{Telemetry, TelemetryOptions, TracesExport};
+use strata_telemetry::{Export, Telemetry, TelemetryOptions};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -38,14 +39,17 @@ fn installed() -> &'static (OtlpReceiver, Telemetry) {
     INSTALLED.get_or_init(|| {
         let receiver = OtlpReceiver::start().unwrap();
         let telemetry = strata_telemetry::init_with(TelemetryOptions {
-            traces: TracesExport::Otlp {
+            traces: Export::Otlp {
                 endpoint: Some(receiver.traces_url()),
+            },
+            metrics: Export::Otlp {
+                endpoint: Some(receiver.metrics_url()),
             },
             log_filter: None,
             service_name: Some("strata-otel-test".to_owned()),
         })
         .unwrap();
-        assert!(telemetry.exports_traces());
+        assert!(telemetry.exports_traces() && telemetry.exports_metrics());
         (receiver, telemetry)
     })
 }
@@ -423,4 +427,81 @@ async fn publish_many_is_one_send_span_linking_each_message_create_span() {
             parent.attr("messaging.message.id")
         );
     }
+}
+
+/// The latest totals of the metrics of topic `topic`, once they reach
+/// `expected` (or the time limit passed): sent, consumed, processed, failed
+/// handler runs, retries, dead-lettered, send operations.
+async fn metric_totals(topic: &'static str, expected: [u64; 6]) -> [u64; 7] {
+    tokio::task::spawn_blocking(move || {
+        let (receiver, telemetry) = installed();
+        let of_topic = |attributes: &std::collections::HashMap<String, String>| {
+            attributes
+                .get("messaging.destination.name")
+                .map(String::as_str)
+                == Some(topic)
+        };
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            telemetry.flush();
+            let totals = [
+                receiver.metric("messaging.client.sent.messages", of_topic),
+                receiver.metric("messaging.client.consumed.messages", of_topic),
+                receiver.metric("messaging.process.duration", of_topic),
+                receiver.metric("messaging.process.duration", |attributes| {
+                    of_topic(attributes)
+                        && attributes.get("error.type").map(String::as_str) == Some("handler_error")
+                }),
+                receiver.metric("strata.messaging.retries", of_topic),
+                receiver.metric("strata.messaging.dead_lettered", of_topic),
+                receiver.metric("messaging.client.operation.duration", of_topic),
+            ];
+            if totals[..6] == expected || std::time::Instant::now() >= deadline {
+                return totals;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_was_sent_consumed_processed_and_retried() {
+    let Subscribed {
+        infra,
+        topic,
+        delivered: mut rx,
+    } = subscribed(Backend::Memory, "otel-metrics", "audit", 1).await;
+    let messages = (0..3)
+        .map(|i| OutgoingMessage::new(format!("m{i}")))
+        .collect();
+    for result in topic.publish_many(messages).await {
+        result.unwrap();
+    }
+    // Each message fails once, then succeeds: six deliveries.
+    for _ in 0..6 {
+        next(&mut rx).await;
+    }
+    infra.close().await.unwrap();
+
+    let [
+        sent,
+        consumed,
+        processed,
+        failed,
+        retries,
+        dead_lettered,
+        sends,
+    ] = metric_totals("otel-metrics", [3, 6, 6, 3, 3, 0]).await;
+    assert_eq!(sent, 3, "messaging.client.sent.messages");
+    assert_eq!(consumed, 6, "messaging.client.consumed.messages");
+    assert_eq!(processed, 6, "messaging.process.duration count");
+    assert_eq!(failed, 3, "messaging.process.duration with error.type");
+    assert_eq!(retries, 3, "strata.messaging.retries");
+    assert_eq!(dead_lettered, 0, "strata.messaging.dead_lettered");
+    assert!(
+        sends >= 1,
+        "messaging.client.operation.duration count: {sends}"
+    );
 }

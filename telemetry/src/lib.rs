@@ -3,9 +3,9 @@
 //! Installs what makes Strata observable, once per process: a `tracing`
 //! subscriber that writes logs to stderr (filtered by `STRATA_LOG`, warnings
 //! by default) and, when an OTLP endpoint is configured, exports Strata's
-//! spans (and the application's own `tracing` spans) to it over OTLP
-//! http/protobuf, with W3C trace context as the propagator that carries a
-//! trace across the broker.
+//! spans (and the application's own `tracing` spans) and metrics to it over
+//! OTLP http/protobuf, with W3C trace context as the propagator that carries
+//! a trace across the broker.
 //!
 //! `strata-core` only *emits* spans (`tracing` plus the OpenTelemetry API);
 //! the SDK, the exporter and its HTTP client live here, so a program that
@@ -28,11 +28,12 @@
 
 mod options;
 
-pub use options::{DEFAULT_LOG_FILTER, TelemetryOptions, TracesExport};
+pub use options::{DEFAULT_LOG_FILTER, Export, TelemetryOptions};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
@@ -50,8 +51,8 @@ pub enum TelemetryError {
     /// `STRATA_LOG` (or [`TelemetryOptions::log_filter`]) is not a valid filter.
     #[error("STRATA_LOG is not a valid filter: {0}")]
     LogFilter(String),
-    /// The OTLP exporter could not be built (an invalid endpoint URL).
-    #[error("the OTLP trace exporter could not be built: {0}")]
+    /// An OTLP exporter could not be built (an invalid endpoint URL).
+    #[error("the OTLP exporter could not be built: {0}")]
     Exporter(String),
     /// Another `tracing` subscriber is installed already: the process has
     /// telemetry of its own, which Strata's spans feed as they are.
@@ -60,10 +61,11 @@ pub enum TelemetryError {
 }
 
 /// What [`init`] installed. Dropping it (or [`Telemetry::shutdown`]) exports
-/// the spans still buffered and stops the exporter.
+/// what is still buffered and stops the exporters.
 #[derive(Debug)]
 pub struct Telemetry {
     traces: Option<SdkTracerProvider>,
+    metrics: Option<SdkMeterProvider>,
 }
 
 impl Telemetry {
@@ -72,15 +74,24 @@ impl Telemetry {
         self.traces.is_some()
     }
 
-    /// Exports the spans buffered so far and waits for the exporter's answer.
-    /// A failed export is reported on stderr by the SDK; nothing is retried.
+    /// Whether metrics are exported.
+    pub fn exports_metrics(&self) -> bool {
+        self.metrics.is_some()
+    }
+
+    /// Exports the spans and metrics buffered so far and waits for the
+    /// exporters' answers. A failed export is reported on stderr by the SDK;
+    /// nothing is retried.
     pub fn flush(&self) {
         if let Some(traces) = &self.traces {
             let _ = traces.force_flush();
         }
+        if let Some(metrics) = &self.metrics {
+            let _ = metrics.force_flush();
+        }
     }
 
-    /// Exports what is buffered and stops the exporter.
+    /// Exports what is buffered and stops the exporters.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -88,6 +99,9 @@ impl Telemetry {
     fn stop(&mut self) {
         if let Some(traces) = self.traces.take() {
             let _ = traces.shutdown();
+        }
+        if let Some(metrics) = self.metrics.take() {
+            let _ = metrics.shutdown();
         }
     }
 }
@@ -107,8 +121,9 @@ pub fn init() -> Result<Telemetry, TelemetryError> {
     init_with(TelemetryOptions::from_env())
 }
 
-/// Installs the global `tracing` subscriber and, when spans are exported,
-/// the W3C trace-context propagator.
+/// Installs the global `tracing` subscriber; when spans are exported, the
+/// W3C trace-context propagator; when metrics are, the global meter
+/// provider (topics and subscribers made afterwards record into it).
 ///
 /// # Errors
 /// [`TelemetryError::LogFilter`] for an invalid log filter,
@@ -121,12 +136,14 @@ pub fn init_with(options: TelemetryOptions) -> Result<Telemetry, TelemetryError>
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(log_filter);
+    let resource = resource(options.service_name.as_deref());
     let traces = match &options.traces {
-        TracesExport::Off => None,
-        TracesExport::Otlp { endpoint } => Some(tracer_provider(
-            endpoint.as_deref(),
-            options.service_name.as_deref(),
-        )?),
+        Export::Off => None,
+        Export::Otlp { endpoint } => Some(tracer_provider(endpoint.as_deref(), resource.clone())?),
+    };
+    let metrics = match &options.metrics {
+        Export::Off => None,
+        Export::Otlp { endpoint } => Some(meter_provider(endpoint.as_deref(), resource)?),
     };
     let export = traces.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
@@ -141,34 +158,69 @@ pub fn init_with(options: TelemetryOptions) -> Result<Telemetry, TelemetryError>
     if traces.is_some() {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     }
-    Ok(Telemetry { traces })
+    if let Some(metrics) = &metrics {
+        opentelemetry::global::set_meter_provider(metrics.clone());
+    }
+    Ok(Telemetry { traces, metrics })
 }
 
-/// The SDK's tracer provider over a batching OTLP http/protobuf exporter.
-/// The sampler comes from `OTEL_TRACES_SAMPLER` (the SDK reads it; parent
-/// based, always on, by default) and the resource from `OTEL_SERVICE_NAME`
-/// and `OTEL_RESOURCE_ATTRIBUTES` unless `service_name` is given.
-fn tracer_provider(
-    endpoint: Option<&str>,
-    service_name: Option<&str>,
-) -> Result<SdkTracerProvider, TelemetryError> {
-    // reqwest's client panics when built with no rustls provider installed.
-    strata_core::tls::install_crypto_provider();
-    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary);
-    if let Some(endpoint) = endpoint {
-        exporter = exporter.with_endpoint(endpoint);
-    }
-    let exporter = exporter
-        .build()
-        .map_err(|err| TelemetryError::Exporter(err.to_string()))?;
+/// The resource of every signal: `OTEL_SERVICE_NAME` and
+/// `OTEL_RESOURCE_ATTRIBUTES` (the SDK reads them), unless `service_name` is
+/// given.
+fn resource(service_name: Option<&str>) -> Resource {
     let mut resource = Resource::builder();
     if let Some(name) = service_name {
         resource = resource.with_service_name(name.to_owned());
     }
+    resource.build()
+}
+
+/// The SDK's tracer provider over a batching OTLP http/protobuf exporter.
+/// The sampler comes from `OTEL_TRACES_SAMPLER` (the SDK reads it; parent
+/// based, always on, by default).
+fn tracer_provider(
+    endpoint: Option<&str>,
+    resource: Resource,
+) -> Result<SdkTracerProvider, TelemetryError> {
+    let exporter = http_exporter(
+        opentelemetry_otlp::SpanExporter::builder().with_http(),
+        endpoint,
+    )
+    .build()
+    .map_err(|err| TelemetryError::Exporter(err.to_string()))?;
     Ok(SdkTracerProvider::builder()
-        .with_resource(resource.build())
+        .with_resource(resource)
         .with_batch_exporter(exporter)
         .build())
+}
+
+/// The SDK's meter provider over a periodic OTLP http/protobuf exporter
+/// (every 60 s unless `OTEL_METRIC_EXPORT_INTERVAL` says otherwise, and at
+/// [`Telemetry::flush`]).
+fn meter_provider(
+    endpoint: Option<&str>,
+    resource: Resource,
+) -> Result<SdkMeterProvider, TelemetryError> {
+    let exporter = http_exporter(
+        opentelemetry_otlp::MetricExporter::builder().with_http(),
+        endpoint,
+    )
+    .build()
+    .map_err(|err| TelemetryError::Exporter(err.to_string()))?;
+    Ok(SdkMeterProvider::builder()
+        .with_resource(resource)
+        .with_periodic_exporter(exporter)
+        .build())
+}
+
+/// An OTLP exporter's builder set to http/protobuf and `endpoint` (else the
+/// environment's), with the process's rustls provider installed: reqwest's
+/// client panics when built without one.
+fn http_exporter<B: WithExportConfig>(builder: B, endpoint: Option<&str>) -> B {
+    strata_core::tls::install_crypto_provider();
+    let builder = builder.with_protocol(Protocol::HttpBinary);
+    match endpoint {
+        Some(endpoint) => builder.with_endpoint(endpoint),
+        None => builder,
+    }
 }

@@ -9,7 +9,9 @@ pub const DEFAULT_LOG_FILTER: &str = "warn";
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TelemetryOptions {
     /// Where spans go.
-    pub traces: TracesExport,
+    pub traces: Export,
+    /// Where metrics go.
+    pub metrics: Export,
     /// Which events and spans are written to stderr, in `tracing-subscriber`'s
     /// `EnvFilter` syntax (`info`, `strata_core=debug,warn`); `None` is
     /// [`DEFAULT_LOG_FILTER`].
@@ -19,28 +21,31 @@ pub struct TelemetryOptions {
     pub service_name: Option<String>,
 }
 
-/// Whether and where spans are exported.
+/// Whether and where one signal (spans, metrics) is exported.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum TracesExport {
-    /// Not exported: spans cost next to nothing.
+pub enum Export {
+    /// Not exported: recording costs next to nothing.
     #[default]
     Off,
-    /// Exported over OTLP http/protobuf. `endpoint` is the full URL spans are
-    /// posted to (`http://collector:4318/v1/traces`); `None` takes it from
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`
-    /// with `/v1/traces` appended. Headers, timeout and compression always
-    /// come from the `OTEL_EXPORTER_OTLP_*` variables.
+    /// Exported over OTLP http/protobuf. `endpoint` is the full URL the
+    /// signal is posted to (`http://collector:4318/v1/traces`); `None` takes
+    /// it from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (`…_METRICS_ENDPOINT`),
+    /// else `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` (`/v1/metrics`)
+    /// appended. Headers, timeout and compression always come from the
+    /// `OTEL_EXPORTER_OTLP_*` variables.
     Otlp {
-        /// The URL spans are posted to, or `None` for the environment's.
+        /// The URL posted to, or `None` for the environment's.
         endpoint: Option<String>,
     },
 }
 
 impl TelemetryOptions {
-    /// The options the process environment asks for: OTLP export when
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is
-    /// set (and neither `OTEL_SDK_DISABLED=true` nor `OTEL_TRACES_EXPORTER=none`
-    /// turns it off), the log filter from `STRATA_LOG`.
+    /// The options the process environment asks for: spans (metrics) are
+    /// exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (`…_METRICS_ENDPOINT`) is set,
+    /// unless `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`
+    /// (`OTEL_METRICS_EXPORTER=none`) turns them off; the log filter is
+    /// `STRATA_LOG`.
     pub fn from_env() -> Self {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -49,17 +54,24 @@ impl TelemetryOptions {
     /// rules can be tested without touching the process environment.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
         let set = |name: &str| var(name).filter(|value| !value.trim().is_empty());
-        let disabled = set("OTEL_SDK_DISABLED").is_some_and(|v| v.trim() == "true")
-            || set("OTEL_TRACES_EXPORTER").is_some_and(|v| v.trim() == "none");
-        let endpoint_set = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
-            || set("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
-        let traces = if endpoint_set && !disabled {
-            TracesExport::Otlp { endpoint: None }
-        } else {
-            TracesExport::Off
+        let sdk_disabled = set("OTEL_SDK_DISABLED").is_some_and(|v| v.trim() == "true");
+        let any_endpoint = set("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+        let export = |endpoint: &str, exporter: &str| {
+            let on = !sdk_disabled
+                && set(exporter).is_none_or(|v| v.trim() != "none")
+                && (any_endpoint || set(endpoint).is_some());
+            if on {
+                Export::Otlp { endpoint: None }
+            } else {
+                Export::Off
+            }
         };
         Self {
-            traces,
+            traces: export("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER"),
+            metrics: export(
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "OTEL_METRICS_EXPORTER",
+            ),
             log_filter: set("STRATA_LOG"),
             service_name: None,
         }
@@ -69,6 +81,8 @@ impl TelemetryOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ON: Export = Export::Otlp { endpoint: None };
 
     fn options(vars: &[(&str, &str)]) -> TelemetryOptions {
         TelemetryOptions::from_vars(|name| {
@@ -84,36 +98,37 @@ mod tests {
     }
 
     #[test]
-    fn either_endpoint_variable_turns_export_on() {
-        let on = TracesExport::Otlp { endpoint: None };
+    fn the_common_endpoint_turns_both_on_a_signal_endpoint_its_own() {
         let base = options(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
-        assert_eq!(base.traces, on);
+        assert_eq!((base.traces, base.metrics), (ON, ON));
         let traces = options(&[(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             "http://127.0.0.1:4318/v1/traces",
         )]);
-        assert_eq!(traces.traces, on);
-        assert_eq!(
-            options(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]).traces,
-            TracesExport::Off
-        );
+        assert_eq!((traces.traces, traces.metrics), (ON, Export::Off));
+        let metrics = options(&[(
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "http://127.0.0.1:4318/v1/metrics",
+        )]);
+        assert_eq!((metrics.traces, metrics.metrics), (Export::Off, ON));
+        let blank = options(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]);
+        assert_eq!((blank.traces, blank.metrics), (Export::Off, Export::Off));
     }
 
     #[test]
     fn sdk_disabled_or_exporter_none_wins_over_an_endpoint() {
         let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
-        for off in [
-            ("OTEL_SDK_DISABLED", "true"),
-            ("OTEL_TRACES_EXPORTER", "none"),
-        ] {
-            assert_eq!(
-                options(&[endpoint, off]).traces,
-                TracesExport::Off,
-                "{off:?}"
-            );
-        }
+        let disabled = options(&[endpoint, ("OTEL_SDK_DISABLED", "true")]);
+        assert_eq!(
+            (disabled.traces, disabled.metrics),
+            (Export::Off, Export::Off)
+        );
+        let no_traces = options(&[endpoint, ("OTEL_TRACES_EXPORTER", "none")]);
+        assert_eq!((no_traces.traces, no_traces.metrics), (Export::Off, ON));
+        let no_metrics = options(&[endpoint, ("OTEL_METRICS_EXPORTER", "none")]);
+        assert_eq!((no_metrics.traces, no_metrics.metrics), (ON, Export::Off));
         let on = options(&[endpoint, ("OTEL_SDK_DISABLED", "false")]);
-        assert_eq!(on.traces, TracesExport::Otlp { endpoint: None });
+        assert_eq!(on.traces, ON);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod carried;
 mod engine;
 mod handler;
 mod lease;
+mod metrics;
 mod reserved;
 mod retry;
 pub mod spans;

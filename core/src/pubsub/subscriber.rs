@@ -13,6 +13,7 @@ use super::SubscriptionDriver;
 use super::engine::{self, AckCommand, Shared};
 use super::handler::Handler;
 use super::lease::LeaseKeeper;
+use super::metrics::ProcessMetrics;
 use super::spans::SubscriptionNames;
 use super::stats::{Counters, SubscriberStats};
 use super::subscriber_options::SubscriberOptions;
@@ -101,8 +102,10 @@ impl Subscriber {
         let keeper = leases
             .clone()
             .map(|keeper| tokio::spawn(keeper.run(name.clone(), driver.clone(), lease_stop)));
+        let names = SubscriptionNames::parse(&name);
         let shared = Arc::new(Shared {
-            names: SubscriptionNames::parse(&name),
+            metrics: ProcessMetrics::new(&names, capabilities.messaging_system),
+            names,
             name,
             driver,
             capabilities,

@@ -1,7 +1,8 @@
-//! An OTLP/HTTP trace receiver for tests: a small HTTP/1.1 server on
-//! 127.0.0.1 that takes `POST /v1/traces` bodies, decodes them as
-//! `ExportTraceServiceRequest` with the official `opentelemetry-proto`
-//! types, and keeps every span it was sent.
+//! An OTLP/HTTP receiver for tests: a small HTTP/1.1 server on 127.0.0.1
+//! that takes `POST /v1/traces` and `POST /v1/metrics` bodies, decodes them
+//! as `ExportTraceServiceRequest` and `ExportMetricsServiceRequest` with the
+//! official `opentelemetry-proto` types, and keeps every span and the latest
+//! value of every metric stream it was sent.
 //!
 //! It runs on threads of its own (blocking std I/O), not on a test's tokio
 //! runtime: the exporter is installed once per process and outlives any one
@@ -13,8 +14,12 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message as _;
 
@@ -54,10 +59,22 @@ impl ReceivedSpan {
     }
 }
 
+/// A metric stream: its name and attributes (sorted).
+type Stream = (String, Vec<(String, String)>);
+
+/// What the receiver keeps.
+#[derive(Default)]
+struct Received {
+    spans: Vec<ReceivedSpan>,
+    /// The latest value of each stream (the SDK exports cumulative values):
+    /// a counter's sum, a histogram's count.
+    metrics: HashMap<Stream, u64>,
+}
+
 /// The running receiver.
 pub struct OtlpReceiver {
     port: u16,
-    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    received: Arc<Mutex<Received>>,
 }
 
 impl OtlpReceiver {
@@ -65,15 +82,15 @@ impl OtlpReceiver {
     pub fn start() -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
-        let spans = Arc::new(Mutex::new(Vec::new()));
-        let kept = spans.clone();
+        let received = Arc::new(Mutex::new(Received::default()));
+        let kept = received.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let kept = kept.clone();
                 std::thread::spawn(move || serve(stream, &kept));
             }
         });
-        Ok(Self { port, spans })
+        Ok(Self { port, received })
     }
 
     /// The URL an OTLP exporter posts spans to.
@@ -81,9 +98,31 @@ impl OtlpReceiver {
         format!("http://127.0.0.1:{}/v1/traces", self.port)
     }
 
+    /// The URL an OTLP exporter posts metrics to.
+    pub fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1/metrics", self.port)
+    }
+
+    fn received(&self) -> std::sync::MutexGuard<'_, Received> {
+        self.received.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
-        self.spans.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.received().spans.clone()
+    }
+
+    /// The sum of the latest values of metric `name`'s streams whose
+    /// attributes `select` picks.
+    pub fn metric(&self, name: &str, select: impl Fn(&HashMap<String, String>) -> bool) -> u64 {
+        self.received()
+            .metrics
+            .iter()
+            .filter(|((metric, attributes), _)| {
+                metric == name && select(&attributes.iter().cloned().collect())
+            })
+            .map(|(_, value)| value)
+            .sum()
     }
 
     /// Waits up to `timeout` until the spans `select` picks number at least
@@ -109,24 +148,31 @@ impl OtlpReceiver {
 
 /// Answers requests on one connection until it closes (the exporter keeps
 /// connections alive).
-fn serve(stream: TcpStream, spans: &Mutex<Vec<ReceivedSpan>>) {
+fn serve(stream: TcpStream, received: &Mutex<Received>) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(stream);
     while let Some((path, body)) = read_request(&mut reader) {
-        let status = match (
-            path.as_str(),
-            ExportTraceServiceRequest::decode(body.as_slice()),
-        ) {
-            ("/v1/traces", Ok(request)) => {
-                let mut kept = spans.lock().unwrap_or_else(|e| e.into_inner());
-                kept.extend(flatten(request));
-                "200 OK"
-            }
-            ("/v1/traces", Err(_)) => "400 Bad Request",
+        let mut kept = received.lock().unwrap_or_else(|e| e.into_inner());
+        let status = match path.as_str() {
+            "/v1/traces" => match ExportTraceServiceRequest::decode(body.as_slice()) {
+                Ok(request) => {
+                    kept.spans.extend(flatten(request));
+                    "200 OK"
+                }
+                Err(_) => "400 Bad Request",
+            },
+            "/v1/metrics" => match ExportMetricsServiceRequest::decode(body.as_slice()) {
+                Ok(request) => {
+                    kept.metrics.extend(latest_values(request));
+                    "200 OK"
+                }
+                Err(_) => "400 Bad Request",
+            },
             _ => "404 Not Found",
         };
+        drop(kept);
         let answer = format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
         );
@@ -205,6 +251,53 @@ fn flatten(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
             }
         }
     }
+    out
+}
+
+/// Each stream's value in one export: a sum's (integer) value, a
+/// histogram's count.
+fn latest_values(request: ExportMetricsServiceRequest) -> Vec<(Stream, u64)> {
+    let mut out = Vec::new();
+    let metrics = request
+        .resource_metrics
+        .into_iter()
+        .flat_map(|resource| resource.scope_metrics)
+        .flat_map(|scope| scope.metrics);
+    for metric in metrics {
+        match metric.data {
+            Some(Data::Sum(sum)) => {
+                for point in sum.data_points {
+                    let value = match point.value {
+                        Some(number_data_point::Value::AsInt(v)) => u64::try_from(v).unwrap_or(0),
+                        Some(number_data_point::Value::AsDouble(v)) => v as u64,
+                        None => 0,
+                    };
+                    out.push(((metric.name.clone(), sorted(point.attributes)), value));
+                }
+            }
+            Some(Data::Histogram(histogram)) => {
+                for point in histogram.data_points {
+                    let stream = (metric.name.clone(), sorted(point.attributes));
+                    out.push((stream, point.count));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn sorted(attributes: Vec<KeyValue>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = attributes
+        .into_iter()
+        .filter_map(|kv| {
+            Some((
+                kv.key,
+                text(kv.value.as_ref().and_then(|v| v.value.as_ref()))?,
+            ))
+        })
+        .collect();
+    out.sort();
     out
 }
 

@@ -70,6 +70,7 @@ pub(super) fn spawn_group(shared: &Arc<Shared>, held: Vec<(Delivery, OwnedSemaph
         return;
     }
     Counters::add(&shared.counters.received, held.len() as u64);
+    shared.metrics.consumed(held.len());
     tokio::spawn(run_group(shared.clone(), held));
 }
 
@@ -124,7 +125,7 @@ async fn run_group(shared: Arc<Shared>, held: Vec<(Delivery, OwnedSemaphorePermi
                     continue;
                 };
                 unfinished -= 1;
-                match handler_outcome(result, &delivery.span) {
+                match handler_outcome(&shared, result, &delivery.span, started) {
                     Ok(()) => acks.push(delivery.handle, delivery.permit, delivery.slot),
                     Err(reason) => spawn_failure(&shared, delivery.fail(reason)),
                 }
@@ -144,7 +145,7 @@ async fn run_group(shared: Arc<Shared>, held: Vec<(Delivery, OwnedSemaphorePermi
         if now >= deadline {
             // Dropping a handler's future is how a timed-out handler is abandoned.
             for delivery in running.iter_mut().filter_map(Option::take) {
-                let reason = timed_out(&shared, &delivery.span);
+                let reason = timed_out(&shared, &delivery.span, started);
                 spawn_failure(&shared, delivery.fail(reason));
             }
             return;

@@ -25,6 +25,7 @@ use self::ack::AckBatch;
 use super::SubscriptionDriver;
 use super::handler::{Handler, HandlerError};
 use super::lease::{LeaseKeeper, LeaseSlot};
+use super::metrics::ProcessMetrics;
 use super::spans::{self, SubscriptionNames};
 use super::stats::Counters;
 use super::subscriber_options::{
@@ -60,6 +61,7 @@ pub(crate) struct Shared {
     /// Ordering keys with a worker running, and the deliveries waiting for it.
     pub(crate) keyed: Mutex<HashMap<String, VecDeque<Work>>>,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) metrics: ProcessMetrics,
 }
 
 /// One held delivery: the message, its concurrency permit and its lease slot.
@@ -212,6 +214,7 @@ fn dispatch_keyed(shared: &Arc<Shared>, delivery: Delivery, permit: OwnedSemapho
         return;
     };
     Counters::add(&shared.counters.received, 1);
+    shared.metrics.consumed(1);
     let slot = shared
         .leases
         .as_ref()
@@ -332,52 +335,64 @@ fn start_handler(shared: &Shared, message: Message) -> (Span, Result<HandlerRun,
         &message,
     );
     let handler = &shared.handler;
+    let started = Instant::now();
     let called = span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| handler(message))));
     let run = match called {
         Ok(future) => Ok(AssertUnwindSafe(future.instrument(span.clone())).catch_unwind()),
         Err(panic) => {
-            spans::failed_as(&span, HANDLER_PANIC);
+            record_run(shared, &span, started, Some(HANDLER_PANIC));
             Err(format!("handler panicked: {}", panic_text(panic.as_ref())))
         }
     };
     (span, run)
 }
 
-/// What a finished [`HandlerRun`] means: `Ok` acks, `Err` is the failure reason
-/// (also recorded on its process `span`).
+/// Records how a handler's run ended, on its process span (`error.type`)
+/// and in `messaging.process.duration`.
+fn record_run(shared: &Shared, span: &Span, started: Instant, error_type: Option<&'static str>) {
+    if let Some(error_type) = error_type {
+        spans::failed_as(span, error_type);
+    }
+    shared.metrics.processed(started.elapsed(), error_type);
+}
+
+/// What a finished [`HandlerRun`] (started at `started`) means: `Ok` acks,
+/// `Err` is the failure reason (recorded by [`record_run`]).
 /// A handler's error is the reason as it is (a Node handler's is `TypeError:
 /// boom`): it becomes the dead letter's reason attribute, which other systems
 /// read, so nothing is added to it.
 fn handler_outcome(
+    shared: &Shared,
     result: std::thread::Result<Result<(), HandlerError>>,
     span: &Span,
+    started: Instant,
 ) -> Result<(), String> {
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => {
-            spans::failed_as(span, HANDLER_ERROR);
-            Err(err.to_string())
-        }
-        Err(panic) => {
-            spans::failed_as(span, HANDLER_PANIC);
-            Err(format!("handler panicked: {}", panic_text(panic.as_ref())))
-        }
-    }
+    let (outcome, error_type) = match result {
+        Ok(Ok(())) => (Ok(()), None),
+        Ok(Err(err)) => (Err(err.to_string()), Some(HANDLER_ERROR)),
+        Err(panic) => (
+            Err(format!("handler panicked: {}", panic_text(panic.as_ref()))),
+            Some(HANDLER_PANIC),
+        ),
+    };
+    record_run(shared, span, started, error_type);
+    outcome
 }
 
-/// Why a handler that ran too long failed (also recorded on its process `span`).
-fn timed_out(shared: &Shared, span: &Span) -> String {
-    spans::failed_as(span, HANDLER_TIMEOUT);
+/// Why a handler that ran too long failed (recorded by [`record_run`]).
+fn timed_out(shared: &Shared, span: &Span, started: Instant) -> String {
+    record_run(shared, span, started, Some(HANDLER_TIMEOUT));
     format!("handler timed out after {:?}", shared.opts.handler_timeout)
 }
 
 /// Runs the handler to its end; a panic, an error or a timeout becomes the
 /// failure reason.
 async fn run_handler(shared: &Shared, message: Message) -> Result<(), String> {
+    let started = Instant::now();
     let (span, run) = start_handler(shared, message);
     match tokio::time::timeout(shared.opts.handler_timeout, run?).await {
-        Ok(result) => handler_outcome(result, &span),
-        Err(_) => Err(timed_out(shared, &span)),
+        Ok(result) => handler_outcome(shared, result, &span, started),
+        Err(_) => Err(timed_out(shared, &span, started)),
     }
 }
 
@@ -421,8 +436,25 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("non-string panic payload")
 }
 
-/// Retries a failed delivery, or dead-letters it once attempts are exhausted.
+/// Retries a failed delivery, or dead-letters it once attempts are
+/// exhausted, and counts which.
 async fn settle_failure(
+    shared: &Shared,
+    handle: DeliveryHandle,
+    attempt: u32,
+    copy: Option<Message>,
+    reason: String,
+) -> Settled {
+    let settled = retry_or_dead_letter(shared, handle, attempt, copy, reason).await;
+    match settled {
+        Settled::Retry(_) => shared.metrics.retried(),
+        Settled::Done => shared.metrics.dead_lettered(),
+    }
+    settled
+}
+
+/// [`settle_failure`]'s decision and the calls it takes.
+async fn retry_or_dead_letter(
     shared: &Shared,
     handle: DeliveryHandle,
     attempt: u32,

@@ -19,6 +19,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::reply::Reply;
 use super::{Command, Pending, TopicOptions};
 use crate::Error;
+use crate::pubsub::metrics::SendMetrics;
 use crate::pubsub::{OutgoingMessage, PubSubCapabilities, TopicDriver, spans};
 
 struct Batch {
@@ -63,6 +64,7 @@ pub(super) struct Batcher {
     driver: Arc<dyn TopicDriver>,
     /// The driver's `messaging.system`, for the send spans.
     system: &'static str,
+    metrics: Arc<SendMetrics>,
     linger: Duration,
     max_messages: usize,
     max_bytes: usize,
@@ -100,10 +102,12 @@ impl Batcher {
         // Room for two full batches keeps the batching task busy while callers
         // feel backpressure instead of growing an unbounded queue.
         let (queue, rx) = mpsc::channel(max_messages.saturating_mul(2).clamp(1024, 65_536));
+        let metrics = Arc::new(SendMetrics::new(&topic, capabilities.messaging_system));
         let batcher = Batcher {
             topic,
             driver,
             system: capabilities.messaging_system,
+            metrics,
             linger: opts.linger.unwrap_or(capabilities.default_linger),
             max_messages,
             max_bytes: capabilities.max_batch_bytes.max(1),
@@ -268,8 +272,9 @@ impl Batcher {
         let driver = self.driver.clone();
         let topic = self.topic.clone();
         let system = self.system;
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            send_batch(driver.as_ref(), &topic, system, batch).await;
+            send_batch(driver.as_ref(), &topic, system, &metrics, batch).await;
             drop(order);
             drop(permit);
         });
@@ -277,7 +282,13 @@ impl Batcher {
 }
 
 /// Publishes one batch, within its send span, and answers every publish in it.
-async fn send_batch(driver: &dyn TopicDriver, topic: &str, system: &'static str, batch: Batch) {
+async fn send_batch(
+    driver: &dyn TopicDriver,
+    topic: &str,
+    system: &'static str,
+    metrics: &SendMetrics,
+    batch: Batch,
+) {
     let Batch {
         messages, replies, ..
     } = batch;
@@ -290,18 +301,22 @@ async fn send_batch(driver: &dyn TopicDriver, topic: &str, system: &'static str,
             }
         }
     }
+    let started = Instant::now();
     let results = AssertUnwindSafe(driver.publish_batch(messages))
         .catch_unwind()
         .instrument(span.clone())
         .await;
     if !matches!(&results, Ok(results) if results.len() == count) {
         spans::failed_as(&span, crate::ErrorCode::Internal.as_str());
+        metrics.broken_batch(started.elapsed(), count);
     }
     match results {
         Ok(results) if results.len() == count => {
-            if let Some(err) = common_error(&results) {
+            let failed = common_error(&results);
+            if let Some(err) = failed {
                 spans::failed(&span, err);
             }
+            metrics.batch(started.elapsed(), &results, failed);
             for (reply, result) in replies.into_iter().zip(results) {
                 reply.send(result);
             }
