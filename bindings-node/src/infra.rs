@@ -138,6 +138,8 @@ impl NativeInfra {
                 queue.flushed().await;
             }
             let result = infra.close().await;
+            // The spans of what just closed, exported before the process may exit.
+            let _ = tokio::task::spawn_blocking(crate::telemetry::flush).await;
             // Calls made while draining still ran (handlers may need them);
             // from now on they fail.
             closed.store(true, Ordering::Release);

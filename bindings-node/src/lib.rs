@@ -22,6 +22,7 @@ mod pubsub;
 mod runtime;
 mod sql_params;
 mod sqldb;
+mod telemetry;
 mod wire;
 
 pub use bridge::Bridge;

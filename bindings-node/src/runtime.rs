@@ -7,7 +7,8 @@ use tokio::runtime::{Builder, Handle, Runtime};
 
 static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
 
-/// The process-wide multi-threaded runtime, started on first use.
+/// The process-wide multi-threaded runtime, started on first use, after
+/// telemetry is installed (so the runtime's first spans are seen).
 ///
 /// Worker threads of a Node process share it: it holds no JS state.
 ///
@@ -15,6 +16,7 @@ static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new()
 /// `Internal` when the runtime's threads cannot be started.
 pub(crate) fn runtime() -> Result<&'static Handle> {
     let built = RUNTIME.get_or_init(|| {
+        crate::telemetry::install();
         Builder::new_multi_thread()
             .enable_all()
             .thread_name("strata-io")

@@ -31,6 +31,7 @@ const HEADER_ROOM: usize = 4096;
 pub(crate) fn capabilities(max_payload: usize) -> PubSubCapabilities {
     let max_message_bytes = max_payload.saturating_sub(HEADER_ROOM).max(1);
     PubSubCapabilities {
+        messaging_system: "nats",
         // Claimed per subscription, by a one-at-a-time consumer (see
         // `NatsSubscription::open`): a consumer with many messages in flight
         // redelivers a nacked message after later ones of its key.

@@ -8,14 +8,18 @@
 //!
 //! Everything that is the same for every provider lives here once: batching with a
 //! linger window ([`Topic`]), and the [`Subscriber`] engine (max concurrency,
-//! retries with backoff, lease extension, dead-lettering, graceful drain).
+//! retries with backoff, lease extension, dead-lettering, graceful drain), and
+//! the OpenTelemetry spans of both with the trace context carried in each
+//! message ([`spans`]).
 
 pub mod carried;
 mod engine;
 mod handler;
 mod lease;
+mod metrics;
 mod reserved;
 mod retry;
+pub mod spans;
 mod stats;
 mod subscriber;
 mod subscriber_options;
@@ -24,6 +28,7 @@ mod subscriber_tests;
 mod topic;
 #[cfg(test)]
 mod topic_tests;
+mod trace_context;
 
 pub use handler::{Handler, HandlerError, handler_fn};
 pub use reserved::{
@@ -38,6 +43,7 @@ pub use subscriber_options::{
     ORIGINAL_MESSAGE_ID_ATTRIBUTE, SubscriberOptions,
 };
 pub use topic::{Topic, TopicOptions};
+pub use trace_context::TRACEPARENT_ATTRIBUTE;
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -133,6 +139,10 @@ pub struct Delivery {
 /// and that nothing is claimed that the provider lacks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PubSubCapabilities {
+    /// The provider's `messaging.system` in OpenTelemetry's messaging
+    /// conventions (`aws_sqs`, `gcp_pubsub`, `servicebus`, …), which the
+    /// engine's spans carry: the provider says it once, here.
+    pub messaging_system: &'static str,
     /// Messages sharing an ordering key are delivered in order, one at a time.
     pub ordering: bool,
     /// The provider moves a message to its dead-letter destination by itself after

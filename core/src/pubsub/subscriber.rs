@@ -13,6 +13,8 @@ use super::SubscriptionDriver;
 use super::engine::{self, AckCommand, Shared};
 use super::handler::Handler;
 use super::lease::LeaseKeeper;
+use super::metrics::ProcessMetrics;
+use super::spans::SubscriptionNames;
 use super::stats::{Counters, SubscriberStats};
 use super::subscriber_options::SubscriberOptions;
 use crate::{Error, Result};
@@ -55,6 +57,8 @@ impl fmt::Debug for Subscriber {
 
 impl Subscriber {
     /// Starts receiving from subscription `name` and running `handler`.
+    /// `name` is `topic/subscription` (as `Infra` names it) or a bare
+    /// subscription name; its process spans are named and attributed from it.
     ///
     /// Spawns its tasks, so it must be called within a tokio runtime. Dropping the
     /// `Subscriber` stops it without waiting; [`Subscriber::shutdown`] drains.
@@ -98,7 +102,10 @@ impl Subscriber {
         let keeper = leases
             .clone()
             .map(|keeper| tokio::spawn(keeper.run(name.clone(), driver.clone(), lease_stop)));
+        let names = SubscriptionNames::parse(&name);
         let shared = Arc::new(Shared {
+            metrics: ProcessMetrics::new(&names, capabilities.messaging_system),
+            names,
             name,
             driver,
             capabilities,

@@ -46,6 +46,7 @@ impl ScriptedDriver {
     pub(super) fn new(native: bool, explicit: bool, deliveries: Vec<Delivery>) -> Self {
         Self {
             capabilities: PubSubCapabilities {
+                messaging_system: "test",
                 ordering: false,
                 native_dead_letter: native,
                 explicit_dead_letter: explicit,

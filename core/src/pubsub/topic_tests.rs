@@ -16,6 +16,7 @@ const LIMIT: Duration = Duration::from_secs(10);
 
 fn capabilities(max_batch_messages: usize) -> PubSubCapabilities {
     PubSubCapabilities {
+        messaging_system: "test",
         ordering: true,
         native_dead_letter: false,
         explicit_dead_letter: false,

@@ -49,6 +49,7 @@ pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
 /// `native_dead_letter`: a redrive policy moves dead letters).
 pub(crate) fn capabilities(fifo: bool, native_dead_letter: bool) -> PubSubCapabilities {
     PubSubCapabilities {
+        messaging_system: "aws_sqs",
         ordering: fifo,
         native_dead_letter,
         explicit_dead_letter: false,

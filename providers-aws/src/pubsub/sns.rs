@@ -98,7 +98,10 @@ impl SnsTopic {
                 name: short,
                 arn,
                 fifo,
-                capabilities: capabilities(fifo, false),
+                capabilities: PubSubCapabilities {
+                    messaging_system: "aws.sns",
+                    ..capabilities(fifo, false)
+                },
             }),
         })
     }

@@ -64,6 +64,7 @@ pub(crate) fn capabilities(
 ) -> PubSubCapabilities {
     let max_message_bytes = max_bytes.saturating_sub(ENVELOPE_BYTES).max(1);
     PubSubCapabilities {
+        messaging_system: "servicebus",
         ordering: false,
         native_dead_letter: false,
         explicit_dead_letter,

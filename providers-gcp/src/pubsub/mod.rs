@@ -57,6 +57,7 @@ pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
 /// `leases`), so the engine dead-letters there, through the topic.
 pub(crate) fn capabilities(ordering: bool, dead_letter_policy: bool) -> PubSubCapabilities {
     PubSubCapabilities {
+        messaging_system: "gcp_pubsub",
         ordering,
         native_dead_letter: dead_letter_policy && !ordering,
         explicit_dead_letter: false,

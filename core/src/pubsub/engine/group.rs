@@ -25,6 +25,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
+use tracing::Span;
 
 use super::ack::AckBatch;
 use super::{Failed, HandlerRun, Shared, handler_outcome, spawn_failure, start_handler, timed_out};
@@ -46,6 +47,8 @@ struct Running {
     attempt: u32,
     copy: Option<Message>,
     run: HandlerRun,
+    /// Its process span, which ends when this is settled.
+    span: Span,
 }
 
 impl Running {
@@ -67,6 +70,7 @@ pub(super) fn spawn_group(shared: &Arc<Shared>, held: Vec<(Delivery, OwnedSemaph
         return;
     }
     Counters::add(&shared.counters.received, held.len() as u64);
+    shared.metrics.consumed(held.len());
     tokio::spawn(run_group(shared.clone(), held));
 }
 
@@ -84,15 +88,16 @@ async fn run_group(shared: Arc<Shared>, held: Vec<(Delivery, OwnedSemaphorePermi
         let attempt = message.delivery_attempt;
         let copy = shared.needs_copy(attempt).then(|| message.clone());
         match start_handler(&shared, message) {
-            Ok(run) => running.push(Some(Running {
+            (span, Ok(run)) => running.push(Some(Running {
                 handle,
                 permit,
                 slot: None,
                 attempt,
                 copy,
                 run,
+                span,
             })),
-            Err(reason) => spawn_failure(
+            (_, Err(reason)) => spawn_failure(
                 &shared,
                 Failed {
                     handle,
@@ -120,7 +125,7 @@ async fn run_group(shared: Arc<Shared>, held: Vec<(Delivery, OwnedSemaphorePermi
                     continue;
                 };
                 unfinished -= 1;
-                match handler_outcome(result) {
+                match handler_outcome(&shared, result, &delivery.span, started) {
                     Ok(()) => acks.push(delivery.handle, delivery.permit, delivery.slot),
                     Err(reason) => spawn_failure(&shared, delivery.fail(reason)),
                 }
@@ -140,7 +145,8 @@ async fn run_group(shared: Arc<Shared>, held: Vec<(Delivery, OwnedSemaphorePermi
         if now >= deadline {
             // Dropping a handler's future is how a timed-out handler is abandoned.
             for delivery in running.iter_mut().filter_map(Option::take) {
-                spawn_failure(&shared, delivery.fail(timed_out(&shared)));
+                let reason = timed_out(&shared, &delivery.span, started);
+                spawn_failure(&shared, delivery.fail(reason));
             }
             return;
         }

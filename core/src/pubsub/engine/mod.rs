@@ -18,11 +18,15 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, CatchUnwind};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
+use tracing::Span;
+use tracing::instrument::{Instrument, Instrumented};
 
 use self::ack::AckBatch;
 use super::SubscriptionDriver;
 use super::handler::{Handler, HandlerError};
 use super::lease::{LeaseKeeper, LeaseSlot};
+use super::metrics::ProcessMetrics;
+use super::spans::{self, SubscriptionNames};
 use super::stats::Counters;
 use super::subscriber_options::{
     DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SUBSCRIPTION_ATTRIBUTE,
@@ -44,6 +48,8 @@ const MAX_REASON_BYTES: usize = 1024;
 /// What every task of one subscriber shares.
 pub(crate) struct Shared {
     pub(crate) name: String,
+    /// The topic and subscription in `name`, as the process spans name them.
+    pub(crate) names: SubscriptionNames,
     pub(crate) driver: Arc<dyn SubscriptionDriver>,
     pub(crate) capabilities: PubSubCapabilities,
     pub(crate) handler: Handler,
@@ -55,6 +61,7 @@ pub(crate) struct Shared {
     /// Ordering keys with a worker running, and the deliveries waiting for it.
     pub(crate) keyed: Mutex<HashMap<String, VecDeque<Work>>>,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) metrics: ProcessMetrics,
 }
 
 /// One held delivery: the message, its concurrency permit and its lease slot.
@@ -207,6 +214,7 @@ fn dispatch_keyed(shared: &Arc<Shared>, delivery: Delivery, permit: OwnedSemapho
         return;
     };
     Counters::add(&shared.counters.received, 1);
+    shared.metrics.consumed(1);
     let slot = shared
         .leases
         .as_ref()
@@ -305,41 +313,86 @@ async fn process(shared: &Shared, work: Work) -> Option<Duration> {
     }
 }
 
-/// A started handler: its future, with a panic inside it caught.
-type HandlerRun = CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Result<(), HandlerError>>>>;
+/// A started handler: its future, running in its process span, with a panic
+/// inside it caught.
+type HandlerRun =
+    CatchUnwind<AssertUnwindSafe<Instrumented<BoxFuture<'static, Result<(), HandlerError>>>>>;
 
-/// Calls the handler; a panic in the call itself becomes the failure reason.
-fn start_handler(shared: &Shared, message: Message) -> Result<HandlerRun, String> {
+/// The `error.type` of a process span whose handler returned an error.
+const HANDLER_ERROR: &str = "handler_error";
+/// The `error.type` of a process span whose handler panicked.
+const HANDLER_PANIC: &str = "handler_panic";
+/// The `error.type` of a process span whose handler ran out of time.
+const HANDLER_TIMEOUT: &str = "handler_timeout";
+
+/// Opens the delivery's process span and calls the handler in it; a panic in
+/// the call itself becomes the failure reason. The span lives as long as the
+/// caller keeps it: until the handler's outcome is known.
+fn start_handler(shared: &Shared, message: Message) -> (Span, Result<HandlerRun, String>) {
+    let span = spans::process(
+        &shared.names,
+        shared.capabilities.messaging_system,
+        &message,
+    );
     let handler = &shared.handler;
-    let future = std::panic::catch_unwind(AssertUnwindSafe(|| handler(message)))
-        .map_err(|panic| format!("handler panicked: {}", panic_text(panic.as_ref())))?;
-    Ok(AssertUnwindSafe(future).catch_unwind())
+    let started = Instant::now();
+    let called = span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| handler(message))));
+    let run = match called {
+        Ok(future) => Ok(AssertUnwindSafe(future.instrument(span.clone())).catch_unwind()),
+        Err(panic) => {
+            record_run(shared, &span, started, Some(HANDLER_PANIC));
+            Err(format!("handler panicked: {}", panic_text(panic.as_ref())))
+        }
+    };
+    (span, run)
 }
 
-/// What a finished [`HandlerRun`] means: `Ok` acks, `Err` is the failure reason.
+/// Records how a handler's run ended, on its process span (`error.type`)
+/// and in `messaging.process.duration`.
+fn record_run(shared: &Shared, span: &Span, started: Instant, error_type: Option<&'static str>) {
+    if let Some(error_type) = error_type {
+        spans::failed_as(span, error_type);
+    }
+    shared.metrics.processed(started.elapsed(), error_type);
+}
+
+/// What a finished [`HandlerRun`] (started at `started`) means: `Ok` acks,
+/// `Err` is the failure reason (recorded by [`record_run`]).
 /// A handler's error is the reason as it is (a Node handler's is `TypeError:
 /// boom`): it becomes the dead letter's reason attribute, which other systems
 /// read, so nothing is added to it.
-fn handler_outcome(result: std::thread::Result<Result<(), HandlerError>>) -> Result<(), String> {
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(err.to_string()),
-        Err(panic) => Err(format!("handler panicked: {}", panic_text(panic.as_ref()))),
-    }
+fn handler_outcome(
+    shared: &Shared,
+    result: std::thread::Result<Result<(), HandlerError>>,
+    span: &Span,
+    started: Instant,
+) -> Result<(), String> {
+    let (outcome, error_type) = match result {
+        Ok(Ok(())) => (Ok(()), None),
+        Ok(Err(err)) => (Err(err.to_string()), Some(HANDLER_ERROR)),
+        Err(panic) => (
+            Err(format!("handler panicked: {}", panic_text(panic.as_ref()))),
+            Some(HANDLER_PANIC),
+        ),
+    };
+    record_run(shared, span, started, error_type);
+    outcome
 }
 
-/// Why a handler that ran too long failed.
-fn timed_out(shared: &Shared) -> String {
+/// Why a handler that ran too long failed (recorded by [`record_run`]).
+fn timed_out(shared: &Shared, span: &Span, started: Instant) -> String {
+    record_run(shared, span, started, Some(HANDLER_TIMEOUT));
     format!("handler timed out after {:?}", shared.opts.handler_timeout)
 }
 
 /// Runs the handler to its end; a panic, an error or a timeout becomes the
 /// failure reason.
 async fn run_handler(shared: &Shared, message: Message) -> Result<(), String> {
-    let run = start_handler(shared, message)?;
-    match tokio::time::timeout(shared.opts.handler_timeout, run).await {
-        Ok(result) => handler_outcome(result),
-        Err(_) => Err(timed_out(shared)),
+    let started = Instant::now();
+    let (span, run) = start_handler(shared, message);
+    match tokio::time::timeout(shared.opts.handler_timeout, run?).await {
+        Ok(result) => handler_outcome(shared, result, &span, started),
+        Err(_) => Err(timed_out(shared, &span, started)),
     }
 }
 
@@ -383,8 +436,25 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("non-string panic payload")
 }
 
-/// Retries a failed delivery, or dead-letters it once attempts are exhausted.
+/// Retries a failed delivery, or dead-letters it once attempts are
+/// exhausted, and counts which.
 async fn settle_failure(
+    shared: &Shared,
+    handle: DeliveryHandle,
+    attempt: u32,
+    copy: Option<Message>,
+    reason: String,
+) -> Settled {
+    let settled = retry_or_dead_letter(shared, handle, attempt, copy, reason).await;
+    match settled {
+        Settled::Retry(_) => shared.metrics.retried(),
+        Settled::Done => shared.metrics.dead_lettered(),
+    }
+    settled
+}
+
+/// [`settle_failure`]'s decision and the calls it takes.
+async fn retry_or_dead_letter(
     shared: &Shared,
     handle: DeliveryHandle,
     attempt: u32,

@@ -9,14 +9,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use opentelemetry::trace::TraceContextExt;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Mutex as AsyncMutex, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::reply::Reply;
 use super::{Command, Pending, TopicOptions};
 use crate::Error;
-use crate::pubsub::{OutgoingMessage, PubSubCapabilities, TopicDriver};
+use crate::pubsub::metrics::SendMetrics;
+use crate::pubsub::{OutgoingMessage, PubSubCapabilities, TopicDriver, spans};
 
 struct Batch {
     messages: Vec<OutgoingMessage>,
@@ -58,6 +62,9 @@ impl Batch {
 pub(super) struct Batcher {
     topic: String,
     driver: Arc<dyn TopicDriver>,
+    /// The driver's `messaging.system`, for the send spans.
+    system: &'static str,
+    metrics: Arc<SendMetrics>,
     linger: Duration,
     max_messages: usize,
     max_bytes: usize,
@@ -95,9 +102,12 @@ impl Batcher {
         // Room for two full batches keeps the batching task busy while callers
         // feel backpressure instead of growing an unbounded queue.
         let (queue, rx) = mpsc::channel(max_messages.saturating_mul(2).clamp(1024, 65_536));
+        let metrics = Arc::new(SendMetrics::new(&topic, capabilities.messaging_system));
         let batcher = Batcher {
             topic,
             driver,
+            system: capabilities.messaging_system,
+            metrics,
             linger: opts.linger.unwrap_or(capabilities.default_linger),
             max_messages,
             max_bytes: capabilities.max_batch_bytes.max(1),
@@ -261,25 +271,52 @@ impl Batcher {
         };
         let driver = self.driver.clone();
         let topic = self.topic.clone();
+        let system = self.system;
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            send_batch(driver.as_ref(), &topic, batch).await;
+            send_batch(driver.as_ref(), &topic, system, &metrics, batch).await;
             drop(order);
             drop(permit);
         });
     }
 }
 
-/// Publishes one batch and answers every publish in it.
-async fn send_batch(driver: &dyn TopicDriver, topic: &str, batch: Batch) {
+/// Publishes one batch, within its send span, and answers every publish in it.
+async fn send_batch(
+    driver: &dyn TopicDriver,
+    topic: &str,
+    system: &'static str,
+    metrics: &SendMetrics,
+    batch: Batch,
+) {
     let Batch {
         messages, replies, ..
     } = batch;
     let count = messages.len();
+    let span = spans::send(topic, system, count);
+    if !span.is_disabled() {
+        for reply in &replies {
+            if !reply.span().is_disabled() {
+                span.add_link(reply.span().context().span().span_context().clone());
+            }
+        }
+    }
+    let started = Instant::now();
     let results = AssertUnwindSafe(driver.publish_batch(messages))
         .catch_unwind()
+        .instrument(span.clone())
         .await;
+    if !matches!(&results, Ok(results) if results.len() == count) {
+        spans::failed_as(&span, crate::ErrorCode::Internal.as_str());
+        metrics.broken_batch(started.elapsed(), count);
+    }
     match results {
         Ok(results) if results.len() == count => {
+            let failed = common_error(&results);
+            if let Some(err) = failed {
+                spans::failed(&span, err);
+            }
+            metrics.batch(started.elapsed(), &results, failed);
             for (reply, result) in replies.into_iter().zip(results) {
                 reply.send(result);
             }
@@ -296,6 +333,14 @@ async fn send_batch(driver: &dyn TopicDriver, topic: &str, batch: Batch) {
             ))
         }),
     }
+}
+
+/// The error of a batch whose every message failed (the send itself did),
+/// for its send span; `None` when any message went through.
+fn common_error(results: &[crate::Result<String>]) -> Option<&Error> {
+    let mut errors = results.iter().map(|result| result.as_ref().err());
+    let first = errors.next().flatten()?;
+    errors.all(|err| err.is_some()).then_some(first)
 }
 
 fn fail_all(replies: Vec<Reply>, error: impl Fn() -> Error) {

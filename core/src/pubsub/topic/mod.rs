@@ -23,10 +23,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Span;
 
 use self::batcher::Batcher;
 use self::reply::{Reply, SharedReply};
-use super::{OutgoingMessage, PubSubCapabilities, TopicDriver};
+use super::{OutgoingMessage, PubSubCapabilities, TopicDriver, spans};
 use crate::{Error, Result};
 
 /// How a [`Topic`] batches its publishes.
@@ -90,6 +91,13 @@ enum Command {
 enum Publisher {
     User,
     Strata,
+}
+
+/// A message that passed its checks, with its create span.
+struct Started {
+    message: OutgoingMessage,
+    len: usize,
+    span: Span,
 }
 
 /// One queued publish.
@@ -200,11 +208,11 @@ impl Topic {
         let mut chunk = Vec::new();
         let mut positions = Vec::new();
         for (position, message) in messages.into_iter().enumerate() {
-            match self.check(&message, publisher) {
-                Ok(len) => {
+            match self.start(message, publisher) {
+                Ok(started) => {
                     results.push(None);
                     positions.push(position);
-                    chunk.push((message, len));
+                    chunk.push(started);
                 }
                 Err(err) => results.push(Some(Err(err))),
             }
@@ -253,6 +261,24 @@ impl Topic {
         }
     }
 
+    /// Opens the message's create span (which writes its trace context into
+    /// the message) and checks it: the message, its encoded length and its
+    /// span, or why it cannot be published (recorded on the span).
+    fn start(&self, mut message: OutgoingMessage, publisher: Publisher) -> Result<Started> {
+        let span = spans::start_publish(
+            &self.inner.name,
+            self.inner.capabilities.messaging_system,
+            &mut message.attributes,
+        );
+        match self.check(&message, publisher) {
+            Ok(len) => Ok(Started { message, len, span }),
+            Err(err) => {
+                spans::failed(&span, &err);
+                Err(err)
+            }
+        }
+    }
+
     /// The message's encoded length, or why it cannot be published.
     fn check(&self, message: &OutgoingMessage, publisher: Publisher) -> Result<usize> {
         if publisher == Publisher::User {
@@ -277,41 +303,41 @@ impl Topic {
         message: OutgoingMessage,
         publisher: Publisher,
     ) -> Result<oneshot::Receiver<Result<String>>> {
-        let len = self.check(&message, publisher)?;
+        let Started { message, len, span } = self.start(message, publisher)?;
         let (reply, wait) = oneshot::channel();
         let pending = Pending {
             message,
             len,
-            reply: Reply::One(reply),
+            reply: Reply::one(reply, span),
         };
         self.inner
             .queue
             .send(Command::Publish(pending))
             .await
-            .map_err(|_| self.closed_error())?;
+            .map_err(|refused| self.refuse(refused.0))?;
         Ok(wait)
     }
 
     /// Queues checked messages as one command sharing one answer channel.
     async fn enqueue_many(
         &self,
-        chunk: Vec<(OutgoingMessage, usize)>,
+        chunk: Vec<Started>,
     ) -> Result<oneshot::Receiver<Vec<Result<String>>>> {
         let (shared, wait) = SharedReply::new(chunk.len());
         let pending = chunk
             .into_iter()
             .enumerate()
-            .map(|(index, (message, len))| Pending {
+            .map(|(index, Started { message, len, span })| Pending {
                 message,
                 len,
-                reply: Reply::Shared(shared.clone(), index),
+                reply: Reply::shared(shared.clone(), index, span),
             })
             .collect();
         self.inner
             .queue
             .send(Command::PublishMany(pending))
             .await
-            .map_err(|_| self.closed_error())?;
+            .map_err(|refused| self.refuse(refused.0))?;
         Ok(wait)
     }
 
@@ -324,6 +350,21 @@ impl Topic {
             "the publisher of topic `{}` stopped before answering",
             self.inner.name
         ))
+    }
+
+    /// Answers the publishes of a command the stopped batching task did not
+    /// take (which ends their spans as failed); the error for the caller.
+    fn refuse(&self, command: Command) -> Error {
+        match command {
+            Command::Publish(pending) => pending.reply.send(Err(self.closed_error())),
+            Command::PublishMany(many) => {
+                for pending in many {
+                    pending.reply.send(Err(self.closed_error()));
+                }
+            }
+            Command::Close(_) => {}
+        }
+        self.closed_error()
     }
 
     fn closed_error(&self) -> Error {

@@ -1,15 +1,25 @@
 //! How the batcher answers each publish: on its own channel, or in a
-//! [`SharedReply`] that answers a whole `publish_many` chunk at once.
+//! [`SharedReply`] that answers a whole `publish_many` chunk at once; either
+//! way the answer also closes the message's create span.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
+use tracing::Span;
 
+use crate::pubsub::spans;
 use crate::sync::lock;
 use crate::{Error, Result};
 
-/// Where one publish's answer goes.
-pub(super) enum Reply {
+/// Where one publish's answer goes, and the span it ends.
+pub(super) struct Reply {
+    to: ReplyTo,
+    /// The message's create span: every answer, whichever path gives it,
+    /// records the id or the error on it.
+    span: Span,
+}
+
+enum ReplyTo {
     /// Its own channel ([`Topic::publish`]).
     One(oneshot::Sender<Result<String>>),
     /// Position `.1` of a chunk of [`Topic::publish_many`].
@@ -17,13 +27,38 @@ pub(super) enum Reply {
 }
 
 impl Reply {
+    /// An answer on its own channel.
+    pub(super) fn one(reply: oneshot::Sender<Result<String>>, span: Span) -> Self {
+        Self {
+            to: ReplyTo::One(reply),
+            span,
+        }
+    }
+
+    /// An answer at `index` of a shared chunk.
+    pub(super) fn shared(shared: Arc<SharedReply>, index: usize, span: Span) -> Self {
+        Self {
+            to: ReplyTo::Shared(shared, index),
+            span,
+        }
+    }
+
+    /// The message's create span.
+    pub(super) fn span(&self) -> &Span {
+        &self.span
+    }
+
     pub(super) fn send(self, result: Result<String>) {
-        match self {
+        match &result {
+            Ok(id) => spans::published(&self.span, id),
+            Err(err) => spans::failed(&self.span, err),
+        }
+        match self.to {
             // The publisher stopped waiting: nobody to tell.
-            Reply::One(reply) => {
+            ReplyTo::One(reply) => {
                 let _ = reply.send(result);
             }
-            Reply::Shared(shared, index) => shared.set(index, result),
+            ReplyTo::Shared(shared, index) => shared.set(index, result),
         }
     }
 }

@@ -41,6 +41,7 @@ pub const MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
 
 /// What the memory provider can do.
 pub const MEMORY_CAPABILITIES: PubSubCapabilities = PubSubCapabilities {
+    messaging_system: "memory",
     ordering: true,
     native_dead_letter: false,
     explicit_dead_letter: false,
