@@ -2,7 +2,6 @@
 //! link, attached on first use and again after the connection dropped.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -43,11 +42,8 @@ struct Inner {
     /// The entity is a queue (`"entity": "queue"`), not a topic.
     queue: bool,
     capabilities: PubSubCapabilities,
-    /// The sender link batches share, while no batch is transferring on it.
-    sender: Mutex<Option<Link>>,
-    /// Numbers the sender links attached, so a batch that saw its link fail
-    /// drops that link and not a newer one.
-    attached: AtomicU64,
+    /// The sender and the connection generation it was attached on.
+    sender: Mutex<Option<(Sender, u64)>>,
 }
 
 impl std::fmt::Debug for ServiceBusTopic {
@@ -105,7 +101,6 @@ impl ServiceBusTopic {
                 queue,
                 capabilities: capabilities(max, false, false),
                 sender: Mutex::new(None),
-                attached: AtomicU64::new(0),
             }),
         }
     }
@@ -134,35 +129,21 @@ impl TopicDriver for ServiceBusTopic {
 
     /// Sends every message of the batch on the link, then awaits the
     /// outcomes together (one transfer each, so each has its own result).
-    /// The link is held only while transferring: the next batch transfers
-    /// while this one's outcomes are on their way, so batches pipeline.
     async fn publish_batch(&self, batch: Vec<OutgoingMessage>) -> Vec<Result<String>> {
         let n = batch.len();
         let ns = &self.inner.namespace;
         let mut guard = self.inner.sender.lock().await;
         if guard
             .as_ref()
-            .is_none_or(|link| link.generation != ns.generation())
+            .is_none_or(|(_, generation)| *generation != ns.generation())
         {
             *guard = None;
             match ns.attach_sender(&self.inner.name).await {
-                Ok((sender, generation)) => {
-                    let serial = self.inner.attached.fetch_add(1, Ordering::Relaxed);
-                    *guard = Some(Link {
-                        sender,
-                        generation,
-                        serial,
-                    });
-                }
+                Ok(attached) => *guard = Some(attached),
                 Err(err) => return copies(&err, n),
             }
         }
-        let Some(Link {
-            mut sender,
-            mut generation,
-            mut serial,
-        }) = guard.take()
-        else {
+        let Some((mut sender, mut generation)) = guard.take() else {
             return copies(&ns.unreachable("no sender link"), n);
         };
         // Links given up on in this batch, kept until their outcomes are in.
@@ -198,7 +179,6 @@ impl TopicDriver for ServiceBusTopic {
                     Ok((fresh, g)) => {
                         retired.push(std::mem::replace(&mut sender, fresh));
                         generation = g;
-                        serial = self.inner.attached.fetch_add(1, Ordering::Relaxed);
                         sent = send(&mut sender, encoded).await;
                     }
                     Err(err) => sent = Err(SendFailure::Other(err.message().to_owned())),
@@ -217,15 +197,6 @@ impl TopicDriver for ServiceBusTopic {
                 }
             }
         }
-        // The link goes back for the next batch unless it failed.
-        if broken.is_none() {
-            *guard = Some(Link {
-                sender,
-                generation,
-                serial,
-            });
-        }
-        drop(guard);
         let mut results = Vec::with_capacity(n);
         // A link for resends, attached when the first outcome does not come.
         let mut resend_link: Option<Sender> = None;
@@ -276,24 +247,13 @@ impl TopicDriver for ServiceBusTopic {
         drop(resend_link);
         drop(retired);
         if broken.is_some() {
-            let mut guard = self.inner.sender.lock().await;
-            if guard.as_ref().is_some_and(|link| link.serial == serial) {
-                *guard = None;
-            }
             drop(guard);
             ns.drop_if_dead().await;
+        } else {
+            *guard = Some((sender, generation));
         }
         results
     }
-}
-
-/// A sender link and where it came from.
-struct Link {
-    sender: Sender,
-    /// The connection generation it was attached on.
-    generation: u64,
-    /// Its number among the topic's links.
-    serial: u64,
 }
 
 /// The outcome of a sent message, or why there is none: `None` when it
