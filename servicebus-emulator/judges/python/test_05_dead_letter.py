@@ -80,14 +80,17 @@ def test_expired_message_is_dropped_when_dead_lettering_disabled(sb):
         assert dlq.peek_messages(max_message_count=10) == []
 
 
-def test_entity_default_ttl_applies(broker_factory):
-    from conftest import DEFAULT_CONFIG
+def broker_with_short_ttl_queue(broker_factory, name):
+    """A broker whose config adds queue `name`: messages live 2 s by default and are
+    dead-lettered when they expire."""
     import copy
+
+    from conftest import DEFAULT_CONFIG
 
     cfg = copy.deepcopy(DEFAULT_CONFIG)
     cfg["UserConfig"]["Namespaces"][0]["Queues"].append(
         {
-            "Name": "qttl",
+            "Name": name,
             "Properties": {
                 "LockDuration": "PT5S",
                 "MaxDeliveryCount": 3,
@@ -97,7 +100,11 @@ def test_entity_default_ttl_applies(broker_factory):
             },
         }
     )
-    b = broker_factory(cfg)
+    return broker_factory(cfg)
+
+
+def test_entity_default_ttl_applies(broker_factory):
+    b = broker_with_short_ttl_queue(broker_factory, "qttl")
     with b.client() as sb:
         with sb.get_queue_sender("qttl") as s:
             s.send_messages(ServiceBusMessage(b"uses-entity-default"))
@@ -134,24 +141,7 @@ def test_subscription_max_delivery_count_goes_to_subscription_dead_letter_queue(
 def test_message_ttl_cannot_exceed_the_entity_default(broker_factory):
     """https://learn.microsoft.com/azure/service-bus-messaging/message-expiration: a message-level
     TTL can't be longer than the entity's DefaultMessageTimeToLive; it is silently adjusted."""
-    import copy
-
-    from conftest import DEFAULT_CONFIG
-
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    cfg["UserConfig"]["Namespaces"][0]["Queues"].append(
-        {
-            "Name": "qcap",
-            "Properties": {
-                "LockDuration": "PT5S",
-                "MaxDeliveryCount": 3,
-                "RequiresSession": False,
-                "DefaultMessageTimeToLive": "PT2S",
-                "DeadLetteringOnMessageExpiration": True,
-            },
-        }
-    )
-    b = broker_factory(cfg)
+    b = broker_with_short_ttl_queue(broker_factory, "qcap")
     with b.client() as sb:
         with sb.get_queue_sender("qcap") as s:
             s.send_messages(ServiceBusMessage(b"asks-for-an-hour", time_to_live=datetime.timedelta(hours=1)))
